@@ -1,0 +1,100 @@
+/**
+ * The backward pass of GPT-2 with respect to activations only, written out by hand.
+ *
+ * Attribution patching needs ∂metric/∂activation at every hook, never ∂metric/∂weight. tfjs's own
+ * gradients would compute the weight gradients too and use transposed matmuls (10–30× slower on
+ * wasm); here every matmul is a plain one against a pre-transposed weight, and the backward costs
+ * about as much as the forward. The gradient at each hook is handed to `onGrad` as soon as it is
+ * known, so callers reduce it and nothing but the running residual gradient stays alive.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from '../config.ts';
+import type { LnTape, Tape } from './forward.ts';
+import { transposedWeights, type Gpt2Weights } from './weights.ts';
+
+export type GradFn = (name: string, grad: tf.Tensor) => void;
+
+/** Through y = xhat·w + b, xhat = (x − mean)·inv: gy [.., D] → gx [.., D]. */
+function layerNormBackward(gy: tf.Tensor, w: tf.Tensor1D, t: LnTape): tf.Tensor {
+  const gxhat = tf.mul(gy, w);
+  const mean1 = tf.mean(gxhat, -1, true);
+  const mean2 = tf.mean(tf.mul(gxhat, t.xhat), -1, true);
+  return tf.mul(t.inv, tf.sub(tf.sub(gxhat, mean1), tf.mul(t.xhat, mean2)));
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+/** d gelu_new / dx for y = x·σ(2u): σ + x·σ(1−σ)·2c(1 + 3·0.044715·x²). */
+function geluNewGrad(x: tf.Tensor): tf.Tensor {
+  const x2 = tf.square(x);
+  const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(x2, 0.044715), 1)), 2 * GELU_C));
+  const du = tf.mul(tf.add(tf.mul(x2, 3 * 0.044715), 1), 2 * GELU_C);
+  return tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), du));
+}
+
+/** g [N, P, in] @ wT [in, out] → [N, P, out] */
+function back(g: tf.Tensor, wT: tf.Tensor2D): tf.Tensor3D {
+  const [n, p, d] = g.shape;
+  return tf.reshape(tf.matMul(tf.reshape(g, [n * p, d]) as tf.Tensor2D, wT), [n, p, wT.shape[1]]);
+}
+
+/**
+ * gFinal: ∂metric/∂(final-layer-normed residual at the last position) [N, D]. Calls onGrad for every
+ * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape.
+ */
+export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
+  const { nHeads: H, dHead: dh, dModel: D } = cfg;
+  const P = tape.positions;
+  const N = gFinal.shape[0];
+  const wT = transposedWeights(w);
+  let g = tf.tidy(() => {
+    const gLast = tf.reshape(layerNormBackward(gFinal, w.lnF.w, tape.lnF!), [N, 1, D]);
+    return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
+  });
+  for (let l = cfg.nLayers - 1; l >= 0; l--) {
+    const n = `blocks.${l}.`;
+    const t = tape.layers[l];
+    const lw = w.layers[l];
+    const lt = wT[l];
+    const gIn = g;
+    g = tf.tidy(() => {
+      onGrad(n + 'hook_resid_post', gIn);
+      onGrad(n + 'hook_mlp_out', gIn);
+      const gPost = back(gIn, lt.wprojT); // [N, P, M]
+      onGrad(n + 'mlp.hook_post', gPost);
+      const gPre = tf.mul(gPost, geluNewGrad(t.pre));
+      onGrad(n + 'mlp.hook_pre', gPre);
+      const gMid = tf.add(gIn, layerNormBackward(back(gPre, lt.wfcT), lw.ln2.w, t.ln2)); // [N, P, D]
+      onGrad(n + 'hook_resid_mid', gMid);
+      onGrad(n + 'hook_attn_out', gMid);
+      const gZ = tf.reshape(back(gMid, lt.woT), [N, P, H, dh]);
+      onGrad(n + 'attn.hook_z', gZ);
+      const gZT = tf.transpose(gZ, [0, 2, 1, 3]) as tf.Tensor4D; // [N, H, P, dh]
+      const gPattern = tf.matMul(gZT, t.vDP); // [N, H, Pq, Pk]
+      onGrad(n + 'attn.hook_pattern', gPattern);
+      const gVT = tf.matMul(tf.transpose(t.pattern, [0, 1, 3, 2]) as tf.Tensor4D, gZT); // [N, H, P, dh]
+      // softmax: gScores = pattern ⊙ (gPattern − Σ_k gPattern·pattern); masked entries have pattern 0.
+      const gScores = tf.mul(
+        tf.mul(t.pattern, tf.sub(gPattern, tf.sum(tf.mul(gPattern, t.pattern), -1, true))),
+        1 / Math.sqrt(dh),
+      ) as tf.Tensor4D;
+      const gQT = tf.matMul(gScores, t.kT); // [N, H, Pq, dh]
+      const gKT = tf.matMul(tf.transpose(gScores, [0, 1, 3, 2]) as tf.Tensor4D, t.qT); // [N, H, Pk, dh]
+      const gV = tf.transpose(gVT, [0, 2, 1, 3]); // [N, P, H, dh]
+      const gQ = tf.transpose(gQT, [0, 2, 1, 3]);
+      const gK = tf.transpose(gKT, [0, 2, 1, 3]);
+      onGrad(n + 'attn.hook_v', gV);
+      onGrad(n + 'attn.hook_k', gK);
+      onGrad(n + 'attn.hook_q', gQ);
+      const gH = tf.addN([back(tf.reshape(gQ, [N, P, D]), lt.wqT), back(tf.reshape(gK, [N, P, D]), lt.wkT), back(tf.reshape(gV, [N, P, D]), lt.wvT)]);
+      const gPre0 = tf.add(gMid, layerNormBackward(gH, lw.ln1.w, t.ln1));
+      onGrad(n + 'hook_resid_pre', gPre0);
+      return gPre0;
+    });
+    gIn.dispose();
+  }
+  tf.tidy(() => {
+    onGrad('hook_embed', g);
+    onGrad('hook_pos_embed', g);
+  });
+  g.dispose();
+}

@@ -1,0 +1,196 @@
+/**
+ * The GPT-2 forward pass as plain functions over tfjs-core ops, with a TransformerLens hook at every
+ * site. A hook sees each activation and returns the value to continue with: it may keep it (a
+ * cache), return it unchanged, or return a patched one — including one with a larger batch, which
+ * is how activation patching runs many patched variants of the same prompts in one pass.
+ *
+ * Shapes: batch N (pairs × variants), positions P, d_model D, heads H, d_head dh, d_mlp M.
+ * A block may compute only positions ≥ p0 (earlier positions are unchanged by a patch at p0, by the
+ * causal mask), reading their keys and values from `prefix`; and in the final layer only the last
+ * position, the one the metric reads.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from '../config.ts';
+import type { Gpt2Weights, LayerWeights } from './weights.ts';
+
+/** `posStart` is the absolute position of index 0 along the activation's position (query) axis. */
+export type HookFn = (name: string, x: tf.Tensor, posStart: number) => tf.Tensor;
+export const passThrough: HookFn = (_name, x) => x;
+
+export interface LnTape { xhat: tf.Tensor; inv: tf.Tensor }
+/** What the backward pass needs from one block of a full forward pass. */
+export interface LayerTape {
+  ln1: LnTape; // xhat [N, P, D], inv [N, P, 1]
+  qT: tf.Tensor4D; // [N, H, P, dh]
+  kT: tf.Tensor4D; // [N, H, P, dh]
+  vDP: tf.Tensor4D; // [N, H, dh, P]
+  pattern: tf.Tensor4D; // [N, H, P, P]
+  ln2: LnTape;
+  pre: tf.Tensor3D; // [N, P, M]
+}
+export interface Tape { layers: LayerTape[]; lnF?: LnTape; positions: number }
+
+export interface KeyValues {
+  kT: tf.Tensor4D; // [N, H, dh, P'] keys, laid out for q @ kT
+  v: tf.Tensor4D; // [N, H, P', dh]
+}
+
+export interface BlockOptions {
+  /** absolute position of the first row of x */
+  p0: number;
+  /** compute attention outputs and the MLP only at the last position (the final layer) */
+  lastOnly: boolean;
+  /** keys and values of positions < p0, unchanged from the run they were taken from: [Nb, H, dh, p0], [Nb, H, p0, dh] */
+  prefix?: KeyValues;
+  hook: HookFn;
+  tape?: LayerTape[];
+}
+
+/** Additive causal masks [Q, P] (0 where key ≤ query, −1e30 elsewhere), cached per shape. */
+export class MaskCache {
+  private masks = new Map<string, tf.Tensor2D>();
+  get(qStart: number, q: number, p: number): tf.Tensor2D {
+    const key = `${qStart}:${q}:${p}`;
+    let m = this.masks.get(key);
+    if (!m) {
+      const data = new Float32Array(q * p);
+      for (let i = 0; i < q; i++) for (let j = qStart + i + 1; j < p; j++) data[i * p + j] = -1e30;
+      m = tf.keep(tf.tensor2d(data, [q, p]));
+      if (this.masks.size > 256) this.dispose();
+      this.masks.set(key, m);
+    }
+    return m;
+  }
+  dispose(): void {
+    for (const m of this.masks.values()) m.dispose();
+    this.masks.clear();
+  }
+}
+
+/** x [N, P, in] @ w [in, out] + b → [N, P, out], as one plain 2-D matmul. */
+export function linear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor3D {
+  const [n, p, d] = x.shape;
+  return tf.reshape(tf.add(tf.matMul(tf.reshape(x, [n * p, d]) as tf.Tensor2D, w), b), [n, p, w.shape[1]]);
+}
+
+export function layerNorm(x: tf.Tensor, ln: { w: tf.Tensor1D; b: tf.Tensor1D }, eps: number, tape?: (t: LnTape) => void): tf.Tensor {
+  const xc = tf.sub(x, tf.mean(x, -1, true));
+  const inv = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
+  const xhat = tf.mul(xc, inv);
+  tape?.({ xhat, inv });
+  return tf.add(tf.mul(xhat, ln.w), ln.b);
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+/** gelu_new(x) = ½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³); sigmoid is far cheaper than tanh on wasm. */
+export function geluNew(x: tf.Tensor): tf.Tensor {
+  const u2 = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), 2 * GELU_C);
+  return tf.mul(x, tf.sigmoid(u2));
+}
+
+/** Repeats t along axis 0 (variant-major) until it has n rows. */
+export function tileTo<T extends tf.Tensor>(t: T, n: number): T {
+  const rows = t.shape[0];
+  if (rows === n) return t;
+  if (n % rows !== 0) throw new Error(`cannot tile batch ${rows} to ${n}`);
+  return tf.tile(t, [n / rows, ...t.shape.slice(1).map(() => 1)]) as T;
+}
+
+/** Brings two tensors to the same batch: the patched branch of a block has variants × pairs rows. */
+function align<A extends tf.Tensor, B extends tf.Tensor>(a: A, b: B): [A, B] {
+  const n = Math.max(a.shape[0], b.shape[0]);
+  return [tileTo(a, n), tileTo(b, n)];
+}
+
+const lastPosition = (x: tf.Tensor): tf.Tensor3D => {
+  const [n, p, d] = x.shape;
+  return tf.slice(x, [0, p - 1, 0], [n, 1, d]) as tf.Tensor3D;
+};
+
+/** One transformer block. x: resid_pre at positions [p0, P) [N, P - p0, D] → resid_post [N', Q, D]. */
+export function block(
+  cfg: ModelConfig,
+  w: LayerWeights,
+  masks: MaskCache,
+  l: number,
+  x0: tf.Tensor3D,
+  o: BlockOptions,
+): { out: tf.Tensor3D; kv: KeyValues } {
+  const n = `blocks.${l}.`;
+  const { nHeads: H, dHead: dh, dModel: D, eps } = cfg;
+  const hook = o.hook;
+  const x = hook(n + 'hook_resid_pre', x0, o.p0) as tf.Tensor3D;
+  const [N, Pn] = x.shape;
+  const P = o.p0 + Pn;
+  const qStart = o.lastOnly ? P - 1 : o.p0;
+  const Q = P - qStart;
+  const taped: Partial<LayerTape> = {};
+  const h = layerNorm(x, w.ln1, eps, o.tape && ((t) => (taped.ln1 = t)));
+  const hq = o.lastOnly ? lastPosition(h) : h;
+  const q = hook(n + 'attn.hook_q', tf.reshape(linear(hq, w.wq, w.bq), [N, Q, H, dh]), qStart); // [N, Q, H, dh]
+  const k = hook(n + 'attn.hook_k', tf.reshape(linear(h, w.wk, w.bk), [N, Pn, H, dh]), o.p0); // [N, P', H, dh]
+  const v = hook(n + 'attn.hook_v', tf.reshape(linear(h, w.wv, w.bv), [N, Pn, H, dh]), o.p0);
+  const qT = tf.transpose(q, [0, 2, 1, 3]) as tf.Tensor4D; // [N, H, Q, dh]
+  const kT = tf.transpose(k, [0, 2, 3, 1]) as tf.Tensor4D; // [N, H, dh, P']
+  const vT = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D; // [N, H, P', dh]
+  let kAll = kT;
+  let vAll = vT;
+  if (o.prefix && o.p0 > 0) {
+    kAll = tf.concat([tileTo(o.prefix.kT, kT.shape[0]), kT], 3); // [N, H, dh, P]
+    vAll = tf.concat([tileTo(o.prefix.v, vT.shape[0]), vT], 2); // [N, H, P, dh]
+  }
+  const [qa, ka] = align(qT, kAll);
+  const scores = tf.add(tf.mul(tf.matMul(qa, ka), 1 / Math.sqrt(dh)), masks.get(qStart, Q, P)); // [N, H, Q, P]
+  const pattern = hook(n + 'attn.hook_pattern', tf.softmax(scores), qStart) as tf.Tensor4D;
+  const [pa, va] = align(pattern, vAll);
+  const z = hook(n + 'attn.hook_z', tf.transpose(tf.matMul(pa, va), [0, 2, 1, 3]), qStart); // [N, Q, H, dh]
+  const attnOut = hook(n + 'hook_attn_out', linear(tf.reshape(z, [z.shape[0], Q, D]), w.wo, w.bo), qStart);
+  const [xa, aa] = align(o.lastOnly ? lastPosition(x) : x, attnOut);
+  const mid = hook(n + 'hook_resid_mid', tf.add(xa, aa), qStart); // [N, Q, D]
+  const h2 = layerNorm(mid, w.ln2, eps, o.tape && ((t) => (taped.ln2 = t)));
+  const pre = hook(n + 'mlp.hook_pre', linear(h2, w.wfc, w.bfc), qStart); // [N, Q, M]
+  const post = hook(n + 'mlp.hook_post', geluNew(pre), qStart);
+  const mlpOut = hook(n + 'hook_mlp_out', linear(post, w.wproj, w.bproj), qStart);
+  const [ma, mo] = align(mid, mlpOut);
+  const out = hook(n + 'hook_resid_post', tf.add(ma, mo), qStart) as tf.Tensor3D;
+  if (o.tape) {
+    o.tape.push(
+      keepAll({
+        ln1: taped.ln1!,
+        qT,
+        kT: tf.transpose(k, [0, 2, 1, 3]) as tf.Tensor4D,
+        vDP: tf.transpose(v, [0, 2, 3, 1]) as tf.Tensor4D,
+        pattern,
+        ln2: taped.ln2!,
+        pre: pre as tf.Tensor3D,
+      }),
+    );
+  }
+  return { out, kv: { kT, v: vT } };
+}
+
+function keepAll(t: LayerTape): LayerTape {
+  for (const v of [t.ln1.xhat, t.ln1.inv, t.qT, t.kT, t.vDP, t.pattern, t.ln2.xhat, t.ln2.inv, t.pre]) tf.keep(v);
+  return t;
+}
+
+/** Token and position embeddings: tokens [N, P] → resid_pre of layer 0 [N, P, D]. */
+export function embed(w: Gpt2Weights, tokens: tf.Tensor2D, hook: HookFn): tf.Tensor3D {
+  const [N, P] = tokens.shape;
+  const D = w.wte.shape[1];
+  const e = hook('hook_embed', tf.reshape(tf.gather(w.wte, tf.reshape(tokens, [N * P])), [N, P, D]), 0);
+  const pos = hook('hook_pos_embed', tf.tile(tf.reshape(tf.slice(w.wpe, [0, 0], [P, D]), [1, P, D]), [N, 1, 1]), 0);
+  return tf.add(e, pos) as tf.Tensor3D;
+}
+
+/** Final layer norm of the last position: x [N, Q, D] → [N, D]. */
+export function finalNorm(cfg: ModelConfig, w: Gpt2Weights, x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
+  const last = tf.reshape(lastPosition(x), [x.shape[0], x.shape[2]]);
+  return layerNorm(last, w.lnF, cfg.eps, tape && ((t) => (tape.lnF = { xhat: tf.keep(t.xhat), inv: tf.keep(t.inv) }))) as tf.Tensor2D;
+}
+
+export function disposeTape(t: Tape): void {
+  for (const l of t.layers) tf.dispose([l.ln1.xhat, l.ln1.inv, l.qT, l.kT, l.vDP, l.pattern, l.ln2.xhat, l.ln2.inv, l.pre]);
+  if (t.lnF) tf.dispose([t.lnF.xhat, t.lnF.inv]);
+  t.layers = [];
+}

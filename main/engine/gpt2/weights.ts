@@ -1,0 +1,187 @@
+/**
+ * GPT-2 weights as tfjs tensors, named after the checkpoint (`wte`, `c_attn`, `c_proj`, …).
+ * Loading reads one tensor at a time (safetensors.ts) so peak memory stays near one copy.
+ *
+ * Layout choices, for speed on the wasm backend: `c_attn` is split into separate q, k and v
+ * matrices at load (a split at run time is a copy per call), every matmul is a plain one
+ * (`transposeA/B` kernels are 10–30× slower), and the transposed copies the backward pass needs are
+ * made only when a backward pass first runs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelConfig } from '../config.ts';
+import { badModel } from '../errors.ts';
+import { openSafetensors, type Dtype, type SafetensorsFile } from '../safetensors.ts';
+
+export interface LayerWeights {
+  ln1: { w: tf.Tensor1D; b: tf.Tensor1D };
+  wq: tf.Tensor2D; bq: tf.Tensor1D; // [d_model, d_model]
+  wk: tf.Tensor2D; bk: tf.Tensor1D;
+  wv: tf.Tensor2D; bv: tf.Tensor1D;
+  wo: tf.Tensor2D; bo: tf.Tensor1D; // [d_model (= head·d_head), d_model]
+  ln2: { w: tf.Tensor1D; b: tf.Tensor1D };
+  wfc: tf.Tensor2D; bfc: tf.Tensor1D; // [d_model, d_mlp]
+  wproj: tf.Tensor2D; bproj: tf.Tensor1D; // [d_mlp, d_model]
+}
+
+/** Transposed copies for the backward pass: `x @ wT` computes the gradient through `h @ w`. */
+export interface LayerWeightsT {
+  wqT: tf.Tensor2D; wkT: tf.Tensor2D; wvT: tf.Tensor2D; woT: tf.Tensor2D; wfcT: tf.Tensor2D; wprojT: tf.Tensor2D;
+}
+
+export interface Gpt2Weights {
+  wte: tf.Tensor2D; // [d_vocab, d_model]: embedding rows
+  wpe: tf.Tensor2D; // [n_ctx, d_model]
+  lnF: { w: tf.Tensor1D; b: tf.Tensor1D };
+  /** [d_vocab, d_model]: rows of the unembedding (wte when tied, else lm_head.weight) */
+  unembedRows: tf.Tensor2D;
+  /** [d_model, d_vocab]: the unembedding as a plain right-hand matmul operand */
+  unembed: tf.Tensor2D;
+  layers: LayerWeights[];
+  /** made on first backward pass */
+  transposed?: LayerWeightsT[];
+}
+
+export interface CheckpointInfo {
+  files: string[];
+  dtypes: Dtype[];
+  /** number of parameters in the checkpoint (tied matrices counted once) */
+  paramCount: number;
+}
+
+/** Opens `model.safetensors` or every shard named by `model.safetensors.index.json`. */
+function openCheckpoint(dir: string): { files: SafetensorsFile[]; lookup: Map<string, SafetensorsFile> } {
+  const single = join(dir, 'model.safetensors');
+  const index = join(dir, 'model.safetensors.index.json');
+  let paths: string[];
+  if (existsSync(single)) paths = [single];
+  else if (existsSync(index)) {
+    let map: Record<string, unknown>;
+    try {
+      map = JSON.parse(readFileSync(index, 'utf8')).weight_map;
+    } catch (e) {
+      throw badModel(`${index}: not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof map !== 'object' || map === null) throw badModel(`${index}: has no "weight_map" object`);
+    const shards = new Set<string>();
+    for (const [k, v] of Object.entries(map)) {
+      if (typeof v !== 'string' || v.includes('/') || v.includes('\\')) throw badModel(`${index}: weight_map["${k}"] is not a file name in the folder`);
+      shards.add(v);
+    }
+    paths = [...shards].sort().map((f) => join(dir, f));
+    for (const p of paths) if (!existsSync(p)) throw badModel(`${p}: shard listed in ${index} is missing`);
+  } else if (existsSync(join(dir, 'pytorch_model.bin'))) {
+    throw badModel(
+      `${join(dir, 'pytorch_model.bin')}: PyTorch pickle checkpoints are not read (they can run code). Convert the folder to safetensors once, e.g. in Python: ` +
+        `AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`,
+    );
+  } else {
+    throw badModel(`${dir}: no model.safetensors or model.safetensors.index.json in the folder`);
+  }
+  const files: SafetensorsFile[] = [];
+  const lookup = new Map<string, SafetensorsFile>();
+  try {
+    for (const p of paths) {
+      const f = openSafetensors(p);
+      files.push(f);
+      for (const name of f.entries.keys()) {
+        const bare = name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
+        if (lookup.has(bare)) throw badModel(`${p}: tensor "${name}" appears twice in the checkpoint`);
+        lookup.set(bare, f);
+      }
+    }
+  } catch (e) {
+    for (const f of files) f.close();
+    throw e;
+  }
+  return { files, lookup };
+}
+
+export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2Weights; info: CheckpointInfo } {
+  const { files, lookup } = openCheckpoint(dir);
+  const { dModel: D, dMlp: M, dVocab: V, nCtx: C } = cfg;
+  const dtypes = new Set<Dtype>();
+  let paramCount = 0;
+  const created: tf.Tensor[] = [];
+  const entryName = (bare: string) => (lookup.get(bare)!.entries.has(bare) ? bare : `transformer.${bare}`);
+  const has = (bare: string) => lookup.has(bare);
+  /** reads a tensor by checkpoint name, checking its shape against config.json */
+  const read = (bare: string, shape: number[]): Float32Array => {
+    const file = lookup.get(bare);
+    if (!file) throw badModel(`${dir}: checkpoint has no tensor "${bare}" (with or without the "transformer." prefix)`);
+    const e = file.entries.get(entryName(bare))!;
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw badModel(`${file.path}: tensor "${e.name}" has shape [${e.shape}] but config.json implies [${shape}]`);
+    }
+    dtypes.add(e.dtype);
+    paramCount += e.shape.reduce((a, b) => a * b, 1);
+    return file.read(e.name);
+  };
+  const t1 = (bare: string, n: number) => keep(tf.tensor1d(read(bare, [n])));
+  const t2 = (bare: string, r: number, c: number) => keep(tf.tensor2d(read(bare, [r, c]), [r, c]));
+  const keep = <T extends tf.Tensor>(t: T): T => (created.push(t), t);
+  try {
+    const wte = t2('wte.weight', V, D);
+    const wpe = t2('wpe.weight', C, D);
+    const layers: LayerWeights[] = [];
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const p = `h.${l}.`;
+      // c_attn is [d_model, 3·d_model] = [q | k | v] column blocks: split on the JS side, once.
+      const attn = read(p + 'attn.c_attn.weight', [D, 3 * D]);
+      const attnB = read(p + 'attn.c_attn.bias', [3 * D]);
+      const cols = (k: number) => {
+        const out = new Float32Array(D * D);
+        for (let r = 0; r < D; r++) out.set(attn.subarray(r * 3 * D + k * D, r * 3 * D + (k + 1) * D), r * D);
+        return keep(tf.tensor2d(out, [D, D]));
+      };
+      const bias = (k: number) => keep(tf.tensor1d(attnB.slice(k * D, (k + 1) * D)));
+      layers.push({
+        ln1: { w: t1(p + 'ln_1.weight', D), b: t1(p + 'ln_1.bias', D) },
+        wq: cols(0), bq: bias(0), wk: cols(1), bk: bias(1), wv: cols(2), bv: bias(2),
+        wo: t2(p + 'attn.c_proj.weight', D, D), bo: t1(p + 'attn.c_proj.bias', D),
+        ln2: { w: t1(p + 'ln_2.weight', D), b: t1(p + 'ln_2.bias', D) },
+        wfc: t2(p + 'mlp.c_fc.weight', D, M), bfc: t1(p + 'mlp.c_fc.bias', M),
+        wproj: t2(p + 'mlp.c_proj.weight', M, D), bproj: t1(p + 'mlp.c_proj.bias', D),
+      });
+    }
+    const lnF = { w: t1('ln_f.weight', D), b: t1('ln_f.bias', D) };
+    // Hugging Face keeps lm_head.weight as [d_vocab, d_model]; when absent it is tied to wte.
+    const unembedRows = has('lm_head.weight') ? t2('lm_head.weight', V, D) : wte;
+    const unembed = keep(tf.transpose(unembedRows) as tf.Tensor2D);
+    return {
+      weights: { wte, wpe, lnF, unembedRows, unembed, layers },
+      info: { files: files.map((f) => f.path), dtypes: [...dtypes].sort(), paramCount },
+    };
+  } catch (e) {
+    for (const t of created) t.dispose();
+    throw e;
+  } finally {
+    for (const f of files) f.close();
+  }
+}
+
+/** The transposed weights the backward pass needs, made once. */
+export function transposedWeights(w: Gpt2Weights): LayerWeightsT[] {
+  w.transposed ??= w.layers.map((l) =>
+    tf.tidy(() => ({
+      wqT: tf.transpose(l.wq) as tf.Tensor2D,
+      wkT: tf.transpose(l.wk) as tf.Tensor2D,
+      wvT: tf.transpose(l.wv) as tf.Tensor2D,
+      woT: tf.transpose(l.wo) as tf.Tensor2D,
+      wfcT: tf.transpose(l.wfc) as tf.Tensor2D,
+      wprojT: tf.transpose(l.wproj) as tf.Tensor2D,
+    })),
+  );
+  return w.transposed;
+}
+
+export function disposeGpt2Weights(w: Gpt2Weights): void {
+  const all: tf.Tensor[] = [w.wte, w.wpe, w.lnF.w, w.lnF.b, w.unembed];
+  if (w.unembedRows !== w.wte) all.push(w.unembedRows);
+  for (const l of w.layers) {
+    all.push(l.ln1.w, l.ln1.b, l.wq, l.bq, l.wk, l.bk, l.wv, l.bv, l.wo, l.bo, l.ln2.w, l.ln2.b, l.wfc, l.bfc, l.wproj, l.bproj);
+  }
+  for (const t of w.transposed ?? []) all.push(...Object.values(t));
+  tf.dispose(all);
+}

@@ -1,0 +1,165 @@
+/**
+ * A loaded model: configuration, tokenizer, weights on the active backend, and the hooked forward
+ * and backward passes. The patching code talks to this interface only, so other architectures
+ * (GPT-NeoX, Llama) can be added behind it without touching patching.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { backendName, initBackend } from './backend.ts';
+import { readConfig, type ModelConfig } from './config.ts';
+import { badInput, badModel } from './errors.ts';
+import { backward, type GradFn } from './gpt2/backward.ts';
+import {
+  block,
+  embed,
+  finalNorm,
+  MaskCache,
+  passThrough,
+  type BlockOptions,
+  type HookFn,
+  type KeyValues,
+  type Tape,
+} from './gpt2/forward.ts';
+import { disposeGpt2Weights, loadGpt2Weights, type Gpt2Weights } from './gpt2/weights.ts';
+import { hookNames } from './hooks.ts';
+import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
+
+export interface ModelInfo {
+  dir: string;
+  name: string;
+  architecture: string;
+  nLayers: number;
+  nHeads: number;
+  dModel: number;
+  dHead: number;
+  dMlp: number;
+  dVocab: number;
+  nCtx: number;
+  paramCount: number;
+  /** dtypes stored in the checkpoint; weights are computed in float32 */
+  dtypes: string[];
+  backend: string;
+}
+
+export interface RunOptions {
+  hook?: HookFn;
+  /** record what `backward` needs */
+  tape?: Tape;
+  /** keep every layer's keys and values (for patched runs that resume mid-sequence) */
+  keepKV?: boolean;
+  /** compute the final layer at the last position only (when no hook needs its other positions) */
+  lastOnlyFinal?: boolean;
+}
+
+export interface RunResult {
+  /** final-layer-normed residual at the last position [N, D] */
+  final: tf.Tensor2D;
+  kv?: KeyValues[];
+}
+
+export class HookedModel {
+  readonly masks = new MaskCache();
+  private constructor(
+    readonly config: ModelConfig,
+    readonly tokenizer: Tokenizer,
+    readonly weights: Gpt2Weights,
+    readonly info: ModelInfo,
+  ) {}
+
+  static async load(dir: string): Promise<HookedModel> {
+    const abs = resolve(dir);
+    if (!existsSync(abs) || !statSync(abs).isDirectory()) throw badModel(`${abs}: model folder not found`);
+    await initBackend();
+    const config = readConfig(abs);
+    const tokenizer = await loadTokenizer(abs);
+    if (tokenizer.vocabSize > config.dVocab) {
+      throw badModel(`${abs}: tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.dVocab}`);
+    }
+    const { weights, info } = loadGpt2Weights(abs, config);
+    return new HookedModel(config, tokenizer, weights, {
+      dir: abs,
+      name: basename(abs),
+      architecture: 'GPT-2',
+      nLayers: config.nLayers,
+      nHeads: config.nHeads,
+      dModel: config.dModel,
+      dHead: config.dHead,
+      dMlp: config.dMlp,
+      dVocab: config.dVocab,
+      nCtx: config.nCtx,
+      paramCount: info.paramCount,
+      dtypes: info.dtypes,
+      backend: backendName(),
+    });
+  }
+
+  hookNames(): string[] {
+    return hookNames(this.config.nLayers);
+  }
+
+  /** Token ids of a prompt, with the BOS token in front unless `prependBos` is false. */
+  encodePrompt(text: string, prependBos = true, what = 'prompt'): number[] {
+    if (text.length === 0) throw badInput(`${what} is empty`);
+    const ids = [...(prependBos ? [this.config.bosTokenId] : []), ...this.tokenizer.encode(text)];
+    if (ids.length === 0) throw badInput(`${what} is empty`);
+    if (ids.length > this.config.nCtx) {
+      throw badInput(`${what} is ${ids.length} tokens, longer than the model's context of ${this.config.nCtx}`);
+    }
+    return ids;
+  }
+
+  /** A batch of equal-length token lists as an int32 tensor [N, P]. */
+  tokensTensor(tokens: number[][]): tf.Tensor2D {
+    const P = tokens[0].length;
+    if (tokens.some((t) => t.length !== P)) throw badInput('all prompts in a batch must have the same number of tokens');
+    return tf.tensor2d(tokens.flat(), [tokens.length, P], 'int32');
+  }
+
+  embed(tokens: tf.Tensor2D, hook: HookFn = passThrough): tf.Tensor3D {
+    return embed(this.weights, tokens, hook);
+  }
+
+  block(l: number, x: tf.Tensor3D, o: BlockOptions) {
+    return block(this.config, this.weights.layers[l], this.masks, l, x, o);
+  }
+
+  finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
+    return finalNorm(this.config, this.weights, x, tape);
+  }
+
+  /** A full forward pass. Tensors in the result (and in the tape) are the caller's to dispose. */
+  run(tokens: tf.Tensor2D, o: RunOptions = {}): RunResult {
+    const hook = o.hook ?? passThrough;
+    if (o.tape) o.tape.positions = tokens.shape[1];
+    let result: RunResult | undefined;
+    tf.tidy(() => {
+      let x = this.embed(tokens, hook);
+      const kv: KeyValues[] = [];
+      const L = this.config.nLayers;
+      for (let l = 0; l < L; l++) {
+        const r = this.block(l, x, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape?.layers });
+        if (o.keepKV) kv.push({ kT: tf.keep(r.kv.kT), v: tf.keep(r.kv.v) });
+        x = r.out;
+      }
+      const final = tf.keep(this.finalNorm(x, o.tape));
+      result = o.keepKV ? { final, kv } : { final };
+    });
+    return result!;
+  }
+
+  /** Logits over the vocabulary from the final residual: [N, D] → [N, d_vocab]. */
+  logits(final: tf.Tensor2D): tf.Tensor2D {
+    return tf.matMul(final, this.weights.unembed);
+  }
+
+  /** ∂metric/∂activation for every hook, from one backward pass over a taped run (see gpt2/backward.ts). */
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
+    backward(this.config, this.weights, tape, gFinal, onGrad);
+  }
+
+  dispose(): void {
+    disposeGpt2Weights(this.weights);
+    this.masks.dispose();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Component kinds: what can be patched, how components are indexed, and how one component selects
+ * elements of its hook's activation. One table drives attribution, activation patching and output,
+ * so adding a kind is one entry here (TransformerLens's generic_activation_patch, thinly specialised).
+ */
+import type { ModelConfig } from '../config.ts';
+import { badInput } from '../errors.ts';
+
+export const KINDS = [
+  'resid_pre',
+  'resid_mid',
+  'resid_post',
+  'attn_out',
+  'mlp_out',
+  'head_z',
+  'head_q',
+  'head_k',
+  'head_v',
+  'head_z_pos',
+  'head_pattern',
+  'neuron',
+] as const;
+export type Kind = (typeof KINDS)[number];
+
+export interface KindSpec {
+  /** hook site within a block, e.g. `attn.hook_z` */
+  site: string;
+  /** names of the index dimensions after the layer, e.g. ['pos'] or ['head', 'pos'] */
+  dims: ('pos' | 'head' | 'neuron')[];
+  /** human description, for help texts */
+  what: string;
+}
+
+export const KIND_SPECS: Record<Kind, KindSpec> = {
+  resid_pre: { site: 'hook_resid_pre', dims: ['pos'], what: 'residual stream before the block, one position' },
+  resid_mid: { site: 'hook_resid_mid', dims: ['pos'], what: 'residual stream between attention and MLP, one position' },
+  resid_post: { site: 'hook_resid_post', dims: ['pos'], what: 'residual stream after the block, one position' },
+  attn_out: { site: 'hook_attn_out', dims: ['pos'], what: 'attention output, one position' },
+  mlp_out: { site: 'hook_mlp_out', dims: ['pos'], what: 'MLP output, one position' },
+  head_z: { site: 'attn.hook_z', dims: ['head'], what: "a head's output z at every position" },
+  head_q: { site: 'attn.hook_q', dims: ['head'], what: "a head's queries at every position" },
+  head_k: { site: 'attn.hook_k', dims: ['head'], what: "a head's keys at every position" },
+  head_v: { site: 'attn.hook_v', dims: ['head'], what: "a head's values at every position" },
+  head_z_pos: { site: 'attn.hook_z', dims: ['head', 'pos'], what: "a head's output z at one position" },
+  head_pattern: { site: 'attn.hook_pattern', dims: ['head'], what: "a head's whole attention pattern" },
+  neuron: { site: 'mlp.hook_post', dims: ['neuron'], what: 'one MLP neuron at every position' },
+};
+
+export function parseKinds(s: string | undefined): Kind[] {
+  if (!s || s === 'all') return [...KINDS];
+  const out: Kind[] = [];
+  for (const k of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (!(KINDS as readonly string[]).includes(k)) throw badInput(`unknown kind "${k}" (known: ${KINDS.join(', ')}, or all)`);
+    if (!out.includes(k as Kind)) out.push(k as Kind);
+  }
+  if (out.length === 0) throw badInput('no kinds given');
+  return out;
+}
+
+/** Sizes of a kind's index dimensions, layer first: e.g. head_z_pos → [L, H, P]. */
+export function indexShape(kind: Kind, cfg: ModelConfig, positions: number): number[] {
+  const size = { pos: positions, head: cfg.nHeads, neuron: cfg.dMlp };
+  return [cfg.nLayers, ...KIND_SPECS[kind].dims.map((d) => size[d])];
+}
+
+export function componentCount(kind: Kind, cfg: ModelConfig, positions: number): number {
+  return indexShape(kind, cfg, positions).reduce((a, b) => a * b, 1);
+}
+
+/** The index tuple of component `i` (row-major over indexShape). */
+export function componentIndex(shape: number[], i: number): number[] {
+  const out = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    out[d] = i % shape[d];
+    i = Math.floor(i / shape[d]);
+  }
+  return out;
+}
+
+/** The readable label of a component: `L5H3`, `L2 pos 4`, `L1N37`, `L5H3 pos 4`. Never parsed back. */
+export function componentLabel(kind: Kind, index: number[]): string {
+  const [l, ...rest] = index;
+  const spec = KIND_SPECS[kind];
+  let s = `L${l}`;
+  spec.dims.forEach((d, i) => {
+    s += d === 'head' ? `H${rest[i]}` : d === 'neuron' ? `N${rest[i]}` : ` pos ${rest[i]}`;
+  });
+  return kind.startsWith('head_') || kind === 'neuron' ? `${s}${kind === 'head_z' || kind === 'head_z_pos' || kind === 'neuron' ? '' : ' ' + kind.slice(5)}` : `${kind} ${s}`;
+}
