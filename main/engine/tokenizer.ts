@@ -43,7 +43,10 @@ export const BYTE_TO_UNICODE: readonly string[] = (() => {
 
 export const GPT2_EOS = '<|endoftext|>';
 
-/** The tokenizer.json object HF's GPT2TokenizerFast would write for this vocab and merges. */
+/**
+ * The tokenizer.json object of GPT-2 on the Hugging Face hub, for this vocab and merges. Merges
+ * are "a b" strings, which every version of HF tokenizers reads (byte-level symbols have no spaces).
+ */
 export function byteLevelTokenizerJson(
   vocab: Record<string, number>,
   merges: [string, string][],
@@ -79,7 +82,7 @@ export function byteLevelTokenizerJson(
       byte_fallback: false,
       ignore_merges: false,
       vocab,
-      merges,
+      merges: merges.map(([a, b]) => `${a} ${b}`),
     },
   };
 }
@@ -93,8 +96,8 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const tokenizerJsonText = await readOptional(tokenizerJsonPath);
   if (tokenizerJsonText !== undefined) {
     const json = parseJson(tokenizerJsonPath, tokenizerJsonText);
-    checkTokenizerJson(tokenizerJsonPath, json);
-    return wrap(tokenizerJsonPath, json);
+    const maxId = checkTokenizerJson(tokenizerJsonPath, json);
+    return wrap(tokenizerJsonPath, json, maxId);
   }
 
   const vocabPath = join(dir, 'vocab.json');
@@ -106,9 +109,12 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   if (vocabText === undefined) throw badTokenizer(`${vocabPath}: missing (merges.txt needs it)`);
   if (mergesText === undefined) throw badTokenizer(`${mergesPath}: missing (vocab.json needs it)`);
   const vocab = parseJson(vocabPath, vocabText);
-  checkVocab(vocabPath, vocab);
-  const merges = parseMergesTxt(mergesPath, mergesText, vocab);
-  return wrap(`${vocabPath} + merges.txt`, byteLevelTokenizerJson(vocab, merges));
+  const { tokens, maxId } = checkVocab(vocabPath, vocab);
+  const merges = parseMergesTxt(mergesPath, mergesText, tokens);
+  const json = byteLevelTokenizerJson(vocab, merges);
+  // In memory the library takes [a, b] pairs as they are, sparing it 50k string splits.
+  (json.model as { merges: unknown }).merges = merges;
+  return wrap(`${vocabPath} + merges.txt`, json, maxId);
 }
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -132,16 +138,21 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-function checkVocab(path: string, vocab: unknown): asserts vocab is Record<string, number> {
+/** Checks every id is a non-negative integer; returns the token set and the largest id. */
+function checkVocab(path: string, vocab: unknown): { tokens: Set<string>; maxId: number } {
   if (!isPlainObject(vocab)) throw badTokenizer(`${path}: vocab must be an object mapping token strings to ids`);
-  let count = 0;
-  for (const [token, id] of Object.entries(vocab)) {
+  const tokens = new Set<string>();
+  let maxId = -1;
+  for (const token in vocab) {
+    const id = vocab[token];
     if (!Number.isInteger(id) || (id as number) < 0) {
       throw badTokenizer(`${path}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}, not a non-negative integer`);
     }
-    count++;
+    tokens.add(token);
+    maxId = Math.max(maxId, id as number);
   }
-  if (count === 0) throw badTokenizer(`${path}: vocab is empty`);
+  if (tokens.size === 0) throw badTokenizer(`${path}: vocab is empty`);
+  return { tokens, maxId };
 }
 
 /**
@@ -149,7 +160,7 @@ function checkVocab(path: string, vocab: unknown): asserts vocab is Record<strin
  * line is exactly two symbols, each (and their concatenation) in the vocab, as HF's BPE builder
  * demands, since a merge producing an unknown token would silently drop text.
  */
-function parseMergesTxt(path: string, text: string, vocab: Record<string, number>): [string, string][] {
+function parseMergesTxt(path: string, text: string, tokens: Set<string>): [string, string][] {
   const lines = text.split('\n');
   const merges: [string, string][] = [];
   const lineOf: number[] = [];
@@ -167,31 +178,32 @@ function parseMergesTxt(path: string, text: string, vocab: Record<string, number
     merges.push(parts as [string, string]);
     lineOf.push(i + 1);
   }
-  checkMerges(path, merges, vocab, (k) => `line ${lineOf[k]}`);
+  checkMerges(path, merges, tokens, (k) => `line ${lineOf[k]}`);
   return merges;
 }
 
-function checkMerges(path: string, merges: [string, string][], vocab: Record<string, number>, where: (k: number) => string): void {
-  // A Set is several times faster than property lookups on a 50k-key object.
-  const known = new Set(Object.keys(vocab));
+function checkMerges(path: string, merges: [string, string][], tokens: Set<string>, where: (k: number) => string): void {
   merges.forEach(([a, b], k) => {
     for (const t of [a, b, a + b]) {
-      if (!known.has(t)) {
+      if (!tokens.has(t)) {
         throw badTokenizer(`${path}: ${where(k)} merges ${JSON.stringify(a)} + ${JSON.stringify(b)} but ${JSON.stringify(t)} is not in the vocab`);
       }
     }
   });
 }
 
-/** Checks what the library would otherwise accept and then mis-tokenise or crash on later. */
-function checkTokenizerJson(path: string, json: any): void {
+/**
+ * Checks what the library would otherwise accept and then mis-tokenise or crash on later.
+ * Returns the largest token id, added tokens included.
+ */
+function checkTokenizerJson(path: string, json: any): number {
   if (!isPlainObject(json)) throw badTokenizer(`${path}: must be a JSON object`);
   const model = json.model;
   if (!isPlainObject(model)) throw badTokenizer(`${path}: "model" is missing or not an object`);
   if (model.type !== undefined && model.type !== 'BPE') {
     throw badTokenizer(`${path}: model type ${JSON.stringify(model.type)} is not supported (GPT-2-family models use BPE)`);
   }
-  checkVocab(`${path} (model.vocab)`, model.vocab);
+  const { tokens, maxId } = checkVocab(`${path} (model.vocab)`, model.vocab);
   if (!Array.isArray(model.merges)) throw badTokenizer(`${path}: "model.merges" is missing or not a list`);
   const pairs = model.merges.map((m: unknown, i: number) => {
     let pair: unknown[] | undefined;
@@ -201,7 +213,7 @@ function checkTokenizerJson(path: string, json: any): void {
     if (!ok) throw badTokenizer(`${path}: model.merges[${i}] ${JSON.stringify(m)} is not a pair of symbols ("a b" or ["a", "b"])`);
     return pair as [string, string];
   });
-  checkMerges(path, pairs, model.vocab, (k) => `model.merges[${k}]`);
+  checkMerges(path, pairs, tokens, (k) => `model.merges[${k}]`);
   const added = json.added_tokens ?? [];
   if (!Array.isArray(added)) throw badTokenizer(`${path}: "added_tokens" is not a list`);
   added.forEach((t: any, i: number) => {
@@ -214,9 +226,10 @@ function checkTokenizerJson(path: string, json: any): void {
       throw badTokenizer(`${path}: "${key}" must be an object or null`);
     }
   }
+  return Math.max(maxId, ...added.map((t: { id: number }) => t.id));
 }
 
-function wrap(source: string, json: any): Tokenizer {
+function wrap(source: string, json: any, maxId: number): Tokenizer {
   // The library requires these keys to exist (null is fine) and iterates added_tokens.
   const full = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json };
   full.added_tokens ??= [];
@@ -235,8 +248,7 @@ function wrap(source: string, json: any): Tokenizer {
     }
   }
 
-  let vocabSize = 0;
-  for (const id of hf.get_vocab(true).values()) vocabSize = Math.max(vocabSize, id + 1);
+  const vocabSize = maxId + 1;
 
   const checkIds = (ids: number[]) => {
     for (const id of ids) {
