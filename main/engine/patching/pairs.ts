@@ -1,14 +1,10 @@
 /** Prompt pairs: reading them from JSONL and turning them into equal-length token batches. */
 import { badInput } from '../errors.ts';
 import type { HookedModel } from '../model.ts';
+import type { PromptPair } from '../tasks/pairs.ts';
 import type { TokenizedPairs } from './runs.ts';
 
-export interface PromptPair {
-  clean: string;
-  corrupted: string;
-  answer: string;
-  wrong: string;
-}
+export type { PromptPair };
 
 /** Parses JSONL text (one pair per line; blank lines skipped). `source` names the file in errors. */
 export function parsePairsJsonl(text: string, source: string): { pairs: PromptPair[]; labels: string[] } {

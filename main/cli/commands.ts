@@ -1,0 +1,201 @@
+/** The commands of `patchbench`: each declares its options, help text and what it does. */
+import { existsSync, readFileSync } from 'node:fs';
+import { badInput } from '../engine/errors.ts';
+import { bundledModelDir, discoverModels } from '../engine/discovery.ts';
+import { parseMetric } from '../engine/metrics.ts';
+import { HookedModel } from '../engine/model.ts';
+import { parseKinds } from '../engine/patching/components.ts';
+import { runPatching, type Method } from '../engine/patching/index.ts';
+import { parsePairsJsonl, tokenizePairs } from '../engine/patching/pairs.ts';
+import { toCsv, toJsonReport } from '../engine/patching/report.ts';
+import type { Direction } from '../engine/patching/runs.ts';
+import { predictNext } from '../engine/predict.ts';
+import { generatePairs, TASKS } from '../engine/tasks/index.ts';
+import { writeFileAtomic } from '../engine/files.ts';
+import { progressBar } from './progress.ts';
+
+type Values = Record<string, string | boolean | undefined>;
+interface Option { type: 'string' | 'boolean'; short?: string }
+export interface Command {
+  summary: string;
+  args: string;
+  options: Record<string, Option>;
+  help: string[];
+  positional?: boolean;
+  run(v: Values, positionals: string[]): Promise<number | void>;
+}
+
+const common = { help: { type: 'boolean', short: 'h' } } as const;
+const modelOpt = { model: { type: 'string' } } as const;
+const json = { json: { type: 'boolean' } } as const;
+
+function modelDir(v: Values): string {
+  if (typeof v.model === 'string') return v.model;
+  const demo = bundledModelDir();
+  if (!existsSync(demo)) throw badInput(`no --model given and the bundled demo model is missing at ${demo}`);
+  return demo;
+}
+
+function int(v: Values, name: string, fallback: number): number {
+  const raw = v[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n)) throw badInput(`--${name} must be an integer, got "${raw}"`);
+  return n;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw badInput(`${path}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+}
+
+const print = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+
+export const COMMANDS: Record<string, Command> = {
+  info: {
+    summary: 'architecture, sizes, parameter count, dtype and compute backend of a model',
+    args: '[--model DIR] [--json]',
+    options: { ...common, ...modelOpt, ...json },
+    help: ['--model DIR   a Hugging Face model folder (default: the bundled demo model)', '--json        print one JSON object'],
+    async run(v) {
+      const m = await HookedModel.load(modelDir(v));
+      const i = m.info;
+      if (v.json) print(JSON.stringify(i));
+      else {
+        print(
+          [
+            `model        ${i.name}  (${i.dir})`,
+            `architecture ${i.architecture}: ${i.nLayers} layers, ${i.nHeads} heads, d_model ${i.dModel}, d_head ${i.dHead}, d_mlp ${i.dMlp}`,
+            `vocabulary   ${i.dVocab} tokens, context ${i.nCtx}`,
+            `parameters   ${i.paramCount.toLocaleString('en-US')} (stored as ${i.dtypes.join(', ')}; computed in float32)`,
+            `backend      ${i.backend}`,
+          ].join('\n'),
+        );
+      }
+      m.dispose();
+    },
+  },
+  predict: {
+    summary: "a prompt's tokens and the model's top next tokens",
+    args: '[--model DIR] --prompt TEXT [--top K] [--no-bos] [--json]',
+    options: { ...common, ...modelOpt, ...json, prompt: { type: 'string' }, top: { type: 'string' }, 'no-bos': { type: 'boolean' } },
+    help: ['--prompt TEXT  the prompt', '--top K       how many next tokens (default 10)', '--no-bos      do not put the BOS token in front'],
+    async run(v) {
+      if (typeof v.prompt !== 'string') throw badInput('predict needs --prompt TEXT');
+      const m = await HookedModel.load(modelDir(v));
+      const p = await predictNext(m, v.prompt, { top: int(v, 'top', 10), prependBos: !v['no-bos'] });
+      if (v.json) print(JSON.stringify({ tokens: p.tokens, top: p.top }));
+      else {
+        print(`tokens (${p.tokens.length}): ${p.tokens.map((id, i) => `${JSON.stringify(p.tokenStrings[i])}=${id}`).join(' ')}`);
+        print(`backend: ${m.info.backend}\n\n  rank  prob     logit    token`);
+        p.top.forEach((t, r) => print(`  ${String(r + 1).padStart(4)}  ${t.prob.toFixed(4)}  ${t.logit.toFixed(3).padStart(8)}  ${JSON.stringify(t.token)} (${t.id})`));
+      }
+      m.dispose();
+    },
+  },
+  models: {
+    summary: 'models found on this machine (bundled, added folders, Hugging Face cache)',
+    args: '[--json]',
+    options: { ...common, ...json },
+    help: ['looks in: the bundled demo model, folders added in the app, $HF_HOME/hub or ~/.cache/huggingface/hub'],
+    async run(v) {
+      const list = discoverModels();
+      if (v.json) print(JSON.stringify(list));
+      else if (!list.length) print('no models found');
+      else for (const e of list) print(`${e.source.padEnd(9)} ${e.name}  ${e.dir}${e.problem ? `  (${e.problem})` : ''}`);
+    },
+  },
+  pairs: {
+    summary: 'generate a prompt-pair dataset from the task library',
+    args: '--task ioi|induction|pronoun [--n 64] [--seed 0] [--corruption subject-swap|three-names] [--model DIR] --out FILE.jsonl',
+    options: { ...common, ...modelOpt, task: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, corruption: { type: 'string' }, out: { type: 'string' } },
+    help: Object.entries(TASKS).map(([k, t]) => `${k.padEnd(10)} ${t.title}`),
+    async run(v) {
+      if (typeof v.task !== 'string') throw badInput(`pairs needs --task (one of ${Object.keys(TASKS).join(', ')})`);
+      if (typeof v.out !== 'string') throw badInput('pairs needs --out FILE.jsonl');
+      const m = await HookedModel.load(modelDir(v));
+      const pairs = generatePairs(v.task, {
+        n: int(v, 'n', 64),
+        seed: int(v, 'seed', 0),
+        tokenizer: m.tokenizer,
+        corruption: v.corruption as never,
+      });
+      writeFileAtomic(v.out, pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
+      process.stderr.write(`wrote ${pairs.length} ${v.task} pairs to ${v.out}\n`);
+      m.dispose();
+    },
+  },
+  patch: {
+    summary: 'attribution and/or activation patching over prompt pairs',
+    args:
+      '[--model DIR] --pairs FILE.jsonl [--direction denoising|noising] [--metric logit-diff|prob-diff|logprob] [--kinds all|k1,k2,…] ' +
+      '[--method attribution|activation|both] [--verify-top K] [--no-bos] --out FILE.json [--csv FILE.csv]',
+    options: {
+      ...common,
+      ...modelOpt,
+      pairs: { type: 'string' },
+      direction: { type: 'string' },
+      metric: { type: 'string' },
+      kinds: { type: 'string' },
+      method: { type: 'string' },
+      'verify-top': { type: 'string' },
+      'no-bos': { type: 'boolean' },
+      out: { type: 'string' },
+      csv: { type: 'string' },
+    },
+    help: [
+      '--pairs FILE   one JSON object a line: {"clean", "corrupted", "answer", "wrong"}',
+      '--direction    denoising (clean into corrupted; default) or noising (corrupted into clean)',
+      '--metric       logit-diff (default), prob-diff or logprob; reported raw and normalised (corrupted 0, clean 1)',
+      '--kinds        resid_pre,resid_mid,resid_post,attn_out,mlp_out,head_z,head_q,head_k,head_v,head_z_pos,head_pattern,neuron or all',
+      '--method       attribution (default), activation or both',
+      '--verify-top K also run activation patching on the K components with the largest |attribution| per kind',
+    ],
+    async run(v) {
+      if (typeof v.pairs !== 'string') throw badInput('patch needs --pairs FILE.jsonl');
+      if (typeof v.out !== 'string') throw badInput('patch needs --out FILE.json');
+      const direction = (v.direction ?? 'denoising') as Direction;
+      if (direction !== 'denoising' && direction !== 'noising') throw badInput(`--direction must be denoising or noising, got "${direction}"`);
+      const method = (v.method ?? 'attribution') as Method;
+      if (!['attribution', 'activation', 'both'].includes(method)) throw badInput(`--method must be attribution, activation or both, got "${method}"`);
+      const metric = parseMetric(String(v.metric ?? 'logit-diff'));
+      const kinds = parseKinds(v.kinds as string | undefined);
+      const verifyTop = v['verify-top'] === undefined ? undefined : int(v, 'verify-top', 0);
+      if (verifyTop !== undefined && verifyTop < 1) throw badInput('--verify-top must be a positive integer');
+      const { pairs, labels } = parsePairsJsonl(readText(v.pairs, 'the pairs file'), v.pairs);
+      const m = await HookedModel.load(modelDir(v));
+      const tokens = tokenizePairs(m, pairs, !v['no-bos'], labels);
+      const bar = progressBar();
+      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update });
+      bar.done();
+      writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
+      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
+      const norm = `clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}`;
+      process.stderr.write(`${metric} ${norm}; ${kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}; wrote ${v.out}\n`);
+      for (const k of result.kinds) {
+        const s = k.summary;
+        const ver = k.verification;
+        if (s && s.n > 1) process.stderr.write(`  ${k.kind.padEnd(13)} n=${s.n} pearson=${s.pearson?.toFixed(3)} spearman=${s.spearman?.toFixed(3)} rmse=${s.rmse?.toExponential(2)}\n`);
+        if (ver) process.stderr.write(`  ${k.kind.padEnd(13)} verified top ${ver.k}: pearson=${ver.pearson?.toFixed(3)}${ver.recovered !== null ? ` recovered ${ver.recovered}/${ver.k} of the true top ${ver.k}` : ''}\n`);
+      }
+      m.dispose();
+    },
+  },
+};
+
+export function usage(name?: string): string {
+  if (name && COMMANDS[name]) {
+    const c = COMMANDS[name];
+    return `patchbench ${name} ${c.args}\n\n${c.summary}\n\n${c.help.map((h) => '  ' + h).join('\n')}\n`;
+  }
+  return (
+    'patchbench COMMAND [options]\n\n' +
+    Object.entries(COMMANDS)
+      .map(([k, c]) => `  ${k.padEnd(9)} ${c.summary}`)
+      .join('\n') +
+    '\n\nRun `patchbench COMMAND --help` for its options. PATCHBENCH_BACKEND=wasm|cpu|node forces a compute backend.\n'
+  );
+}

@@ -1,0 +1,80 @@
+/**
+ * Patching results as files: JSON in the schema of ../shared/fixtures (so results and reference
+ * outputs compare directly) and CSV with one readable row per component.
+ */
+import type { Tokenizer } from '../tokenizer.ts';
+import { componentIndex, componentLabel, KIND_SPECS } from './components.ts';
+import type { PatchingResult } from './index.ts';
+
+export interface JsonRow {
+  index: number[];
+  attribution?: number;
+  activation?: number;
+}
+
+const finite = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : undefined);
+
+export function toJsonReport(r: PatchingResult) {
+  const kinds: Record<string, JsonRow[]> = {};
+  const summary: Record<string, unknown> = {};
+  for (const k of r.kinds) {
+    const n = k.shape.reduce((a, b) => a * b, 1);
+    kinds[k.kind] = Array.from({ length: n }, (_, i) => {
+      const row: JsonRow = { index: componentIndex(k.shape, i) };
+      const a = finite(k.attribution?.[i]);
+      const v = finite(k.activation?.[i]);
+      if (a !== undefined) row.attribution = a;
+      if (v !== undefined) row.activation = v;
+      return row;
+    });
+    summary[k.kind] = {
+      ...(k.summary
+        ? { ...k.summary, outliers: k.summary.outliers.map((o) => ({ ...o, index: componentIndex(k.shape, o.component), label: componentLabel(k.kind, componentIndex(k.shape, o.component)) })) }
+        : {}),
+      ...(k.verification ? { verification: { ...k.verification, checked: k.verification.checked.map((c) => componentIndex(k.shape, c)) } } : {}),
+    };
+  }
+  return {
+    direction: r.direction,
+    metric: { name: r.metric.name, clean_logit_diff: r.metric.clean, corrupted_logit_diff: r.metric.corrupted },
+    tokens: r.tokens,
+    kinds,
+    summary,
+    backend: r.backend,
+    seconds: r.seconds,
+  };
+}
+
+const csvField = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+/** One row per component: label, kind, layer, head, position (with its token in the first clean prompt), neuron, values. */
+export function toCsv(r: PatchingResult, tokenizer: Tokenizer): string {
+  const lines = ['label,kind,layer,head,pos,token,neuron,attribution,activation,error'];
+  const first = r.tokens.clean[0];
+  for (const k of r.kinds) {
+    const dims = KIND_SPECS[k.kind].dims;
+    const n = k.shape.reduce((a, b) => a * b, 1);
+    for (let i = 0; i < n; i++) {
+      const idx = componentIndex(k.shape, i);
+      const get = (d: string) => (dims.indexOf(d as never) >= 0 ? idx[1 + dims.indexOf(d as never)] : undefined);
+      const pos = get('pos');
+      const a = finite(k.attribution?.[i]);
+      const v = finite(k.activation?.[i]);
+      lines.push(
+        [
+          csvField(componentLabel(k.kind, idx)),
+          k.kind,
+          idx[0],
+          get('head') ?? '',
+          pos ?? '',
+          pos === undefined ? '' : csvField(tokenizer.tokenString(first[pos])),
+          get('neuron') ?? '',
+          a ?? '',
+          v ?? '',
+          a !== undefined && v !== undefined ? a - v : '',
+        ].join(','),
+      );
+    }
+  }
+  return lines.join('\n') + '\n';
+}
