@@ -1,0 +1,217 @@
+/**
+ * The engine's thread. Everything that touches TensorFlow.js runs here, so the Electron main
+ * process (and the browser host's event loop) stays responsive while a model loads or a patching
+ * job runs. It holds at most one current model; a model replaced while a job still uses it is
+ * disposed when that job ends.
+ */
+import { parentPort } from 'node:worker_threads';
+import { backendName, initBackend } from '../engine/backend.ts';
+import { PatchbenchError } from '../engine/errors.ts';
+import { METRICS } from '../engine/metrics.ts';
+import { meanMetricOf } from './baseline.ts';
+import { HookedModel } from '../engine/model.ts';
+import { runPatching } from '../engine/patching/index.ts';
+import { KIND_SPECS, KINDS } from '../engine/patching/components.ts';
+import { parsePairsJsonl, tokenizePairs } from '../engine/patching/pairs.ts';
+import { predictNext } from '../engine/predict.ts';
+import { generatePairs, TASKS, type TaskName } from '../engine/tasks/index.ts';
+import type { ErrorInfo, KindResult, PairTokens, PromptPair } from '../../shared/contract.ts';
+import type { FromWorker, Method, ToWorker, WorkerMethods } from './protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('engine-worker.ts must run in a worker thread');
+const send = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+let current: HookedModel | undefined;
+/** jobs using each model, so a replaced model is disposed only once nothing uses it */
+const users = new Map<HookedModel, number>();
+const retired = new Set<HookedModel>();
+const controllers = new Map<number, AbortController>();
+
+function need(): HookedModel {
+  if (!current) throw Object.assign(new PatchbenchError('bad-input', 'no model is loaded; open a model first'), { hostCode: 'no-model' });
+  return current;
+}
+
+function release(m: HookedModel) {
+  const n = (users.get(m) ?? 1) - 1;
+  if (n > 0) users.set(m, n);
+  else {
+    users.delete(m);
+    if (retired.delete(m)) m.dispose();
+  }
+}
+
+const tokenized = (m: HookedModel, ids: number[]) => ({ ids, strings: ids.map((id) => m.tokenizer.tokenString(id)) });
+
+/** Tokens of every field of a pair, and the engine's own sentence for what makes it unusable. */
+function pairTokens(m: HookedModel, p: PromptPair, i: number, prependBos: boolean): PairTokens {
+  const enc = (text: string, bos: boolean) => {
+    if (text.length === 0) return tokenized(m, bos ? [m.config.bosTokenId] : []);
+    return tokenized(m, [...(bos ? [m.config.bosTokenId] : []), ...m.tokenizer.encode(text)]);
+  };
+  const out: PairTokens = {
+    clean: enc(p.clean, prependBos),
+    corrupted: enc(p.corrupted, prependBos),
+    answer: enc(p.answer, false),
+    wrong: enc(p.wrong, false),
+  };
+  try {
+    tokenizePairs(m, [p], prependBos, [`pair ${i + 1}`]);
+  } catch (e) {
+    out.problem = (e as Error).message;
+  }
+  return out;
+}
+
+const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number) => Promise<WorkerMethods[M]['result']> } = {
+  async catalog() {
+    return {
+      kinds: KINDS.map((name) => ({ name, what: KIND_SPECS[name].what, dims: ['layer', ...KIND_SPECS[name].dims] })),
+      metrics: (Object.keys(METRICS) as (keyof typeof METRICS)[]).map((name) => ({ name, explanation: METRICS[name] })),
+      tasks: (Object.keys(TASKS) as TaskName[]).map((name) => ({ name, ...TASKS[name] })),
+    };
+  },
+
+  async load({ dir }) {
+    const m = await HookedModel.load(dir);
+    const old = current;
+    current = m;
+    if (old) {
+      if (users.has(old)) retired.add(old);
+      else old.dispose();
+    }
+    return { ...m.info, dtypes: [...m.info.dtypes] };
+  },
+
+  async current() {
+    return current ? { ...current.info, dtypes: [...current.info.dtypes] } : null;
+  },
+
+  async predict({ prompt, top, prependBos }) {
+    const p = await predictNext(need(), prompt, { top: top ?? 10, prependBos: prependBos ?? true });
+    return { tokens: { ids: p.tokens, strings: p.tokenStrings }, top: p.top };
+  },
+
+  async generate({ task, n, seed, corruption }) {
+    const m = need();
+    // Patching needs every pair of a run to have the same token length, and the task templates vary
+    // in length; so draw more pairs than asked and keep the most common length.
+    const drawn = generatePairs(task, { n: n * 6, seed, tokenizer: m.tokenizer, ...(corruption ? { corruption } : {}) });
+    const byLen = new Map<number, PromptPair[]>();
+    for (const p of drawn) {
+      const len = m.tokenizer.encode(p.clean).length;
+      byLen.set(len, [...(byLen.get(len) ?? []), p]);
+    }
+    const best = [...byLen.values()].sort((a, b) => b.length - a.length)[0];
+    return best.slice(0, n);
+  },
+
+  async tokenize({ pairs, prependBos }) {
+    const m = need();
+    const bos = prependBos ?? true;
+    const out = pairs.map((p, i) => pairTokens(m, p, i, bos));
+    let problem: string | undefined = out.find((p) => p.problem)?.problem;
+    if (!problem && pairs.length > 1) {
+      try {
+        tokenizePairs(m, pairs, bos);
+      } catch (e) {
+        problem = (e as Error).message;
+      }
+    }
+    return problem ? { pairs: out, problem } : { pairs: out };
+  },
+
+  async baseline({ pairs, metric, prependBos }) {
+    const m = need();
+    const t = tokenizePairs(m, pairs, prependBos ?? true);
+    return { clean: await meanMetricOf(m, metric, t.clean, t), corrupted: await meanMetricOf(m, metric, t.corrupted, t) };
+  },
+
+  async parseJsonl({ text, source }) {
+    return parsePairsJsonl(text, source).pairs;
+  },
+
+  async patch({ pairs, prependBos, request }, id) {
+    const m = need();
+    const ac = new AbortController();
+    controllers.set(id, ac);
+    users.set(m, (users.get(m) ?? 0) + 1);
+    try {
+      const t = tokenizePairs(m, pairs, prependBos ?? true);
+      const r = await runPatching(m, t, request, {
+        signal: ac.signal,
+        onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }),
+      });
+      const kinds: KindResult[] = r.kinds.map((k) => ({
+        kind: k.kind,
+        dims: ['layer', ...KIND_SPECS[k.kind].dims],
+        shape: k.shape,
+        ...(k.attribution ? { attribution: k.attribution } : {}),
+        ...(k.activation ? { activation: k.activation } : {}),
+        ...(k.summary ? { summary: k.summary } : {}),
+        ...(k.verification ? { verification: k.verification } : {}),
+      }));
+      return {
+        direction: r.direction,
+        metric: r.metric,
+        positions: { clean: tokenized(m, t.clean[0]).strings, corrupted: tokenized(m, t.corrupted[0]).strings },
+        pairCount: t.clean.length,
+        kinds,
+        backend: r.backend,
+        seconds: r.seconds,
+      };
+    } finally {
+      controllers.delete(id);
+      release(m);
+    }
+  },
+
+  async crash({ exitCode }) {
+    process.exit(exitCode);
+  },
+};
+
+function errorInfo(e: unknown): ErrorInfo {
+  if (e instanceof PatchbenchError) {
+    const hostCode = (e as { hostCode?: 'no-model' }).hostCode;
+    return { code: hostCode ?? e.code, message: e.message };
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: 'internal', message: `the engine failed unexpectedly: ${message}` };
+}
+
+/** Float32Array buffers move to the main thread instead of being copied. */
+function transferables(value: unknown): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  const kinds = (value as { kinds?: { attribution?: Float32Array; activation?: Float32Array }[] } | null)?.kinds;
+  if (Array.isArray(kinds)) {
+    for (const k of kinds) {
+      for (const a of [k.attribution, k.activation]) {
+        if (a instanceof Float32Array && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !out.includes(a.buffer as ArrayBuffer)) out.push(a.buffer as ArrayBuffer);
+      }
+    }
+  }
+  return out;
+}
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'cancel') {
+    controllers.get(msg.id)?.abort();
+    return;
+  }
+  const fn = methods[msg.method] as (p: unknown, id: number) => Promise<unknown>;
+  if (!fn) {
+    send({ type: 'reply', id: msg.id, ok: false, error: { code: 'internal', message: `unknown engine method ${msg.method}` } });
+    return;
+  }
+  fn(msg.params, msg.id).then(
+    (value) => send({ type: 'reply', id: msg.id, ok: true, value }, transferables(value)),
+    (e) => send({ type: 'reply', id: msg.id, ok: false, error: errorInfo(e) }),
+  );
+});
+
+initBackend().then(
+  () => send({ type: 'ready', backend: backendName() }),
+  (e) => send({ type: 'startFailed', error: errorInfo(e) }),
+);

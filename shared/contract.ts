@@ -1,0 +1,297 @@
+/**
+ * The one IPC contract between the workbench UI and its host (the Electron main process, or the
+ * browser host over a WebSocket). Every request channel (`domain:verb`) has a request and a
+ * response schema; every event has a payload schema. The host validates each request against it,
+ * the preload derives its API from `CHANNELS`, and the renderer's types come from it, so a channel
+ * is declared here once and nowhere else.
+ *
+ * Names of kinds, metrics and tasks are repeated from the engine (which the renderer must not
+ * import: it pulls in TensorFlow.js); test/host/contract.test.ts checks they stay equal.
+ */
+import { s, type Infer, type Schema } from './schema.ts';
+
+export const KIND_NAMES = [
+  'resid_pre',
+  'resid_mid',
+  'resid_post',
+  'attn_out',
+  'mlp_out',
+  'head_z',
+  'head_q',
+  'head_k',
+  'head_v',
+  'head_z_pos',
+  'head_pattern',
+  'neuron',
+] as const;
+export type KindName = (typeof KIND_NAMES)[number];
+export const METRIC_NAMES = ['logit-diff', 'prob-diff', 'logprob'] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+export const TASK_NAMES = ['ioi', 'induction', 'pronoun'] as const;
+export const IOI_CORRUPTION_NAMES = ['subject-swap', 'three-names'] as const;
+export const DIRECTIONS = ['denoising', 'noising'] as const;
+export const METHODS = ['attribution', 'activation', 'both'] as const;
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** Error codes: the engine's own, plus what the host adds. */
+export const ERROR_CODES = [
+  'bad-model',
+  'bad-tokenizer',
+  'bad-input',
+  'bad-project',
+  'cancelled',
+  'internal',
+  'bad-request', // a request that does not match this contract
+  'no-model', // a channel that needs a loaded model was called before one was loaded
+  'engine-crashed', // the engine worker exited while answering
+  'unsupported', // not available in this host (e.g. native dialogs in the browser host)
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const text = (max = 100_000) => s.string({ max });
+const path = s.string({ min: 1, max: 4096 });
+
+export const promptPair = s.object({
+  clean: text(20_000),
+  corrupted: text(20_000),
+  answer: text(1000),
+  wrong: text(1000),
+});
+export type PromptPair = Infer<typeof promptPair>;
+const pairList = s.array(promptPair, { min: 1, max: 10_000 });
+
+export const modelEntry = s.object({
+  name: s.string(),
+  dir: s.string(),
+  source: s.enum(['bundled', 'added', 'hf-cache'] as const),
+  modelType: s.optional(s.string()),
+  problem: s.optional(s.string()),
+});
+export type ModelEntry = Infer<typeof modelEntry>;
+
+export const modelInfo = s.object({
+  dir: s.string(),
+  name: s.string(),
+  architecture: s.string(),
+  nLayers: s.number({ int: true }),
+  nHeads: s.number({ int: true }),
+  dModel: s.number({ int: true }),
+  dHead: s.number({ int: true }),
+  dMlp: s.number({ int: true }),
+  dVocab: s.number({ int: true }),
+  nCtx: s.number({ int: true }),
+  paramCount: s.number({ int: true }),
+  dtypes: s.array(s.string()),
+  backend: s.string(),
+});
+export type ModelInfo = Infer<typeof modelInfo>;
+
+const tokenized = s.object({ ids: s.array(s.number({ int: true })), strings: s.array(s.string()) });
+export type Tokenized = Infer<typeof tokenized>;
+
+/** One pair as the editor shows it: each field's tokens, and what (if anything) is wrong with it. */
+export const pairTokens = s.object({
+  clean: tokenized,
+  corrupted: tokenized,
+  answer: tokenized,
+  wrong: tokenized,
+  /** the engine's sentence when this pair cannot be patched (lengths differ, answer not one token…) */
+  problem: s.optional(s.string()),
+});
+export type PairTokens = Infer<typeof pairTokens>;
+
+export const patchRequest = s.object({
+  direction: s.enum(DIRECTIONS),
+  metric: s.enum(METRIC_NAMES),
+  kinds: s.array(s.enum(KIND_NAMES), { min: 1, max: KIND_NAMES.length }),
+  method: s.enum(METHODS),
+  /** also activation-patch the K components with the largest |attribution| per kind */
+  verifyTop: s.optional(s.number({ int: true, min: 1, max: 100_000 })),
+});
+export type PatchRequest = Infer<typeof patchRequest>;
+
+const summary = s.object({
+  n: s.number({ int: true }),
+  pearson: s.nullable(s.anyNumber()),
+  spearman: s.nullable(s.anyNumber()),
+  rmse: s.nullable(s.anyNumber()),
+  outliers: s.array(s.object({ component: s.number({ int: true }), attribution: s.anyNumber(), activation: s.anyNumber() })),
+});
+
+/** One kind's results as columns: flat Float32Arrays, row-major over `shape` (layer first). */
+export const kindResult = s.object({
+  kind: s.enum(KIND_NAMES),
+  /** names of the index dimensions: 'layer' then the kind's own ('pos', 'head', 'neuron') */
+  dims: s.array(s.enum(['layer', 'pos', 'head', 'neuron'] as const)),
+  shape: s.array(s.number({ int: true })),
+  attribution: s.optional(s.float32()),
+  /** NaN where not computed */
+  activation: s.optional(s.float32()),
+  summary: s.optional(summary),
+  verification: s.optional(
+    s.object({
+      k: s.number({ int: true }),
+      checked: s.array(s.number({ int: true })),
+      pearson: s.nullable(s.anyNumber()),
+      recovered: s.nullable(s.number({ int: true })),
+    }),
+  ),
+});
+export type KindResult = Infer<typeof kindResult>;
+
+export const patchingResult = s.object({
+  direction: s.enum(DIRECTIONS),
+  metric: s.object({ name: s.enum(METRIC_NAMES), clean: s.anyNumber(), corrupted: s.anyNumber() }),
+  /** the first pair's clean and corrupted tokens, to label positions */
+  positions: s.object({ clean: s.array(s.string()), corrupted: s.array(s.string()) }),
+  pairCount: s.number({ int: true }),
+  kinds: s.array(kindResult),
+  backend: s.string(),
+  seconds: s.anyNumber(),
+});
+export type PatchingResult = Infer<typeof patchingResult>;
+
+export const jobInfo = s.object({
+  jobId: s.string(),
+  state: s.enum(JOB_STATES),
+  phase: s.string(),
+  done: s.number(),
+  total: s.number(),
+  /** seconds since the job started running (0 while queued) */
+  elapsed: s.number(),
+});
+export type JobInfo = Infer<typeof jobInfo>;
+
+const errorInfo = s.object({ code: s.enum(ERROR_CODES), message: s.string() });
+export type ErrorInfo = Infer<typeof errorInfo>;
+
+const fileFilter = s.object({ name: s.string(), extensions: s.array(s.string()) });
+
+/** Request/response channels. `needsModel` ones answer 'no-model' until `model:load` succeeded. */
+export const CHANNELS = {
+  'app:info': {
+    request: s.none(),
+    response: s.object({
+      version: s.string(),
+      host: s.enum(['electron', 'web'] as const),
+      versions: s.object({ node: s.string(), electron: s.optional(s.string()), chrome: s.optional(s.string()) }),
+      platform: s.string(),
+      /** the compute backend, once the engine has started */
+      backend: s.nullable(s.string()),
+      /** the model folder the app opens first */
+      defaultModelDir: s.string(),
+    }),
+  },
+  'engine:catalog': {
+    request: s.none(),
+    response: s.object({
+      kinds: s.array(s.object({ name: s.enum(KIND_NAMES), what: s.string(), dims: s.array(s.string()) })),
+      metrics: s.array(s.object({ name: s.enum(METRIC_NAMES), explanation: s.string() })),
+      tasks: s.array(s.object({ name: s.enum(TASK_NAMES), title: s.string(), description: s.string() })),
+    }),
+  },
+  'models:list': { request: s.none(), response: s.array(modelEntry) },
+  'model:load': {
+    request: s.object({ dir: path, /** add the folder to the list of added models */ remember: s.optional(s.boolean()) }),
+    response: modelInfo,
+  },
+  'model:current': { request: s.none(), response: s.nullable(modelInfo) },
+  'model:predict': {
+    request: s.object({ prompt: text(20_000), top: s.optional(s.number({ int: true, min: 1, max: 100 })), prependBos: s.optional(s.boolean()) }),
+    response: s.object({
+      tokens: tokenized,
+      top: s.array(s.object({ id: s.number({ int: true }), token: s.string(), logit: s.anyNumber(), prob: s.anyNumber() })),
+    }),
+  },
+  'pairs:generate': {
+    request: s.object({
+      task: s.enum(TASK_NAMES),
+      n: s.number({ int: true, min: 1, max: 1000 }),
+      seed: s.number({ int: true, min: 0, max: 2 ** 31 - 1 }),
+      corruption: s.optional(s.enum(IOI_CORRUPTION_NAMES)),
+    }),
+    response: s.array(promptPair),
+  },
+  'pairs:tokenize': {
+    request: s.object({ pairs: s.array(promptPair, { max: 10_000 }), prependBos: s.optional(s.boolean()) }),
+    /** per pair; `problem` is the first reason the whole list cannot be run (e.g. pairs of different lengths) */
+    response: s.object({ pairs: s.array(pairTokens), problem: s.optional(s.string()) }),
+  },
+  'pairs:baseline': {
+    request: s.object({ pairs: pairList, metric: s.enum(METRIC_NAMES), prependBos: s.optional(s.boolean()) }),
+    response: s.object({ clean: s.anyNumber(), corrupted: s.anyNumber() }),
+  },
+  'pairs:parseJsonl': {
+    request: s.object({ text: text(50_000_000), source: s.string({ max: 4096 }) }),
+    response: s.array(promptPair),
+  },
+  'job:start': {
+    request: s.object({ pairs: pairList, prependBos: s.optional(s.boolean()), request: patchRequest }),
+    response: s.object({ jobId: s.string() }),
+  },
+  'job:cancel': { request: s.object({ jobId: s.string({ min: 1, max: 100 }) }), response: s.object({ state: s.enum(JOB_STATES) }) },
+  /** jobs that are queued or running */
+  'job:list': { request: s.none(), response: s.array(jobInfo) },
+  /** Native dialogs: the Electron host only; the browser transport downloads and uploads instead. */
+  'file:save': {
+    request: s.object({ title: s.string({ max: 200 }), suggestedName: s.string({ max: 255 }), text: text(500_000_000), filters: s.array(fileFilter) }),
+    /** the path written, or null when the user cancelled */
+    response: s.nullable(s.string()),
+  },
+  'file:open': {
+    request: s.object({ title: s.string({ max: 200 }), filters: s.array(fileFilter) }),
+    response: s.nullable(s.object({ path: s.string(), name: s.string(), text: s.string() })),
+  },
+  'dialog:pickFolder': { request: s.object({ title: s.string({ max: 200 }) }), response: s.nullable(s.string()) },
+} as const satisfies Record<string, { request: Schema<unknown>; response: Schema<unknown> }>;
+
+export type Channel = keyof typeof CHANNELS;
+export type Req<C extends Channel> = Infer<(typeof CHANNELS)[C]['request']>;
+export type Res<C extends Channel> = Infer<(typeof CHANNELS)[C]['response']>;
+export const CHANNEL_NAMES = Object.keys(CHANNELS) as Channel[];
+
+export const MENU_COMMANDS = ['new', 'open', 'save', 'saveAs', 'exportCsv', 'openModelFolder'] as const;
+export type MenuCommand = (typeof MENU_COMMANDS)[number];
+
+/** Events from the host to the UI. */
+export const EVENTS = {
+  'job:progress': { payload: jobInfo },
+  'job:done': {
+    payload: s.object({
+      jobId: s.string(),
+      state: s.enum(['succeeded', 'failed', 'cancelled'] as const),
+      elapsed: s.number(),
+      result: s.optional(patchingResult),
+      error: s.optional(errorInfo),
+    }),
+  },
+  /** The engine worker's life: 'crashed' is followed by 'ready' once it has restarted. */
+  'engine:status': {
+    payload: s.object({ state: s.enum(['starting', 'ready', 'crashed'] as const), backend: s.nullable(s.string()), message: s.optional(s.string()) }),
+  },
+  /** A menu item chosen in the Electron app; `path` for Open Recent. */
+  'menu:command': { payload: s.object({ command: s.enum(MENU_COMMANDS), path: s.optional(s.string()) }) },
+} as const satisfies Record<string, { payload: Schema<unknown> }>;
+
+export type EventName = keyof typeof EVENTS;
+export type EventPayload<E extends EventName> = Infer<(typeof EVENTS)[E]['payload']>;
+export const EVENT_NAMES = Object.keys(EVENTS) as EventName[];
+
+/** Every answer crossing the boundary: errors travel as data, since Electron's invoke drops custom error fields. */
+export type Answer<T> = { ok: true; value: T } | { ok: false; error: ErrorInfo };
+
+export function isChannel(x: unknown): x is Channel {
+  return typeof x === 'string' && Object.hasOwn(CHANNELS, x);
+}
+export function isEventName(x: unknown): x is EventName {
+  return typeof x === 'string' && Object.hasOwn(EVENTS, x);
+}
+
+/** What both transports offer the renderer: one typed call per channel, and event subscriptions. */
+export interface Transport {
+  readonly host: 'electron' | 'web';
+  invoke<C extends Channel>(channel: C, request: Req<C>): Promise<Answer<Res<C>>>;
+  /** Returns the unsubscribe function. */
+  on<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
+}
