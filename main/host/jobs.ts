@@ -1,0 +1,155 @@
+/**
+ * Long jobs by id. A job is queued, then running, then succeeded, failed or cancelled; one runs at
+ * a time because the engine is one thread. Progress is throttled (the engine may report thousands
+ * of steps a second, and each report crosses IPC), but every change of state is reported at once.
+ * Finished jobs leave the table: their outcome goes out once, in the 'done' event.
+ */
+import { EventEmitter } from 'node:events';
+import type { ErrorInfo, JobInfo, JobState } from '../../shared/contract.ts';
+import { HostError } from './errors.ts';
+
+export interface Progress {
+  phase: string;
+  done: number;
+  total: number;
+}
+
+/** How a job's work is done: started with a progress callback, stoppable. */
+export type JobRunner<P, R> = (params: P, onProgress: (p: Progress) => void) => { result: Promise<R>; cancel: () => void };
+
+export interface JobDone<R> {
+  jobId: string;
+  state: 'succeeded' | 'failed' | 'cancelled';
+  elapsed: number;
+  result?: R;
+  error?: ErrorInfo;
+}
+
+interface Job<P> {
+  id: string;
+  params: P;
+  state: JobState;
+  progress: Progress;
+  startedAt?: number;
+  lastSent: number;
+  pendingSend?: NodeJS.Timeout;
+  cancel?: () => void;
+}
+
+export class JobManager<P, R> extends EventEmitter<{ progress: [JobInfo]; done: [JobDone<R>] }> {
+  private jobs = new Map<string, Job<P>>();
+  private queue: Job<P>[] = [];
+  private running: Job<P> | undefined;
+  private counter = 0;
+
+  constructor(
+    private readonly runner: JobRunner<P, R>,
+    private readonly o: { throttleMs?: number; now?: () => number } = {},
+  ) {
+    super();
+  }
+
+  private now() {
+    return this.o.now?.() ?? performance.now();
+  }
+
+  start(params: P): string {
+    const id = `job-${++this.counter}`;
+    const job: Job<P> = { id, params, state: 'queued', progress: { phase: 'queued', done: 0, total: 0 }, lastSent: -Infinity };
+    this.jobs.set(id, job);
+    this.queue.push(job);
+    this.send(job, true);
+    this.pump();
+    return id;
+  }
+
+  /** Cancels a queued job at once, asks a running one to stop; returns the state after the request. */
+  cancel(jobId: string): JobState {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new HostError('bad-input', `there is no active job ${jobId} (it may have finished already)`);
+    if (job.state === 'queued') {
+      this.queue = this.queue.filter((j) => j !== job);
+      this.finish(job, { state: 'cancelled', error: { code: 'cancelled', message: 'cancelled before it started' } });
+      return 'cancelled';
+    }
+    job.cancel?.();
+    return job.state;
+  }
+
+  /** Jobs that are queued or running. */
+  list(): JobInfo[] {
+    return [...this.jobs.values()].map((j) => this.info(j));
+  }
+
+  private info(j: Job<P>): JobInfo {
+    return {
+      jobId: j.id,
+      state: j.state,
+      phase: j.progress.phase,
+      done: j.progress.done,
+      total: j.progress.total,
+      elapsed: j.startedAt === undefined ? 0 : (this.now() - j.startedAt) / 1000,
+    };
+  }
+
+  private send(job: Job<P>, force: boolean) {
+    const throttle = this.o.throttleMs ?? 100;
+    const t = this.now();
+    if (force || t - job.lastSent >= throttle) {
+      clearTimeout(job.pendingSend);
+      job.pendingSend = undefined;
+      job.lastSent = t;
+      this.emit('progress', this.info(job));
+    } else if (!job.pendingSend) {
+      // Trailing report, so the last step before a pause is never lost.
+      job.pendingSend = setTimeout(() => {
+        job.pendingSend = undefined;
+        if (this.jobs.has(job.id)) this.send(job, true);
+      }, throttle - (t - job.lastSent));
+    }
+  }
+
+  private pump() {
+    if (this.running || this.queue.length === 0) return;
+    const job = this.queue.shift()!;
+    this.running = job;
+    job.state = 'running';
+    job.startedAt = this.now();
+    job.progress = { phase: 'starting', done: 0, total: 0 };
+    this.send(job, true);
+    let handle: ReturnType<JobRunner<P, R>>;
+    try {
+      handle = this.runner(job.params, (p) => {
+        if (job.state !== 'running') return;
+        job.progress = p;
+        this.send(job, false);
+      });
+    } catch (e) {
+      this.finish(job, { state: 'failed', error: toErrorInfo(e) });
+      return;
+    }
+    job.cancel = handle.cancel;
+    handle.result.then(
+      (result) => this.finish(job, { state: 'succeeded', result }),
+      (e) => {
+        const error = toErrorInfo(e);
+        this.finish(job, { state: error.code === 'cancelled' ? 'cancelled' : 'failed', error });
+      },
+    );
+  }
+
+  private finish(job: Job<P>, o: { state: JobDone<R>['state']; result?: R; error?: ErrorInfo }) {
+    clearTimeout(job.pendingSend);
+    job.state = o.state;
+    const elapsed = job.startedAt === undefined ? 0 : (this.now() - job.startedAt) / 1000;
+    this.jobs.delete(job.id);
+    if (this.running === job) this.running = undefined;
+    this.emit('done', { jobId: job.id, state: o.state, elapsed, ...(o.result !== undefined ? { result: o.result } : {}), ...(o.error ? { error: o.error } : {}) });
+    this.pump();
+  }
+}
+
+export function toErrorInfo(e: unknown): ErrorInfo {
+  if (e instanceof HostError) return { code: e.code, message: e.message };
+  return { code: 'internal', message: e instanceof Error ? e.message : String(e) };
+}
