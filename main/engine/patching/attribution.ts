@@ -63,7 +63,7 @@ export async function attributionPatch(ctx: PatchContext, kinds: Kind[]): Promis
     });
     const out = new Map<Kind, Float32Array>();
     for (const k of kinds) {
-      const all = tf.concat(perLayer.get(k)!.map((t) => tf.reshape(t, [-1])));
+      const all = tf.tidy(() => tf.concat(perLayer.get(k)!.map((t) => tf.reshape(t, [-1]))));
       out.set(k, (await all.data()) as Float32Array);
       all.dispose();
     }

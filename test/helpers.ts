@@ -1,0 +1,31 @@
+/** Shared test helpers: the team's reference fixtures, backends, and tolerance checks. */
+import * as tf from '@tensorflow/tfjs-core';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { initBackend } from '../main/engine/backend.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** ../shared/fixtures beside the project root (read-only team folder). */
+export const SHARED_FIXTURES = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
+export const TINY = SHARED_FIXTURES + 'gpt2-tiny-random';
+
+export function readJson<T = any>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+/** Backends the engine tests run on: PATCHBENCH_TEST_BACKENDS, default wasm and cpu. */
+export const TEST_BACKENDS = (process.env.PATCHBENCH_TEST_BACKENDS ?? 'wasm,cpu').split(',').filter(Boolean);
+
+export async function useBackend(name: string): Promise<void> {
+  await initBackend();
+  assert.ok(await tf.setBackend(name), `backend ${name} should load`);
+}
+
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= atol)) assert.fail(`${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (|diff| ${d.toExponential(2)} > ${atol})`);
+  }
+}
