@@ -270,8 +270,13 @@ export const EVENTS = {
   'engine:status': {
     payload: s.object({ state: s.enum(['starting', 'ready', 'crashed'] as const), backend: s.nullable(s.string()), message: s.optional(s.string()) }),
   },
-  /** A menu item chosen in the Electron app; `path` for Open Recent. */
-  'menu:command': { payload: s.object({ command: s.enum(MENU_COMMANDS), path: s.optional(s.string()) }) },
+  /**
+   * A menu item chosen in the Electron app. For Open Recent the main process reads the file itself
+   * and sends it along, so the renderer never names a path for the main process to read.
+   */
+  'menu:command': {
+    payload: s.object({ command: s.enum(MENU_COMMANDS), file: s.optional(s.object({ path: s.string(), name: s.string(), text: s.string() })) }),
+  },
 } as const satisfies Record<string, { payload: Schema<unknown> }>;
 
 export type EventName = keyof typeof EVENTS;

@@ -1,0 +1,157 @@
+/**
+ * The component ranking as columns. One table row per component of every kind in a result,
+ * stored in typed arrays (a result can have 50,000+ components); sorting and filtering produce an
+ * Int32Array of row numbers, and labels are made only for rows that are shown or searched.
+ */
+import type { KindName, PatchingResult } from '../../../shared/contract.ts';
+import { showToken } from './tokens.ts';
+
+export interface Table {
+  result: PatchingResult;
+  size: number;
+  kindOf: Uint8Array; // index into result.kinds
+  flat: Int32Array; // component index within its kind
+  layer: Int32Array;
+  head: Int32Array; // -1 where the kind has no head
+  pos: Int32Array; // -1 where the kind has no position
+  neuron: Int32Array; // -1 where the kind has no neuron
+  attribution: Float32Array; // NaN where not computed
+  activation: Float32Array; // NaN where not computed
+}
+
+export function buildTable(result: PatchingResult): Table {
+  const size = result.kinds.reduce((s, k) => s + k.shape.reduce((a, b) => a * b, 1), 0);
+  const t: Table = {
+    result,
+    size,
+    kindOf: new Uint8Array(size),
+    flat: new Int32Array(size),
+    layer: new Int32Array(size),
+    head: new Int32Array(size).fill(-1),
+    pos: new Int32Array(size).fill(-1),
+    neuron: new Int32Array(size).fill(-1),
+    attribution: new Float32Array(size).fill(NaN),
+    activation: new Float32Array(size).fill(NaN),
+  };
+  let r = 0;
+  result.kinds.forEach((k, ki) => {
+    const n = k.shape.reduce((a, b) => a * b, 1);
+    const cols = k.dims.map((d) => (d === 'layer' ? t.layer : d === 'head' ? t.head : d === 'pos' ? t.pos : t.neuron));
+    for (let i = 0; i < n; i++, r++) {
+      t.kindOf[r] = ki;
+      t.flat[r] = i;
+      // Row-major over shape, layer first (as the engine lays components out).
+      let rest = i;
+      for (let d = k.shape.length - 1; d >= 0; d--) {
+        cols[d][r] = rest % k.shape[d];
+        rest = Math.floor(rest / k.shape[d]);
+      }
+      if (k.attribution) t.attribution[r] = k.attribution[i];
+      if (k.activation) t.activation[r] = k.activation[i];
+    }
+  });
+  return t;
+}
+
+export const kindOfRow = (t: Table, r: number): KindName => t.result.kinds[t.kindOf[r]].kind;
+
+/** The token at a position of the first pair: "␣Mary", or "␣Mary→␣John" where clean and corrupted differ. */
+export function positionToken(t: Table, pos: number): string {
+  const c = t.result.positions.clean[pos] ?? '';
+  const x = t.result.positions.corrupted[pos] ?? '';
+  return c === x ? showToken(c) : `${showToken(c)}→${showToken(x)}`;
+}
+
+/** A readable, unique label: L5H3, L5H3.q, L5H3 pattern, L5H3 @4 ␣Mary, MLP2 @4 ␣Mary, resid_pre L1 @4 ␣Mary, L1N37. */
+export function rowLabel(t: Table, r: number): string {
+  const kind = kindOfRow(t, r);
+  const l = t.layer[r];
+  const at = t.pos[r] >= 0 ? ` @${t.pos[r]} ${positionToken(t, t.pos[r])}` : '';
+  const head = `L${l}H${t.head[r]}`;
+  switch (kind) {
+    case 'head_z':
+      return head;
+    case 'head_q':
+    case 'head_k':
+    case 'head_v':
+      return `${head}.${kind.slice(5)}`;
+    case 'head_pattern':
+      return `${head} pattern`;
+    case 'head_z_pos':
+      return `${head}${at}`;
+    case 'neuron':
+      return `L${l}N${t.neuron[r]}`;
+    case 'attn_out':
+      return `ATTN${l}${at}`;
+    case 'mlp_out':
+      return `MLP${l}${at}`;
+    default:
+      return `${kind} L${l}${at}`;
+  }
+}
+
+export const error = (t: Table, r: number) => t.attribution[r] - t.activation[r];
+
+export type SortKey = 'label' | 'kind' | 'layer' | 'head' | 'pos' | 'attribution' | 'activation' | 'error';
+export interface Sort {
+  key: SortKey;
+  desc: boolean;
+  /** numeric columns: sort by magnitude */
+  abs: boolean;
+}
+
+export interface Query {
+  kind?: KindName;
+  layer?: number;
+  pos?: number;
+  search?: string;
+  sort: Sort;
+}
+
+/** The rows to show, in order. NaN values (not computed) always sort last. */
+export function queryRows(t: Table, q: Query): Int32Array {
+  const needle = q.search?.trim().toLowerCase();
+  const kindIndex = q.kind === undefined ? -1 : t.result.kinds.findIndex((k) => k.kind === q.kind);
+  if (q.kind !== undefined && kindIndex < 0) return new Int32Array(0);
+  const keep: number[] = [];
+  for (let r = 0; r < t.size; r++) {
+    if (kindIndex >= 0 && t.kindOf[r] !== kindIndex) continue;
+    if (q.layer !== undefined && t.layer[r] !== q.layer) continue;
+    if (q.pos !== undefined && t.pos[r] !== q.pos) continue;
+    if (needle && !`${rowLabel(t, r)} ${kindOfRow(t, r)}`.toLowerCase().includes(needle)) continue;
+    keep.push(r);
+  }
+  const rows = Int32Array.from(keep);
+  const { key, desc, abs } = q.sort;
+  const sign = desc ? -1 : 1;
+  if (key === 'label' || key === 'kind') {
+    const text = new Map<number, string>();
+    for (const r of rows) text.set(r, key === 'label' ? rowLabel(t, r) : kindOfRow(t, r));
+    const coll = new Intl.Collator('en', { numeric: true });
+    return rows.sort((a, b) => sign * coll.compare(text.get(a)!, text.get(b)!) || a - b);
+  }
+  const col: ArrayLike<number> = key === 'layer' ? t.layer : key === 'head' ? t.head : key === 'pos' ? t.pos : key === 'attribution' ? t.attribution : key === 'activation' ? t.activation : errorColumn(t);
+  const value = abs && (key === 'attribution' || key === 'activation' || key === 'error') ? (r: number) => Math.abs(col[r]) : (r: number) => col[r];
+  const keys = new Float64Array(t.size);
+  for (const r of rows) keys[r] = value(r);
+  return rows.sort((a, b) => {
+    const x = keys[a];
+    const y = keys[b];
+    const xn = Number.isNaN(x);
+    const yn = Number.isNaN(y);
+    if (xn || yn) return xn && yn ? a - b : xn ? 1 : -1;
+    return sign * (x - y) || a - b;
+  });
+}
+
+function errorColumn(t: Table): Float32Array {
+  const out = new Float32Array(t.size);
+  for (let r = 0; r < t.size; r++) out[r] = t.attribution[r] - t.activation[r];
+  return out;
+}
+
+/** The best default order: by |attribution| when there is one, else by |activation|. */
+export function defaultSort(result: PatchingResult): Sort {
+  const hasAttr = result.kinds.some((k) => k.attribution);
+  return { key: hasAttr ? 'attribution' : 'activation', desc: true, abs: true };
+}
