@@ -1,0 +1,118 @@
+/**
+ * The Electron main process, kept thin: a secure window, the menu, native dialogs, and IPC that
+ * forwards each contract channel to the shared Host (main/host/host.ts), which validates requests
+ * and runs the engine in a worker thread.
+ */
+import { app, BrowserWindow, dialog, ipcMain, Menu, session, type IpcMainInvokeEvent } from 'electron';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CHANNEL_NAMES, EVENT_NAMES, type MenuCommand } from '../../shared/contract.ts';
+import { Host } from '../host/host.ts';
+import { nativeDialogs, readTextFile, RecentFiles } from './dialogs.ts';
+import { buildMenu } from './menu.ts';
+import { secureContents, secureSession } from './security.ts';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const RENDERER = here('../renderer/index.html');
+const APP_URL = pathToFileURL(RENDERER).href;
+const PRELOAD = here('./preload.cjs');
+const ICON = here('../../resources/icons/icon.png');
+
+let win: BrowserWindow | undefined;
+const recent = new RecentFiles(() => refreshMenu());
+const host = new Host({
+  kind: 'electron',
+  versions: { electron: process.versions.electron, chrome: process.versions.chrome },
+  dialogs: nativeDialogs(() => win, recent),
+});
+
+function send(channel: string, payload: unknown) {
+  if (win && !win.isDestroyed()) win.webContents.send(channel, payload);
+}
+
+function refreshMenu() {
+  Menu.setApplicationMenu(
+    buildMenu({
+      recent: recent.paths,
+      command: (command: MenuCommand) => send('menu:command', { command }),
+      openRecent: (path) => {
+        readTextFile(path).then(
+          (file) => send('menu:command', { command: 'open', file }),
+          (e: Error) => dialog.showErrorBox('Cannot open the file', `${path} could not be read: ${e.message}`),
+        );
+      },
+      about: () => {
+        const v = process.versions;
+        void dialog.showMessageBox({
+          type: 'info',
+          title: 'About Patchbench',
+          message: `Patchbench ${app.getVersion()}`,
+          detail: [
+            'Activation and attribution patching for GPT-2-family transformers.',
+            '',
+            `Compute backend: ${host.engine.status.backend ?? 'starting…'}`,
+            `Electron ${v.electron} · Chromium ${v.chrome} · Node ${v.node} · V8 ${v.v8}`,
+            `${process.platform} ${process.arch}`,
+          ].join('\n'),
+        });
+      },
+    }),
+  );
+}
+
+/** Only our own page may call: a frame that navigated elsewhere (it cannot, but still) is refused. */
+function trusted(e: IpcMainInvokeEvent): boolean {
+  return e.senderFrame?.url === APP_URL;
+}
+
+function createWindow() {
+  win = new BrowserWindow({
+    width: 1440,
+    height: 900,
+    minWidth: 1000,
+    minHeight: 640,
+    title: 'Patchbench',
+    icon: ICON,
+    show: false,
+    backgroundColor: '#f6f7f9',
+    webPreferences: {
+      preload: PRELOAD,
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      spellcheck: false,
+    },
+  });
+  secureContents(win.webContents, APP_URL);
+  win.once('ready-to-show', () => win?.show());
+  win.on('closed', () => (win = undefined));
+  void win.loadFile(RENDERER);
+}
+
+app.enableSandbox();
+app.on('web-contents-created', (_e, wc) => secureContents(wc, APP_URL));
+
+app.whenReady().then(async () => {
+  secureSession(session.defaultSession);
+  for (const channel of CHANNEL_NAMES) {
+    ipcMain.handle(channel, (e, request: unknown) => {
+      if (!trusted(e)) return { ok: false, error: { code: 'bad-request', message: 'request from an untrusted page' } };
+      return host.invoke(channel, request);
+    });
+  }
+  for (const event of EVENT_NAMES) host.on(event, (payload: unknown) => send(event, payload));
+  await recent.load();
+  refreshMenu();
+  createWindow();
+  host.start().catch((e: Error) => dialog.showErrorBox('The engine could not start', e.message));
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) createWindow();
+  });
+});
+
+app.on('window-all-closed', () => {
+  if (process.platform !== 'darwin') app.quit();
+});
+app.on('will-quit', () => void host.stop());
