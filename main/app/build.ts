@@ -1,0 +1,40 @@
+/**
+ * Builds the desktop app into out/: the renderer (Vite), and the main process, preload and engine
+ * worker (esbuild, from main/app, main/host, main/engine and shared). Dependencies stay in
+ * node_modules (TensorFlow.js finds its .wasm files and native bindings there).
+ *
+ *   out/renderer/            the page
+ *   out/app/main.js          Electron main process (ESM)
+ *   out/app/preload.cjs      preload (CommonJS: sandboxed preloads cannot load modules)
+ *   out/app/engine-worker.js the engine's worker thread
+ */
+import { build as esbuild, type BuildOptions } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { build as viteBuild } from 'vite';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const at = (p: string) => root + p;
+
+export async function buildRenderer(): Promise<void> {
+  await viteBuild({ configFile: at('vite.config.ts'), logLevel: 'warn' });
+}
+
+export async function buildMain(): Promise<void> {
+  const common: BuildOptions = { bundle: true, platform: 'node', target: 'node22', sourcemap: true, logLevel: 'warning', packages: 'external' };
+  await Promise.all([
+    esbuild({ ...common, entryPoints: [at('main/app/main.ts')], outfile: at('out/app/main.js'), format: 'esm' }),
+    esbuild({ ...common, entryPoints: [at('main/host/engine-worker.ts')], outfile: at('out/app/engine-worker.js'), format: 'esm' }),
+    esbuild({ ...common, entryPoints: [at('main/app/preload.ts')], outfile: at('out/app/preload.cjs'), format: 'cjs', sourcemap: false }),
+  ]);
+}
+
+export async function buildAll(): Promise<void> {
+  await Promise.all([buildRenderer(), buildMain()]);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  buildAll().catch((e: Error) => {
+    process.stderr.write(`build failed: ${e.message}\n`);
+    process.exit(1);
+  });
+}
