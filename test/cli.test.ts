@@ -1,0 +1,149 @@
+/**
+ * The command line, run as a user runs it: output formats, exit codes, and one-line errors for bad
+ * input (never a stack trace).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { assertClose, readJson, ROOT, TINY } from './helpers.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'patchbench-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/patchbench.mjs'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, PATCHBENCH_BACKEND: 'wasm', PATCHBENCH_HOME: join(tmp, 'home'), HF_HOME: join(tmp, 'hf') },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function assertCleanError(r: ReturnType<typeof cli>, pattern: RegExp, maxLines = 4) {
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /^patchbench: /);
+  assert.match(r.err, pattern);
+  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+  assert.ok(r.err.trim().split('\n').length <= maxLines, r.err);
+}
+
+describe('patchbench', () => {
+  test('info --json', () => {
+    const r = cli('info', '--model', TINY, '--json');
+    assert.equal(r.code, 0, r.err);
+    const info = JSON.parse(r.out);
+    assert.equal(info.nLayers, 2);
+    assert.equal(info.nHeads, 4);
+    assert.equal(info.dModel, 64);
+    assert.equal(info.paramCount, 3324736);
+    assert.deepEqual(info.dtypes, ['F32']);
+    assert.equal(info.backend, 'wasm');
+  });
+
+  test('predict --json prints exactly one JSON object with tokens and top-K by logit', () => {
+    const expected = readJson(`${TINY}/expected/ioi-denoising.expected.json`);
+    const spec = readJson(`${TINY}/expected/ioi-denoising.spec.json`);
+    const r = cli('predict', '--model', TINY, '--prompt', spec.pairs[0].clean, '--top', '5', '--json');
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trim().split('\n');
+    assert.equal(lines.length, 1);
+    const p = JSON.parse(lines[0]);
+    assert.deepEqual(Object.keys(p), ['tokens', 'top']);
+    assert.deepEqual(p.tokens, expected.tokens.clean[0]);
+    assert.deepEqual(p.top.map((t: any) => t.id), expected.clean_top5[0]);
+    for (const t of p.top) assert.deepEqual(Object.keys(t), ['id', 'token', 'logit', 'prob']);
+    for (let i = 1; i < p.top.length; i++) assert.ok(p.top[i - 1].logit >= p.top[i].logit);
+    assertClose(p.top.map((t: any) => t.logit), p.top.map((t: any) => expected.clean_last_logits_first16[0][t.id] ?? t.logit), 2e-3, 'logits');
+    const noBos = JSON.parse(cli('predict', '--model', TINY, '--prompt', spec.pairs[0].clean, '--no-bos', '--json').out);
+    assert.deepEqual(noBos.tokens, expected.tokens.clean[0].slice(1));
+  });
+
+  test('patch writes the fixtures schema and a CSV, matching the reference', () => {
+    const out = join(tmp, 'out.json');
+    const csv = join(tmp, 'out.csv');
+    const r = cli('patch', '--model', TINY, '--pairs', `${TINY}/expected/ioi.pairs.jsonl`, '--kinds', 'head_z,resid_pre', '--method', 'both', '--verify-top', '3', '--out', out, '--csv', csv);
+    assert.equal(r.code, 0, r.err);
+    const got = JSON.parse(readFileSync(out, 'utf8'));
+    const expected = readJson(`${TINY}/expected/ioi-denoising.expected.json`);
+    assert.equal(got.direction, 'denoising');
+    assert.ok(Math.abs(got.metric.clean_logit_diff - expected.metric.clean_logit_diff) < 1e-4);
+    assert.deepEqual(got.tokens.clean, expected.tokens.clean);
+    for (const kind of ['head_z', 'resid_pre']) {
+      assert.deepEqual(got.kinds[kind].map((r: any) => r.index), expected.kinds[kind].map((r: any) => r.index));
+      assertClose(got.kinds[kind].map((r: any) => r.attribution), expected.kinds[kind].map((r: any) => r.attribution), 1e-3, kind);
+      assertClose(got.kinds[kind].map((r: any) => r.activation), expected.kinds[kind].map((r: any) => r.activation), 1e-3, kind);
+      assert.equal(typeof got.summary[kind].pearson, 'number');
+      assert.equal(got.summary[kind].verification.k, 3);
+    }
+    const rows = readFileSync(csv, 'utf8').trim().split('\n');
+    assert.equal(rows[0], 'label,kind,layer,head,pos,token,neuron,attribution,activation,error');
+    assert.equal(rows.length, 1 + 8 + 2 * 15);
+    assert.ok(rows.some((l) => l.startsWith('L1H3,head_z,1,3,')));
+  });
+
+  test('attribution only leaves activation out of the rows', () => {
+    const out = join(tmp, 'attr.json');
+    const r = cli('patch', '--model', TINY, '--pairs', `${TINY}/expected/ioi.pairs.jsonl`, '--kinds', 'neuron', '--out', out);
+    assert.equal(r.code, 0, r.err);
+    const row = JSON.parse(readFileSync(out, 'utf8')).kinds.neuron[0];
+    assert.deepEqual(Object.keys(row), ['index', 'attribution']);
+  });
+
+  test('models lists added folders and the Hugging Face cache', () => {
+    const snap = join(tmp, 'hf', 'hub', 'models--openai-community--gpt2', 'snapshots', 'abc123');
+    spawnSync('mkdir', ['-p', snap]);
+    writeFileSync(join(snap, 'config.json'), JSON.stringify({ model_type: 'gpt2' }));
+    writeFileSync(join(snap, 'model.safetensors'), '');
+    const r = cli('models', '--json');
+    assert.equal(r.code, 0, r.err);
+    const list = JSON.parse(r.out);
+    assert.ok(list.some((e: any) => e.source === 'hf-cache' && e.name === 'openai-community/gpt2' && e.dir === snap));
+  });
+
+  describe('bad input: one clear line, non-zero exit', () => {
+    const pairsFile = (name: string, text: string) => {
+      const p = join(tmp, name);
+      writeFileSync(p, text);
+      return p;
+    };
+    const patch = (pairs: string, ...more: string[]) => cli('patch', '--model', TINY, '--pairs', pairs, '--out', join(tmp, 'x.json'), ...more);
+    const ok = { clean: 'When John and Mary went to the store, John gave a drink to', corrupted: 'When John and Mary went to the store, Mary gave a drink to', answer: ' Mary', wrong: ' John' };
+
+    test('missing model folder', () => assertCleanError(cli('info', '--model', join(tmp, 'nope')), /model folder not found/));
+    test('unknown command and option', () => {
+      assertCleanError(cli('frobnicate'), /unknown command "frobnicate"/, 20); // followed by the usage
+      assert.equal(cli('frobnicate').code, 2);
+      assertCleanError(cli('info', '--modle', TINY), /Unknown option '--modle'/, 20);
+    });
+    test('empty prompt and over-long prompt', () => {
+      assertCleanError(cli('predict', '--model', TINY, '--prompt', ''), /prompt is empty/);
+      assertCleanError(cli('predict', '--model', TINY, '--prompt', 'a '.repeat(200)), /longer than the model's context of 128/);
+    });
+    test('pairs of different token lengths: names the line and shows the tokens', () => {
+      const r = patch(pairsFile('len.jsonl', JSON.stringify(ok) + '\n' + JSON.stringify({ ...ok, corrupted: 'When John and Mary went to the shop, Mary gave a drink to him' }) + '\n'));
+      assertCleanError(r, /len\.jsonl line 2: clean and corrupted prompts have different token lengths \(15 vs 16\)/);
+      assert.match(r.err, /corrupted: .*" him"/);
+    });
+    test('pairs of different lengths from each other', () => {
+      const r = patch(pairsFile('mixed.jsonl', JSON.stringify(ok) + '\n' + JSON.stringify({ ...ok, clean: 'Then John gave a drink to', corrupted: 'Then Mary gave a drink to' }) + '\n'));
+      assertCleanError(r, /mixed\.jsonl line 2: prompts are 7 tokens but .*line 1 has 15/);
+    });
+    test('answer that is not a single token', () => {
+      assertCleanError(patch(pairsFile('ans.jsonl', JSON.stringify({ ...ok, answer: ' Maryanne-Louise' }))), /ans\.jsonl line 1: answer " Maryanne-Louise" is \d+ tokens/);
+    });
+    test('malformed line, missing field, empty file', () => {
+      assertCleanError(patch(pairsFile('bad.jsonl', JSON.stringify(ok) + '\n{"clean": oops}\n')), /bad\.jsonl line 2: not valid JSON/);
+      assertCleanError(patch(pairsFile('field.jsonl', JSON.stringify({ ...ok, wrong: undefined }))), /field\.jsonl line 1: field "wrong" must be a string/);
+      assertCleanError(patch(pairsFile('empty.jsonl', '\n')), /empty\.jsonl: no pairs/);
+      assertCleanError(patch(join(tmp, 'missing.jsonl')), /missing\.jsonl: cannot read the pairs file \(ENOENT\)/);
+    });
+    test('unknown kind, metric, direction', () => {
+      const f = pairsFile('ok.jsonl', JSON.stringify(ok));
+      assertCleanError(patch(f, '--kinds', 'head_z,heads'), /unknown kind "heads"/);
+      assertCleanError(patch(f, '--metric', 'accuracy'), /unknown metric "accuracy"/);
+      assertCleanError(patch(f, '--direction', 'sideways'), /--direction must be denoising or noising/);
+    });
+  });
+});
