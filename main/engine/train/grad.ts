@@ -124,9 +124,9 @@ function lnBackward(gy: tf.Tensor2D, w: tf.Tensor1D, t: LnOut, ones: tf.Tensor2D
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
-/** gelu_new(x) = x·σ(2u), u = √(2/π)(x + 0.044715x³), as in gpt2/forward.ts. */
+/** gelu_new(x) = x·σ(2u), u = √(2/π)(x + 0.044715x³), as in gpt2/forward.ts (x³ as x·x², tf.pow is slow on wasm). */
 function geluNew(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), 2 * GELU_C)));
+  return tf.mul(x, tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715), 1)), 2 * GELU_C)));
 }
 function geluNewGrad(x: tf.Tensor): tf.Tensor {
   const x2 = tf.square(x);
@@ -143,15 +143,21 @@ export interface PassResult {
   loss: number;
   /** Σ weight */
   weight: number;
-  /** Σ weight over positions whose target had the highest logit, when asked for */
-  correct?: number;
 }
 
 /**
  * Runs the batch forward and, when `grads` is given, backward, ADDING the gradient of the summed
- * weighted loss (not the mean) into `grads` (laid out as `layout`).
+ * weighted loss (not the mean) into `grads` (laid out as `layout`). `nll`, if given, receives
+ * −log p(target) at every position [N·P].
  */
-export function lossAndGrads(cfg: ArchConfig, layout: ParamLayout, w: WeightTensors, batch: Batch, grads?: Float32Array): PassResult {
+export function lossAndGrads(
+  cfg: ArchConfig,
+  layout: ParamLayout,
+  w: WeightTensors,
+  batch: Batch,
+  grads?: Float32Array,
+  nll?: Float32Array,
+): PassResult {
   const { n: N, p: P } = batch;
   const { nHeads: H, dModel: D, vocabSize: V, eps } = cfg;
   const dh = D / H;
@@ -199,7 +205,11 @@ export function lossAndGrads(cfg: ArchConfig, layout: ParamLayout, w: WeightTens
     const at = new Int32Array(R);
     for (let i = 0; i < R; i++) at[i] = i * V + batch.targets[i];
     const pTarget = tf.gather(tf.reshape(prob, [R * V]), tf.tensor1d(at, 'int32')).dataSync();
-    for (let i = 0; i < R; i++) if (batch.weights[i] > 0) loss -= batch.weights[i] * Math.log(Math.max(pTarget[i], 1e-30));
+    for (let i = 0; i < R; i++) {
+      const l = -Math.log(Math.max(pTarget[i], 1e-30));
+      if (nll) nll[i] = l;
+      if (batch.weights[i] > 0) loss += batch.weights[i] * l;
+    }
     if (!grads) return;
 
     // ---- backward
@@ -210,7 +220,7 @@ export function lossAndGrads(cfg: ArchConfig, layout: ParamLayout, w: WeightTens
     out.set('transformer.ln_f.weight', gf.dw);
     out.set('transformer.ln_f.bias', gf.db);
     let g = gf.gx; // ∂loss/∂resid [R, D]
-    const flat = (t: tf.Tensor4D) => tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [R, D]) as tf.Tensor2D;
+    const flat = (t: tf.Tensor) => tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [R, D]) as tf.Tensor2D;
     for (let l = cfg.nLayers - 1; l >= 0; l--) {
       const p = layerPrefix(l);
       const lw = w.layers[l];
