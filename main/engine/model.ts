@@ -132,19 +132,22 @@ export class HookedModel {
   run(tokens: tf.Tensor2D, o: RunOptions = {}): RunResult {
     const hook = o.hook ?? passThrough;
     if (o.tape) o.tape.positions = tokens.shape[1];
-    let result: RunResult | undefined;
-    tf.tidy(() => {
-      let x = this.embed(tokens, hook);
-      const kv: KeyValues[] = [];
-      const L = this.config.nLayers;
-      for (let l = 0; l < L; l++) {
-        const r = this.block(l, x, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape?.layers });
+    const kv: KeyValues[] = [];
+    const L = this.config.nLayers;
+    // One scope per layer: only the residual stream (and what hooks and the tape keep) outlives it.
+    let x = tf.tidy(() => this.embed(tokens, hook));
+    for (let l = 0; l < L; l++) {
+      const xIn = x;
+      x = tf.tidy(() => {
+        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape?.layers });
         if (o.keepKV) kv.push({ kT: tf.keep(r.kv.kT), v: tf.keep(r.kv.v) });
-        x = r.out;
-      }
-      const final = tf.keep(this.finalNorm(x, o.tape));
-      result = o.keepKV ? { final, kv } : { final };
-    });
+        return r.out;
+      });
+      if (!xIn.kept) xIn.dispose(); // a hook may have kept it (a cache owns it then)
+    }
+    const final = tf.tidy(() => this.finalNorm(x, o.tape));
+    if (!x.kept) x.dispose();
+    const result: RunResult = o.keepKV ? { final, kv } : { final };
     return result!;
   }
 

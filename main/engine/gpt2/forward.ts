@@ -67,10 +67,10 @@ export class MaskCache {
   }
 }
 
-/** x [N, P, in] @ w [in, out] + b → [N, P, out], as one plain 2-D matmul. */
+/** x [N, P, in] @ w [in, out] + b → [N, P, out], as one plain 2-D matmul with the bias fused in. */
 export function linear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor3D {
   const [n, p, d] = x.shape;
-  return tf.reshape(tf.add(tf.matMul(tf.reshape(x, [n * p, d]) as tf.Tensor2D, w), b), [n, p, w.shape[1]]);
+  return tf.reshape(tf.fused.matMul({ a: tf.reshape(x, [n * p, d]) as tf.Tensor2D, b: w, bias: b }), [n, p, w.shape[1]]);
 }
 
 export function layerNorm(x: tf.Tensor, ln: { w: tf.Tensor1D; b: tf.Tensor1D }, eps: number, tape?: (t: LnTape) => void): tf.Tensor {
@@ -84,7 +84,8 @@ export function layerNorm(x: tf.Tensor, ln: { w: tf.Tensor1D; b: tf.Tensor1D }, 
 const GELU_C = Math.sqrt(2 / Math.PI);
 /** gelu_new(x) = ½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³); sigmoid is far cheaper than tanh on wasm. */
 export function geluNew(x: tf.Tensor): tf.Tensor {
-  const u2 = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), 2 * GELU_C);
+  // 2u = x·(2c + 2c·0.044715·x²); pow is slow on wasm
+  const u2 = tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715 * 2 * GELU_C), 2 * GELU_C));
   return tf.mul(x, tf.sigmoid(u2));
 }
 

@@ -105,26 +105,34 @@ function runGroup(ctx: PatchContext, kind: Kind, vs: Variant[]): tf.Tensor1D {
   const L = model.config.nLayers;
   const p0 = vs[0].p0;
   const site = KIND_SPECS[kind].site;
-  return tf.tidy(() => {
-    let running: tf.Tensor3D | undefined; // [V_so_far · B, P − p0, D]
+  let running: tf.Tensor3D | undefined; // [V_so_far · B, P − p0, D]
+  try {
     for (let l = vs[0].layer; l < L; l++) {
-      const lastOnly = l === L - 1;
-      const kv = ctx.baseKV![l];
-      const prefix = p0 > 0 ? { kT: sliceAxis(kv.kT, 3, 0, p0) as tf.Tensor4D, v: sliceAxis(kv.v, 2, 0, p0) as tf.Tensor4D } : undefined;
-      const outs: tf.Tensor3D[] = [];
-      if (running) outs.push(model.block(l, running, { p0, lastOnly, prefix, hook: passThrough }).out);
-      const joiners = vs.filter((v) => v.layer === l);
-      if (joiners.length) {
-        const name = `blocks.${l}.${site}`;
-        const { mask, hasPos } = masks(ctx, kind, joiners);
-        const start = sliceAxis(ctx.base.get(`blocks.${l}.hook_resid_pre`)!, 1, p0, P - p0) as tf.Tensor3D;
-        const hook = patchHook(name, ctx.src.get(name)!, mask, posAxis(kind), hasPos);
-        outs.push(model.block(l, start, { p0, lastOnly, prefix, hook }).out);
-      }
-      running = outs.length === 1 ? outs[0] : (tf.concat(outs, 0) as tf.Tensor3D);
+      const prev = running;
+      // One scope per layer, so a group's memory is one layer's activations, not all of them.
+      running = tf.tidy(() => {
+        const lastOnly = l === L - 1;
+        const kv = ctx.baseKV![l];
+        const prefix = p0 > 0 ? { kT: sliceAxis(kv.kT, 3, 0, p0) as tf.Tensor4D, v: sliceAxis(kv.v, 2, 0, p0) as tf.Tensor4D } : undefined;
+        const outs: tf.Tensor3D[] = [];
+        if (prev) outs.push(model.block(l, prev, { p0, lastOnly, prefix, hook: passThrough }).out);
+        const joiners = vs.filter((v) => v.layer === l);
+        if (joiners.length) {
+          const name = `blocks.${l}.${site}`;
+          const { mask, hasPos } = masks(ctx, kind, joiners);
+          const start = sliceAxis(ctx.base.get(`blocks.${l}.hook_resid_pre`)!, 1, p0, P - p0) as tf.Tensor3D;
+          const hook = patchHook(name, ctx.src.get(name)!, mask, posAxis(kind), hasPos);
+          outs.push(model.block(l, start, { p0, lastOnly, prefix, hook }).out);
+        }
+        return outs.length === 1 ? outs[0] : (tf.concat(outs, 0) as tf.Tensor3D);
+      });
+      prev?.dispose();
     }
-    return meanPerVariant(metricPerRow(model, ctx.metric, model.finalNorm(running!), ctx.targets), B);
-  });
+    const last = running!;
+    return tf.tidy(() => meanPerVariant(metricPerRow(model, ctx.metric, model.finalNorm(last), ctx.targets), B));
+  } finally {
+    running?.dispose();
+  }
 }
 
 /** Splits variants into groups of one p0, in layer order, each within the row budget. */
@@ -143,7 +151,7 @@ function groupVariants(vs: Variant[], B: number, P: number, budgetRows: number):
 
 /**
  * Activation patching of the given components of one kind (flat indices into its index shape, or
- * all). Returns the change in the normalised metric for each, in the order given.
+ * all). Returns the change each patch makes to the raw metric (mean over the pairs), in the order given.
  */
 export async function activationPatch(
   ctx: PatchContext,
@@ -160,14 +168,13 @@ export async function activationPatch(
     return { slot, layer: index[0], p0: hasPos ? index[index.length - 1] : 0, index };
   });
   const out = new Float32Array(ids.length);
-  const scale = ctx.clean - ctx.corrupted;
   let done = 0;
   for (const group of groupVariants(vs, ctx.B, ctx.P, o.budgetRows ?? 4096)) {
     throwIfAborted(o.signal);
     const values = runGroup(ctx, kind, group);
     const raw = (await values.data()) as Float32Array;
     values.dispose();
-    group.forEach((v, i) => (out[v.slot] = (raw[i] - ctx.baseValue) / scale));
+    group.forEach((v, i) => (out[v.slot] = raw[i] - ctx.baseValue));
     done += group.length;
     o.onProgress?.(done);
     // Yield so that an abort (or a progress message) can get through between groups.
@@ -196,7 +203,7 @@ export async function activationPatchOneByOne(ctx: PatchContext, kind: Kind, com
       const r = model.run(tokens, { hook });
       return meanPerVariant(metricPerRow(model, ctx.metric, r.final, ctx.targets), ctx.B);
     });
-    out[i] = (((await value.data()) as Float32Array)[0] - ctx.baseValue) / (ctx.clean - ctx.corrupted);
+    out[i] = ((await value.data()) as Float32Array)[0] - ctx.baseValue;
     value.dispose();
   }
   return out;

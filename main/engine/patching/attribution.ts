@@ -7,8 +7,8 @@
  *     Δm(c) ≈ Σ_elements (a_src − a_base) · ∂m/∂a |_base
  *
  * and one backward pass on the base run gives ∂m/∂a for every hook at once: two forward passes and
- * one backward pass, whatever the number of components. Values are reported as changes in the
- * normalised metric (divided by clean − corrupted).
+ * one backward pass, whatever the number of components. Values here are changes in the raw metric
+ * (its mean over the pairs given); the caller normalises them by clean − corrupted.
  *
  * The estimate is good where the model is close to linear in the patched activation: small
  * activations such as one head's output. It is poor where it is not: large residual-stream patches
@@ -48,7 +48,6 @@ function reduceToComponents(kind: Kind, contrib: tf.Tensor): tf.Tensor {
 export async function attributionPatch(ctx: PatchContext, kinds: Kind[]): Promise<Map<Kind, Float32Array>> {
   const { model, tape } = ctx;
   if (!tape) throw new Error('attributionPatch needs a context prepared for attribution');
-  const scale = ctx.clean - ctx.corrupted;
   const bySite = new Map<string, Kind[]>();
   for (const k of kinds) bySite.set(KIND_SPECS[k].site, [...(bySite.get(KIND_SPECS[k].site) ?? []), k]);
   const perLayer = new Map<Kind, tf.Tensor[]>(kinds.map((k) => [k, new Array<tf.Tensor>(model.config.nLayers)]));
@@ -59,7 +58,7 @@ export async function attributionPatch(ctx: PatchContext, kinds: Kind[]): Promis
       const ks = parsed && bySite.get(parsed.site);
       if (!ks) return;
       const contrib = tf.mul(tf.sub(ctx.src.get(name)!, ctx.base.get(name)!), grad);
-      for (const k of ks) perLayer.get(k)![parsed.layer] = tf.keep(tf.div(reduceToComponents(k, contrib), scale));
+      for (const k of ks) perLayer.get(k)![parsed.layer] = tf.keep(reduceToComponents(k, contrib));
     });
     const out = new Map<Kind, Float32Array>();
     for (const k of kinds) {

@@ -1,14 +1,14 @@
 /**
- * One patching job: source and base runs, attribution for all requested kinds, activation patching
- * (exhaustive, or of the top-K components by |attribution|), and the agreement summary.
+ * One patching job: attribution for all requested kinds, activation patching (exhaustive, or of
+ * the top-K components by |attribution|), normalisation, and the agreement summary. The work runs
+ * through a PartRunner: in this thread, or split over worker threads by pairs (parallel/).
  */
-import { throwIfAborted } from '../errors.ts';
+import { badInput } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
-import { activationPatch } from './activation.ts';
-import { attributionPatch } from './attribution.ts';
-import { componentCount, indexShape, type Kind } from './components.ts';
-import { prepareRuns, type Direction, type TokenizedPairs } from './runs.ts';
+import { indexShape, type Kind } from './components.ts';
+import { runPart, type PartOptions, type PartRequest, type PartResult, type PartRunner } from './part.ts';
+import type { Direction, TokenizedPairs } from './runs.ts';
 import { pearson, summarize, topK, type AgreementSummary } from './summary.ts';
 
 export type Method = 'attribution' | 'activation' | 'both';
@@ -22,15 +22,11 @@ export interface PatchRequest {
   verifyTop?: number;
 }
 
-export interface Progress {
-  phase: string;
-  done: number;
-  total: number;
-}
+export type { PartProgress as Progress } from './part.ts';
 
-export interface JobOptions {
-  signal?: AbortSignal;
-  onProgress?: (p: Progress) => void;
+export interface JobOptions extends PartOptions {
+  /** where the work runs (default: this thread) */
+  runner?: PartRunner;
 }
 
 export interface KindResult {
@@ -66,69 +62,61 @@ export interface PatchingResult {
 
 export async function runPatching(model: HookedModel, pairs: TokenizedPairs, req: PatchRequest, o: JobOptions = {}): Promise<PatchingResult> {
   const t0 = performance.now();
-  const wantAttr = req.method !== 'activation' || !!req.verifyTop;
-  const wantAct = req.method !== 'attribution' || !!req.verifyTop;
+  const runner: PartRunner = o.runner ?? ((p, r, opts) => runPart(model, p, r, opts));
   const P = pairs.clean[0].length;
   const exhaustive = req.method !== 'attribution';
-  const activationTotal = exhaustive
-    ? req.kinds.reduce((s, k) => s + componentCount(k, model.config, P), 0)
-    : req.kinds.reduce((s, k) => s + Math.min(req.verifyTop ?? 0, componentCount(k, model.config, P)), 0);
-  const total = 2 + (wantAttr ? 1 : 0) + activationTotal;
-  let done = 0;
-  const report = (phase: string) => o.onProgress?.({ phase, done, total });
-  report('forward passes');
-  throwIfAborted(o.signal);
-  const ctx = await prepareRuns(model, pairs, { direction: req.direction, metric: req.metric, kinds: req.kinds, forAttribution: wantAttr, forActivation: wantAct });
-  try {
-    done += 2;
-    const results: KindResult[] = req.kinds.map((kind) => ({ kind, shape: indexShape(kind, model.config, P) }));
-    if (wantAttr) {
-      report('attribution (backward pass)');
-      throwIfAborted(o.signal);
-      const attr = await attributionPatch(ctx, req.kinds);
-      for (const r of results) r.attribution = attr.get(r.kind);
-      done += 1;
-    }
-    if (wantAct) {
-      for (const r of results) {
-        const n = componentCount(r.kind, model.config, P);
-        const ids = exhaustive ? undefined : topK(r.attribution!, req.verifyTop!);
-        const before = done;
-        const phase = `activation patching ${r.kind}`;
-        report(phase);
-        const values = await activationPatch(ctx, r.kind, ids, {
-          signal: o.signal,
-          onProgress: (d) => {
-            done = before + d;
-            report(phase);
-          },
-        });
-        r.activation = new Float32Array(n).fill(NaN);
-        (ids ?? values.map((_, i) => i)).forEach((id, i) => (r.activation![id] = values[i]));
-      }
-    }
-    for (const r of results) {
-      if (r.attribution && r.activation) r.summary = summarize(r.attribution, r.activation);
-      if (req.verifyTop && r.attribution && r.activation) {
-        const checked = topK(r.attribution, req.verifyTop);
-        const trueTop = exhaustive ? new Set(topK(r.activation, req.verifyTop)) : undefined;
-        r.verification = {
-          k: req.verifyTop,
-          checked,
-          pearson: pearson(checked.map((i) => r.attribution![i]), checked.map((i) => r.activation![i])),
-          recovered: trueTop ? checked.filter((i) => trueTop.has(i)).length : null,
-        };
-      }
-    }
-    return {
-      direction: req.direction,
-      metric: { name: req.metric, clean: ctx.clean, corrupted: ctx.corrupted },
-      tokens: pairs,
-      kinds: results,
-      backend: model.info.backend,
-      seconds: (performance.now() - t0) / 1000,
-    };
-  } finally {
-    ctx.dispose();
+  const base = { direction: req.direction, metric: req.metric, kinds: req.kinds };
+  const all = Object.fromEntries(req.kinds.map((k) => [k, null]));
+  // Exhaustive runs share one pair of forward passes between both methods; verification needs the
+  // attribution first, to know which components to patch.
+  const first: PartRequest = { ...base, attribution: req.method !== 'activation' || !!req.verifyTop, activation: exhaustive ? all : undefined };
+  let phaseOffset = 0;
+  const forward = (opts: PartOptions): PartOptions => ({
+    signal: opts.signal,
+    onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, done: p.done + phaseOffset, total: p.total + phaseOffset })),
+  });
+  const main = await runner(pairs, first, forward(o));
+  const scale = main.clean - main.corrupted;
+  if (!(Math.abs(scale) > 1e-6 * Math.max(1, Math.abs(main.clean), Math.abs(main.corrupted)))) {
+    throw badInput(
+      `the clean and corrupted prompts score the same on ${req.metric} (${main.clean.toPrecision(6)} vs ${main.corrupted.toPrecision(6)}), so the metric cannot be normalised; choose pairs whose answers differ`,
+    );
   }
+  const results: KindResult[] = req.kinds.map((kind) => ({ kind, shape: indexShape(kind, model.config, P) }));
+  for (const r of results) {
+    const a = main.attribution[r.kind];
+    if (a) r.attribution = a.map((v) => v / scale);
+    const v = main.activation[r.kind];
+    if (v) r.activation = v.map((x) => x / scale);
+  }
+  if (req.verifyTop && !exhaustive) {
+    const chosen = Object.fromEntries(results.map((r) => [r.kind, topK(r.attribution!, req.verifyTop!)])) as Record<Kind, number[]>;
+    phaseOffset = 3;
+    const check: PartResult = await runner(pairs, { ...base, attribution: false, activation: chosen }, forward(o));
+    for (const r of results) {
+      r.activation = new Float32Array(r.attribution!.length).fill(NaN);
+      chosen[r.kind].forEach((id, i) => (r.activation![id] = check.activation[r.kind]![i] / scale));
+    }
+  }
+  for (const r of results) {
+    if (r.attribution && r.activation) r.summary = summarize(r.attribution, r.activation);
+    if (req.verifyTop && r.attribution && r.activation) {
+      const checked = topK(r.attribution, req.verifyTop);
+      const trueTop = exhaustive ? new Set(topK(r.activation, req.verifyTop)) : undefined;
+      r.verification = {
+        k: req.verifyTop,
+        checked,
+        pearson: pearson(checked.map((i) => r.attribution![i]), checked.map((i) => r.activation![i])),
+        recovered: trueTop ? checked.filter((i) => trueTop.has(i)).length : null,
+      };
+    }
+  }
+  return {
+    direction: req.direction,
+    metric: { name: req.metric, clean: main.clean, corrupted: main.corrupted },
+    tokens: pairs,
+    kinds: results,
+    backend: model.info.backend,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
