@@ -148,10 +148,12 @@ export class EngineClient extends EventEmitter<{ status: [EngineStatus] }> {
 
   /** A new worker, with the model that was loaded loaded again. */
   private restart() {
-    this.readyPromise = this.spawn().then(async (backend) => {
+    const spawned = this.spawn();
+    this.readyPromise = spawned.then(async (backend) => {
       if (this.lastModelDir) {
         try {
-          await this.call('load', { dir: this.lastModelDir }).result;
+          // Sent as soon as the worker is up, not through start(), which waits for this very reload.
+          await this.call('load', { dir: this.lastModelDir }, undefined, spawned).result;
         } catch {
           // The folder may have become unreadable; the UI sees no model and says so.
           this.lastModelDir = undefined;
@@ -167,11 +169,12 @@ export class EngineClient extends EventEmitter<{ status: [EngineStatus] }> {
     method: M,
     params: WorkerMethods[M]['params'],
     onProgress?: (p: { phase: string; done: number; total: number }) => void,
+    ready: Promise<string> = this.start(),
   ): CallHandle<WorkerMethods[M]['result']> {
     const id = this.nextId++;
     const result = new Promise<WorkerMethods[M]['result']>((resolve, reject) => {
       this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, onProgress });
-      this.start().then(
+      ready.then(
         () => {
           if (!this.pending.has(id)) return; // cancelled or failed while the engine was starting
           if (!this.worker) return reject(new HostError('engine-crashed', 'the engine is not running'));

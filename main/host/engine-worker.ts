@@ -15,7 +15,8 @@ import { KIND_SPECS, KINDS } from '../engine/patching/components.ts';
 import { parsePairsJsonl, tokenizePairs } from '../engine/patching/pairs.ts';
 import { predictNext } from '../engine/predict.ts';
 import { generatePairs, TASKS, type TaskName } from '../engine/tasks/index.ts';
-import type { ErrorInfo, KindResult, PairTokens, PromptPair } from '../../shared/contract.ts';
+import type { ErrorInfo, PairTokens, PromptPair } from '../../shared/contract.ts';
+import { toWire } from './result-wire.ts';
 import type { FromWorker, Method, ToWorker, WorkerMethods } from './protocol.ts';
 
 const port = parentPort;
@@ -143,24 +144,7 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
         signal: ac.signal,
         onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }),
       });
-      const kinds: KindResult[] = r.kinds.map((k) => ({
-        kind: k.kind,
-        dims: ['layer', ...KIND_SPECS[k.kind].dims],
-        shape: k.shape,
-        ...(k.attribution ? { attribution: k.attribution } : {}),
-        ...(k.activation ? { activation: k.activation } : {}),
-        ...(k.summary ? { summary: k.summary } : {}),
-        ...(k.verification ? { verification: k.verification } : {}),
-      }));
-      return {
-        direction: r.direction,
-        metric: r.metric,
-        positions: { clean: tokenized(m, t.clean[0]).strings, corrupted: tokenized(m, t.corrupted[0]).strings },
-        pairCount: t.clean.length,
-        kinds,
-        backend: r.backend,
-        seconds: r.seconds,
-      };
+      return toWire(r, m.tokenizer);
     } finally {
       controllers.delete(id);
       release(m);
