@@ -42,6 +42,15 @@ after(async () => {
 });
 
 const shot = (name: string) => page.screenshot({ path: join(SHOTS, name) });
+// No waitForFunction: its polling evaluates strings, which the page's CSP (rightly) refuses.
+const runEnabled = () => page.locator('[data-testid="run"]:not([disabled])').waitFor();
+async function until(what: string, cond: () => Promise<boolean>, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 const text = async (testId: string) => (await page.getByTestId(testId).textContent()) ?? '';
 
 describe('the workbench in a browser', { skip: noChromium }, () => {
@@ -69,7 +78,7 @@ describe('the workbench in a browser', { skip: noChromium }, () => {
     await shot('02-length-warning.png');
     await corrupted.fill(original);
     await page.getByTestId('length-warning').waitFor({ state: 'detached' });
-    await page.waitForFunction(() => !(document.querySelector('[data-testid="run"]') as HTMLButtonElement | null)?.disabled);
+    await runEnabled();
   });
 
   test('attribution with verification fills the ranking table, sorted by |attribution|', async () => {
@@ -102,7 +111,8 @@ describe('the workbench in a browser', { skip: noChromium }, () => {
     await page.getByLabel('Number of pairs to generate').fill('200');
     await page.getByRole('button', { name: 'Replace pairs' }).click();
     await page.locator('ol.list li').nth(199).waitFor();
-    await page.waitForFunction(() => !(document.querySelector('[data-testid="run"]') as HTMLButtonElement | null)?.disabled);
+    await page.getByTestId('stale').waitFor(); // the table still shows the IOI run, and says so
+    await runEnabled();
     await page.getByLabel('both').check();
     for (const k of ['head_z_pos', 'neuron', 'resid_mid']) await page.getByRole('checkbox', { name: k }).check();
     await page.getByTestId('run').click();
@@ -111,9 +121,20 @@ describe('the workbench in a browser', { skip: noChromium }, () => {
     await page.getByTestId('cancel').click();
     await page.getByTestId('run').waitFor({ timeout: 10_000 });
     await page.getByText('The run was cancelled.').waitFor();
-    const jobs = await page.evaluate(() => (window as unknown as { patchbench_app: { call: (c: string, r: undefined) => Promise<unknown[]> } }).patchbench_app.call('job:list', undefined));
+    // Asks the host itself, through the page's own transport.
+    const jobs = await page.evaluate("window.patchbench_app.call('job:list', undefined)");
     assert.deepEqual(jobs, []);
     await shot('05-cancelled.png');
+  });
+
+  test('a new pair gets its answers from the model’s top next tokens', async () => {
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    assert.equal(await page.locator('ol.list li').count(), 201);
+    await until('both answers are filled in', async () => (await page.locator('#answer').inputValue()) !== '' && (await page.locator('#wrong').inputValue()) !== '');
+    const answer = await page.locator('#answer').inputValue();
+    const firstChoice = await page.locator('.choices').first().locator('button.choice').first().textContent();
+    assert.ok(firstChoice?.startsWith(answer.replace(/ /g, '␣')), `${JSON.stringify(answer)} is the top choice ${firstChoice}`);
+    assert.notEqual(await page.locator('#wrong').inputValue(), answer);
   });
 
   test('a broken model folder is reported next to the folder field, in words', async () => {

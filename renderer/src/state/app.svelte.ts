@@ -76,6 +76,10 @@ export class AppState {
   /** wall-clock seconds of the last finished job (including queueing and transfer) */
   lastElapsed = $state<number | null>(null);
   notice = $state<string | null>(null);
+  /** bumped on every change to the pairs, so results from older pairs can say so */
+  pairsVersion = $state(0);
+  resultPairsVersion = $state(0);
+  private jobPairsVersion = 0;
   sessionPath = $state<string | null>(null);
 
   private tokenizeLatest = latest();
@@ -181,6 +185,7 @@ export class AppState {
 
   /** Call after any change to the pairs or to how they are tokenized. */
   retokenize(): void {
+    this.pairsVersion++;
     clearTimeout(this.tokenizeTimer);
     this.tokenizeTimer = setTimeout(() => this.tokenizeNow(), 150);
   }
@@ -227,9 +232,25 @@ export class AppState {
           this.call('model:predict', { prompt: clean, top: 8, prependBos: this.prependBos }),
           this.call('model:predict', { prompt: corrupted, top: 8, prependBos: this.prependBos }),
         ]),
-      ([c, x]) => (this.predictions = { clean: c, corrupted: x }),
+      ([c, x]) => {
+        this.predictions = { clean: c, corrupted: x };
+        this.seedAnswers(c, x);
+      },
       (e) => (this.predictions = { clean: null, corrupted: null, error: messageOf(e) }),
     );
+  }
+
+  /**
+   * A new pair without answers gets the model's own guesses: the top next token after the clean prompt
+   * as the answer, and the top one after the corrupted prompt (if different) as the wrong answer.
+   */
+  private seedAnswers(c: Prediction, x: Prediction) {
+    const p = this.selectedPair;
+    // Only a new pair (both empty): a field the user just cleared to retype stays empty.
+    if (!p || p.answer || p.wrong) return;
+    const answer = c.top[0]?.token ?? '';
+    const wrong = (x.top.find((t) => t.token !== answer) ?? c.top.find((t) => t.token !== answer))?.token ?? '';
+    this.updatePair(this.selected, { answer, wrong });
   }
 
   select(i: number): void {
@@ -313,6 +334,7 @@ export class AppState {
     if (this.runBlocker) return;
     this.runError = null;
     const verify = this.method === 'verify';
+    this.jobPairsVersion = this.pairsVersion;
     try {
       const { jobId } = await this.call('job:start', {
         pairs: $state.snapshot(this.pairs),
@@ -352,6 +374,7 @@ export class AppState {
     this.lastElapsed = d.elapsed;
     if (d.state === 'succeeded' && d.result) {
       this.result = d.result;
+      this.resultPairsVersion = this.jobPairsVersion;
       this.runError = null;
     } else if (d.state === 'cancelled') {
       this.notice = 'The run was cancelled.';
