@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HookedModel } from '../engine/model.ts';
+import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import { KINDS, type Kind } from '../engine/patching/components.ts';
 import { runPatching, type PatchRequest } from '../engine/patching/index.ts';
 import { meanMetric, type TokenizedPairs } from '../engine/patching/runs.ts';
@@ -56,7 +57,13 @@ async function median(repeats: number, f: () => Promise<unknown>): Promise<numbe
 }
 
 const { values: a } = parseArgs({
-  options: { model: { type: 'string' }, pairs: { type: 'string', default: '8' }, pos: { type: 'string', default: '16' }, repeats: { type: 'string', default: '3' } },
+  options: {
+    model: { type: 'string' },
+    pairs: { type: 'string', default: '8' },
+    pos: { type: 'string', default: '16' },
+    repeats: { type: 'string', default: '3' },
+    threads: { type: 'string', default: String(defaultThreads()) },
+  },
 });
 const model = await HookedModel.load(a.model ?? gpt2SmallShaped());
 const B = Number(a.pairs);
@@ -64,11 +71,12 @@ const P = Number(a.pos);
 const repeats = Number(a.repeats);
 const pairs = randomPairs(model.config.dVocab, B, P);
 const log = (s: string) => process.stderr.write(s + '\n');
-log(`model ${model.info.name}: ${model.info.nLayers} layers, d_model ${model.info.dModel}; ${B} pairs × ${P} tokens; backend ${model.info.backend}`);
+const pool = await PartPool.start(model, Number(a.threads));
+log(`model ${model.info.name}: ${model.info.nLayers} layers, d_model ${model.info.dModel}; ${B} pairs × ${P} tokens; backend ${model.info.backend}; ${pool.threads} threads`);
 
 const patch = (kinds: Kind[], method: PatchRequest['method']) => () =>
-  runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method });
-const result: Record<string, number | string> = { backend: model.info.backend };
+  runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method }, { runner: pool.runner });
+const result: Record<string, number | string> = { backend: model.info.backend, threads: pool.threads };
 result.forward_s = await median(repeats, async () => {
   const t = model.tokensTensor(pairs.corrupted);
   const { final } = model.run(t, { lastOnlyFinal: true });
@@ -85,6 +93,7 @@ result.activation_head_z_s = await median(1, patch(['head_z'], 'activation'));
 log(`activation head_z ${result.activation_head_z_s}`);
 result.activation_resid_pre_s = await median(1, patch(['resid_pre'], 'activation'));
 log(`activation resid_pre ${result.activation_resid_pre_s}`);
+// maxRSS covers the whole process, worker threads included.
 result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
 const f = result.forward_s as number;
 log(
@@ -93,4 +102,5 @@ log(
     `resid_pre ${((result.activation_resid_pre_s as number) / (f * model.config.nLayers * P)).toFixed(3)} forwards/component`,
 );
 console.log(JSON.stringify(result));
+await pool.dispose();
 model.dispose();
