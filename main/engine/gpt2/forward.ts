@@ -44,6 +44,11 @@ export interface BlockOptions {
   prefix?: KeyValues;
   hook: HookFn;
   tape?: LayerTape[];
+  /**
+   * Brings a tensor from before a batch-expanding hook to the expanded batch. Default: repeat the
+   * whole batch (variant-major); patched runs that carry already-running variants pass their own.
+   */
+  expand?: (t: tf.Tensor, rows: number) => tf.Tensor;
 }
 
 /** Additive causal masks [Q, P] (0 where key ≤ query, −1e30 elsewhere), cached per shape. */
@@ -97,10 +102,11 @@ export function tileTo<T extends tf.Tensor>(t: T, n: number): T {
   return tf.tile(t, [n / rows, ...t.shape.slice(1).map(() => 1)]) as T;
 }
 
-/** Brings two tensors to the same batch: the patched branch of a block has variants × pairs rows. */
-function align<A extends tf.Tensor, B extends tf.Tensor>(a: A, b: B): [A, B] {
+type Expand = (t: tf.Tensor, rows: number) => tf.Tensor;
+/** Brings two tensors to the same batch: after a patching hook a block has variants × pairs rows. */
+function align<A extends tf.Tensor, B extends tf.Tensor>(a: A, b: B, expand: Expand = tileTo): [A, B] {
   const n = Math.max(a.shape[0], b.shape[0]);
-  return [tileTo(a, n), tileTo(b, n)];
+  return [(a.shape[0] === n ? a : expand(a, n)) as A, (b.shape[0] === n ? b : expand(b, n)) as B];
 }
 
 const lastPosition = (x: tf.Tensor): tf.Tensor3D => {
@@ -140,19 +146,19 @@ export function block(
     kAll = tf.concat([tileTo(o.prefix.kT, kT.shape[0]), kT], 3); // [N, H, dh, P]
     vAll = tf.concat([tileTo(o.prefix.v, vT.shape[0]), vT], 2); // [N, H, P, dh]
   }
-  const [qa, ka] = align(qT, kAll);
+  const [qa, ka] = align(qT, kAll, o.expand);
   const scores = tf.add(tf.mul(tf.matMul(qa, ka), 1 / Math.sqrt(dh)), masks.get(qStart, Q, P)); // [N, H, Q, P]
   const pattern = hook(n + 'attn.hook_pattern', tf.softmax(scores), qStart) as tf.Tensor4D;
-  const [pa, va] = align(pattern, vAll);
+  const [pa, va] = align(pattern, vAll, o.expand);
   const z = hook(n + 'attn.hook_z', tf.transpose(tf.matMul(pa, va), [0, 2, 1, 3]), qStart); // [N, Q, H, dh]
   const attnOut = hook(n + 'hook_attn_out', linear(tf.reshape(z, [z.shape[0], Q, D]), w.wo, w.bo), qStart);
-  const [xa, aa] = align(o.lastOnly ? lastPosition(x) : x, attnOut);
+  const [xa, aa] = align(o.lastOnly ? lastPosition(x) : x, attnOut, o.expand);
   const mid = hook(n + 'hook_resid_mid', tf.add(xa, aa), qStart); // [N, Q, D]
   const h2 = layerNorm(mid, w.ln2, eps, o.tape && ((t) => (taped.ln2 = t)));
   const pre = hook(n + 'mlp.hook_pre', linear(h2, w.wfc, w.bfc), qStart); // [N, Q, M]
   const post = hook(n + 'mlp.hook_post', geluNew(pre), qStart);
   const mlpOut = hook(n + 'hook_mlp_out', linear(post, w.wproj, w.bproj), qStart);
-  const [ma, mo] = align(mid, mlpOut);
+  const [ma, mo] = align(mid, mlpOut, o.expand);
   const out = hook(n + 'hook_resid_post', tf.add(ma, mo), qStart) as tf.Tensor3D;
   if (o.tape) {
     o.tape.push(

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { throwIfAborted } from '../errors.ts';
-import { passThrough, type HookFn } from '../gpt2/forward.ts';
+import { passThrough, tileTo, type HookFn } from '../gpt2/forward.ts';
 import { meanPerVariant, metricPerRow } from '../metrics.ts';
 import { componentIndex, indexShape, KIND_SPECS, type Kind } from './components.ts';
 import type { PatchContext } from './runs.ts';
@@ -86,16 +86,31 @@ function sliceAxis(t: tf.Tensor, axis: number, start: number, len: number): tf.T
   return tf.slice(t, begin, size);
 }
 
-/** A hook that expands `name`'s activation [B, …] into V patched variants [V·B, …]. */
-function patchHook(name: string, src: tf.Tensor, mask: tf.Tensor, axis: number, hasPos: boolean): HookFn {
+/**
+ * A hook that expands `name`'s activation into patched variants: rows [0, keep) are passed through
+ * (variants already running from lower layers), the B rows after them are the base run, which
+ * becomes V patched copies [V·B, …] (variant-major).
+ */
+function patchHook(name: string, src: tf.Tensor, mask: tf.Tensor, axis: number, hasPos: boolean, keep = 0): HookFn {
   return (n, x, posStart) => {
     if (n !== name) return x;
     const len = x.shape[axis];
     const s = sliceAxis(src, axis, posStart, len);
     const m = hasPos ? sliceAxis(mask, axis + 1, posStart, len) : mask;
-    const x1 = tf.reshape(x, [1, ...x.shape]);
+    const base = keep ? sliceAxis(x, 0, keep, x.shape[0] - keep) : x;
+    const x1 = tf.reshape(base, [1, ...base.shape]);
     const out = tf.add(x1, tf.mul(m, tf.sub(tf.reshape(s, [1, ...s.shape]), x1))); // [V, B, …]
-    return tf.reshape(out, [mask.shape[0] * x.shape[0], ...x.shape.slice(1)]);
+    const patched = tf.reshape(out, [mask.shape[0] * base.shape[0], ...base.shape.slice(1)]);
+    return keep ? tf.concat([sliceAxis(x, 0, 0, keep), patched], 0) : patched;
+  };
+}
+
+/** The matching expansion for tensors computed before the hook: [keep + B, …] → [keep + V·B, …]. */
+function expandAfter(keep: number): (t: tf.Tensor, rows: number) => tf.Tensor {
+  return (t, rows) => {
+    if (!keep) return tileTo(t, rows);
+    const base = sliceAxis(t, 0, keep, t.shape[0] - keep);
+    return tf.concat([sliceAxis(t, 0, 0, keep), tileTo(base, rows - keep)], 0);
   };
 }
 
@@ -114,17 +129,17 @@ function runGroup(ctx: PatchContext, kind: Kind, vs: Variant[]): tf.Tensor1D {
         const lastOnly = l === L - 1;
         const kv = ctx.baseKV![l];
         const prefix = p0 > 0 ? { kT: sliceAxis(kv.kT, 3, 0, p0) as tf.Tensor4D, v: sliceAxis(kv.v, 2, 0, p0) as tf.Tensor4D } : undefined;
-        const outs: tf.Tensor3D[] = [];
-        if (prev) outs.push(model.block(l, prev, { p0, lastOnly, prefix, hook: passThrough }).out);
         const joiners = vs.filter((v) => v.layer === l);
-        if (joiners.length) {
-          const name = `blocks.${l}.${site}`;
-          const { mask, hasPos } = masks(ctx, kind, joiners);
-          const start = sliceAxis(ctx.base.get(`blocks.${l}.hook_resid_pre`)!, 1, p0, P - p0) as tf.Tensor3D;
-          const hook = patchHook(name, ctx.src.get(name)!, mask, posAxis(kind), hasPos);
-          outs.push(model.block(l, start, { p0, lastOnly, prefix, hook }).out);
-        }
-        return outs.length === 1 ? outs[0] : (tf.concat(outs, 0) as tf.Tensor3D);
+        if (!joiners.length) return model.block(l, prev!, { p0, lastOnly, prefix, hook: passThrough }).out;
+        // Variants joining at this layer ride in the same batch as those already running: their
+        // base rows are appended, and the hook turns them into patched copies.
+        const name = `blocks.${l}.${site}`;
+        const { mask, hasPos } = masks(ctx, kind, joiners);
+        const start = sliceAxis(ctx.base.get(`blocks.${l}.hook_resid_pre`)!, 1, p0, P - p0) as tf.Tensor3D;
+        const x = prev ? (tf.concat([prev, start], 0) as tf.Tensor3D) : start;
+        const keep = prev?.shape[0] ?? 0;
+        const hook = patchHook(name, ctx.src.get(name)!, mask, posAxis(kind), hasPos, keep);
+        return model.block(l, x, { p0, lastOnly, prefix, hook, expand: expandAfter(keep) }).out;
       });
       prev?.dispose();
     }
