@@ -47,7 +47,7 @@ function editHeader(dir: string, mutate: (h: Record<string, any>) => void, dataE
   const json = Buffer.from(JSON.stringify(header));
   const l = Buffer.alloc(8);
   l.writeBigUInt64LE(BigInt(json.length));
-  let data = buf.subarray(8 + len);
+  let data: Buffer = buf.subarray(8 + len);
   if (dataEdit) data = dataEdit(data);
   writeFileSync(path, Buffer.concat([l, json, data]));
 }
