@@ -4,6 +4,7 @@ import { badInput } from '../engine/errors.ts';
 import { bundledModelDir, discoverModels } from '../engine/discovery.ts';
 import { parseMetric } from '../engine/metrics.ts';
 import { HookedModel } from '../engine/model.ts';
+import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import { parseKinds } from '../engine/patching/components.ts';
 import { runPatching, type Method } from '../engine/patching/index.ts';
 import { parsePairsJsonl, tokenizePairs } from '../engine/patching/pairs.ts';
@@ -143,6 +144,7 @@ export const COMMANDS: Record<string, Command> = {
       method: { type: 'string' },
       'verify-top': { type: 'string' },
       'no-bos': { type: 'boolean' },
+      threads: { type: 'string' },
       out: { type: 'string' },
       csv: { type: 'string' },
     },
@@ -153,6 +155,7 @@ export const COMMANDS: Record<string, Command> = {
       '--kinds        resid_pre,resid_mid,resid_post,attn_out,mlp_out,head_z,head_q,head_k,head_v,head_z_pos,head_pattern,neuron or all',
       '--method       attribution (default), activation or both',
       '--verify-top K also run activation patching on the K components with the largest |attribution| per kind',
+      '--threads N    worker threads (default: one per core for models of 20M parameters or more, else 1)',
     ],
     async run(v) {
       if (typeof v.pairs !== 'string') throw badInput('patch needs --pairs FILE.jsonl');
@@ -168,8 +171,12 @@ export const COMMANDS: Record<string, Command> = {
       const { pairs, labels } = parsePairsJsonl(readText(v.pairs, 'the pairs file'), v.pairs);
       const m = await HookedModel.load(modelDir(v));
       const tokens = tokenizePairs(m, pairs, !v['no-bos'], labels);
+      // Each extra thread loads its own copy of the model: worth it only when the work is large.
+      const threads = v.threads === undefined ? (m.info.paramCount >= 20e6 ? defaultThreads() : 1) : int(v, 'threads', 1);
+      if (threads < 1) throw badInput('--threads must be a positive integer');
+      const pool = threads > 1 ? await PartPool.start(m, threads) : undefined;
       const bar = progressBar();
-      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update });
+      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update, runner: pool?.runner }).finally(() => pool?.dispose());
       bar.done();
       writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
       if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
