@@ -39,7 +39,7 @@ export function metricPerRow(model: HookedModel, metric: MetricName, r: tf.Tenso
     const B = t.answer.length;
     if (metric === 'logit-diff') {
       // Only two columns of the unembedding matter: r · (u_answer − u_wrong).
-      const U = model.weights.unembedRows;
+      const U = model.arch.unembedRows;
       const dirs = tf.sub(tf.gather(U, t.answer), tf.gather(U, t.wrong)); // [B, D]
       return tf.sum(tf.mul(r, tf.tile(dirs, [n / B, 1])), -1) as tf.Tensor1D;
     }
@@ -61,7 +61,7 @@ export function meanPerVariant(perRow: tf.Tensor1D, B: number): tf.Tensor1D {
 export function metricGradient(model: HookedModel, metric: MetricName, r: tf.Tensor2D, t: Targets): tf.Tensor2D {
   return tf.tidy(() => {
     const B = r.shape[0];
-    const U = model.weights.unembedRows; // [V, D]
+    const U = model.arch.unembedRows; // [V, D]
     const ua = tf.gather(U, t.answer);
     if (metric === 'logit-diff') return tf.div(tf.sub(ua, tf.gather(U, t.wrong)), B) as tf.Tensor2D;
     const logits = model.logits(r);

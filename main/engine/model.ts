@@ -9,19 +9,8 @@ import { basename, resolve } from 'node:path';
 import { backendName, initBackend } from './backend.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
-import { backward, type GradFn } from './gpt2/backward.ts';
-import {
-  block,
-  embed,
-  finalNorm,
-  MaskCache,
-  passThrough,
-  type BlockOptions,
-  type HookFn,
-  type KeyValues,
-  type Tape,
-} from './gpt2/forward.ts';
-import { disposeGpt2Weights, loadGpt2Weights, type Gpt2Weights } from './gpt2/weights.ts';
+import { passThrough, type Architecture, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
+import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 
@@ -59,11 +48,10 @@ export interface RunResult {
 }
 
 export class HookedModel {
-  readonly masks = new MaskCache();
   private constructor(
     readonly config: ModelConfig,
     readonly tokenizer: Tokenizer,
-    readonly weights: Gpt2Weights,
+    readonly arch: Architecture,
     readonly info: ModelInfo,
   ) {}
 
@@ -76,8 +64,8 @@ export class HookedModel {
     if (tokenizer.vocabSize > config.dVocab) {
       throw badModel(`${abs}: tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.dVocab}`);
     }
-    const { weights, info } = loadGpt2Weights(abs, config);
-    return new HookedModel(config, tokenizer, weights, {
+    const { arch, checkpoint: info } = Gpt2.load(abs, config);
+    return new HookedModel(config, tokenizer, arch, {
       dir: abs,
       name: basename(abs),
       architecture: 'GPT-2',
@@ -117,21 +105,24 @@ export class HookedModel {
   }
 
   embed(tokens: tf.Tensor2D, hook: HookFn = passThrough): tf.Tensor3D {
-    return embed(this.weights, tokens, hook);
+    return this.arch.embed(tokens, hook);
   }
 
   block(l: number, x: tf.Tensor3D, o: BlockOptions) {
-    return block(this.config, this.weights.layers[l], this.masks, l, x, o);
+    return this.arch.block(l, x, o);
   }
 
   finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
-    return finalNorm(this.config, this.weights, x, tape);
+    return this.arch.finalNorm(x, tape);
+  }
+
+  newTape(positions: number): Tape {
+    return this.arch.newTape(positions);
   }
 
   /** A full forward pass. Tensors in the result (and in the tape) are the caller's to dispose. */
   run(tokens: tf.Tensor2D, o: RunOptions = {}): RunResult {
     const hook = o.hook ?? passThrough;
-    if (o.tape) o.tape.positions = tokens.shape[1];
     const kv: KeyValues[] = [];
     const L = this.config.nLayers;
     // One scope per layer: only the residual stream (and what hooks and the tape keep) outlives it.
@@ -139,7 +130,7 @@ export class HookedModel {
     for (let l = 0; l < L; l++) {
       const xIn = x;
       x = tf.tidy(() => {
-        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape?.layers });
+        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape });
         if (o.keepKV) kv.push({ kT: tf.keep(r.kv.kT), v: tf.keep(r.kv.v) });
         return r.out;
       });
@@ -153,16 +144,15 @@ export class HookedModel {
 
   /** Logits over the vocabulary from the final residual: [N, D] → [N, d_vocab]. */
   logits(final: tf.Tensor2D): tf.Tensor2D {
-    return tf.matMul(final, this.weights.unembed);
+    return tf.matMul(final, this.arch.unembed);
   }
 
   /** ∂metric/∂activation for every hook, from one backward pass over a taped run (see gpt2/backward.ts). */
   backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
-    backward(this.config, this.weights, tape, gFinal, onGrad);
+    this.arch.backward(tape, gFinal, onGrad);
   }
 
   dispose(): void {
-    disposeGpt2Weights(this.weights);
-    this.masks.dispose();
+    this.arch.dispose();
   }
 }

@@ -9,10 +9,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
-import type { LnTape, Tape } from './forward.ts';
+import type { GradFn } from '../architecture.ts';
+import type { Gpt2Tape, LnTape } from './forward.ts';
 import { transposedWeights, type Gpt2Weights } from './weights.ts';
-
-export type GradFn = (name: string, grad: tf.Tensor) => void;
 
 /** Through y = xhat·w + b, xhat = (x − mean)·inv: gy [.., D] → gx [.., D]. */
 function layerNormBackward(gy: tf.Tensor, w: tf.Tensor1D, t: LnTape): tf.Tensor {
@@ -41,7 +40,7 @@ function back(g: tf.Tensor, wT: tf.Tensor2D): tf.Tensor3D {
  * gFinal: ∂metric/∂(final-layer-normed residual at the last position) [N, D]. Calls onGrad for every
  * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape.
  */
-export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
+export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
   const { nHeads: H, dHead: dh, dModel: D } = cfg;
   const P = tape.positions;
   const N = gFinal.shape[0];

@@ -11,11 +11,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
+import type { BlockOptions, HookFn, KeyValues, Tape } from '../architecture.ts';
+import { tileTo } from '../ops.ts';
 import type { Gpt2Weights, LayerWeights } from './weights.ts';
-
-/** `posStart` is the absolute position of index 0 along the activation's position (query) axis. */
-export type HookFn = (name: string, x: tf.Tensor, posStart: number) => tf.Tensor;
-export const passThrough: HookFn = (_name, x) => x;
 
 export interface LnTape { xhat: tf.Tensor; inv: tf.Tensor }
 /** What the backward pass needs from one block of a full forward pass. */
@@ -28,27 +26,22 @@ export interface LayerTape {
   ln2: LnTape;
   pre: tf.Tensor3D; // [N, P, M]
 }
-export interface Tape { layers: LayerTape[]; lnF?: LnTape; positions: number }
 
-export interface KeyValues {
-  kT: tf.Tensor4D; // [N, H, dh, P'] keys, laid out for q @ kT
-  v: tf.Tensor4D; // [N, H, P', dh]
+export class Gpt2Tape implements Tape {
+  layers: LayerTape[] = [];
+  lnF?: LnTape;
+  constructor(readonly positions: number) {}
+  dispose(): void {
+    for (const l of this.layers) tf.dispose([l.ln1.xhat, l.ln1.inv, l.qT, l.kT, l.vDP, l.pattern, l.ln2.xhat, l.ln2.inv, l.pre]);
+    if (this.lnF) tf.dispose([this.lnF.xhat, this.lnF.inv]);
+    this.layers = [];
+    this.lnF = undefined;
+  }
 }
 
-export interface BlockOptions {
-  /** absolute position of the first row of x */
-  p0: number;
-  /** compute attention outputs and the MLP only at the last position (the final layer) */
-  lastOnly: boolean;
-  /** keys and values of positions < p0, unchanged from the run they were taken from: [Nb, H, dh, p0], [Nb, H, p0, dh] */
-  prefix?: KeyValues;
-  hook: HookFn;
-  tape?: LayerTape[];
-  /**
-   * Brings a tensor from before a batch-expanding hook to the expanded batch. Default: repeat the
-   * whole batch (variant-major); patched runs that carry already-running variants pass their own.
-   */
-  expand?: (t: tf.Tensor, rows: number) => tf.Tensor;
+function asGpt2Tape(t: Tape): Gpt2Tape {
+  if (!(t instanceof Gpt2Tape)) throw new Error('a GPT-2 block needs a GPT-2 tape');
+  return t;
 }
 
 /** Additive causal masks [Q, P] (0 where key ≤ query, −1e30 elsewhere), cached per shape. */
@@ -92,14 +85,6 @@ export function geluNew(x: tf.Tensor): tf.Tensor {
   // 2u = x·(2c + 2c·0.044715·x²); pow is slow on wasm
   const u2 = tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715 * 2 * GELU_C), 2 * GELU_C));
   return tf.mul(x, tf.sigmoid(u2));
-}
-
-/** Repeats t along axis 0 (variant-major) until it has n rows. */
-export function tileTo<T extends tf.Tensor>(t: T, n: number): T {
-  const rows = t.shape[0];
-  if (rows === n) return t;
-  if (n % rows !== 0) throw new Error(`cannot tile batch ${rows} to ${n}`);
-  return tf.tile(t, [n / rows, ...t.shape.slice(1).map(() => 1)]) as T;
 }
 
 type Expand = (t: tf.Tensor, rows: number) => tf.Tensor;
@@ -161,7 +146,7 @@ export function block(
   const [ma, mo] = align(mid, mlpOut, o.expand);
   const out = hook(n + 'hook_resid_post', tf.add(ma, mo), qStart) as tf.Tensor3D;
   if (o.tape) {
-    o.tape.push(
+    asGpt2Tape(o.tape).layers.push(
       keepAll({
         ln1: taped.ln1!,
         qT,
@@ -193,11 +178,6 @@ export function embed(w: Gpt2Weights, tokens: tf.Tensor2D, hook: HookFn): tf.Ten
 /** Final layer norm of the last position: x [N, Q, D] → [N, D]. */
 export function finalNorm(cfg: ModelConfig, w: Gpt2Weights, x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
   const last = tf.reshape(lastPosition(x), [x.shape[0], x.shape[2]]);
-  return layerNorm(last, w.lnF, cfg.eps, tape && ((t) => (tape.lnF = { xhat: tf.keep(t.xhat), inv: tf.keep(t.inv) }))) as tf.Tensor2D;
-}
-
-export function disposeTape(t: Tape): void {
-  for (const l of t.layers) tf.dispose([l.ln1.xhat, l.ln1.inv, l.qT, l.kT, l.vDP, l.pattern, l.ln2.xhat, l.ln2.inv, l.pre]);
-  if (t.lnF) tf.dispose([t.lnF.xhat, t.lnF.inv]);
-  t.layers = [];
+  const t = tape && asGpt2Tape(tape);
+  return layerNorm(last, w.lnF, cfg.eps, t && ((ln) => (t.lnF = { xhat: tf.keep(ln.xhat), inv: tf.keep(ln.inv) }))) as tf.Tensor2D;
 }

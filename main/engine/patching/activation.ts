@@ -13,7 +13,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { throwIfAborted } from '../errors.ts';
-import { passThrough, tileTo, type HookFn } from '../gpt2/forward.ts';
+import { passThrough, type HookFn } from '../architecture.ts';
+import { sliceAxis, tileTo } from '../ops.ts';
 import { meanPerVariant, metricPerRow } from '../metrics.ts';
 import { componentIndex, indexShape, KIND_SPECS, type Kind } from './components.ts';
 import type { PatchContext } from './runs.ts';
@@ -76,14 +77,6 @@ function masks(ctx: PatchContext, kind: Kind, vs: Variant[]): { mask: tf.Tensor;
   const data = new Float32Array(V * per);
   vs.forEach((v, i) => (data[i * per + at(v)] = 1));
   return { mask: tf.tensor(data, shape), hasPos: kind === 'head_z_pos' || KIND_SPECS[kind].dims[0] === 'pos' };
-}
-
-/** slice t along `axis` to [start, start + len) */
-function sliceAxis(t: tf.Tensor, axis: number, start: number, len: number): tf.Tensor {
-  if (start === 0 && t.shape[axis] === len) return t;
-  const begin = t.shape.map((_, i) => (i === axis ? start : 0));
-  const size = t.shape.map((d, i) => (i === axis ? len : d));
-  return tf.slice(t, begin, size);
 }
 
 /**

@@ -4,8 +4,7 @@
  * clean, base = corrupted. Noising: source = corrupted, base = clean.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { KeyValues, Tape } from '../gpt2/forward.ts';
-import { disposeTape } from '../gpt2/forward.ts';
+import type { KeyValues, Tape } from '../architecture.ts';
 import { metricPerRow, type MetricName, type Targets } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import { KIND_SPECS, type Kind } from './components.ts';
@@ -87,7 +86,7 @@ export async function prepareRuns(
   const wanted = hooksFor(model, o.kinds, o.forActivation ? ['hook_resid_pre'] : []);
   const src = new Map<string, tf.Tensor>();
   const base = new Map<string, tf.Tensor>();
-  const tape: Tape | undefined = o.forAttribution ? { layers: [], positions: P } : undefined;
+  const tape: Tape | undefined = o.forAttribution ? model.newTape(P) : undefined;
   const srcT = model.tokensTensor(srcTokens);
   const baseT = model.tokensTensor(baseTokens);
   const owned: tf.Tensor[] = [];
@@ -104,7 +103,7 @@ export async function prepareRuns(
       dispose() {
         tf.dispose([...src.values(), ...base.values(), b.final, baseT]);
         for (const kv of b.kv ?? []) tf.dispose([kv.kT, kv.v]);
-        if (tape) disposeTape(tape);
+        tape?.dispose();
         src.clear();
         base.clear();
       },
@@ -112,7 +111,7 @@ export async function prepareRuns(
     return ctx;
   } catch (e) {
     tf.dispose([...src.values(), ...base.values(), baseT]);
-    if (tape) disposeTape(tape);
+    tape?.dispose();
     throw e;
   } finally {
     tf.dispose([srcT, ...owned]);

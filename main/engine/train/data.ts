@@ -15,6 +15,8 @@ export interface Example {
   ids: number[];
   /** index in `ids` of the answer token: the IOI indirect object, the pronoun, the last induction word */
   answer: number;
+  /** induction: the first index whose token can be copied from the earlier occurrence (the second word of the repeat) */
+  copyFrom?: number;
 }
 
 export class ExampleMaker {
@@ -44,6 +46,11 @@ export class ExampleMaker {
       answer = ids.findIndex((t) => this.pronouns.has(t));
     } else {
       answer = ids.length - 1;
+      // " A B C D A B C": the words of the first half are distinct, so the repeat starts where the first word recurs
+      const repeat = ids.indexOf(ids[1], 2);
+      if (repeat < 0) throw new Error(`induction: no repeat in ${JSON.stringify(sentence)}`);
+      if (answer < 2) throw new Error(`${task}: no answer token found in ${JSON.stringify(sentence)}`);
+      return { task, ids, answer, copyFrom: repeat + 1 };
     }
     if (answer < 2) throw new Error(`${task}: no answer token found in ${JSON.stringify(sentence)}`);
     return { task, ids, answer };
@@ -61,9 +68,10 @@ export class ExampleMaker {
 
 /**
  * Packs examples into a right-padded batch. Every next-token prediction has weight 1, the one
- * predicting the answer `answerWeight`; padding has weight 0.
+ * predicting the answer `answerWeight`, and in induction sequences those of the other words that
+ * can be copied from the first occurrence `copyWeight`; padding has weight 0.
  */
-export function toBatch(examples: Example[], answerWeight: number, pad: number): Batch {
+export function toBatch(examples: Example[], answerWeight: number, pad: number, copyWeight = 1): Batch {
   const n = examples.length;
   const p = Math.max(...examples.map((e) => e.ids.length));
   const tokens = new Int32Array(n * p).fill(pad);
@@ -74,7 +82,7 @@ export function toBatch(examples: Example[], answerWeight: number, pad: number):
     for (let j = 0; j < e.ids.length; j++) tokens[row + j] = e.ids[j];
     for (let j = 0; j + 1 < e.ids.length; j++) {
       targets[row + j] = e.ids[j + 1];
-      weights[row + j] = j + 1 === e.answer ? answerWeight : 1;
+      weights[row + j] = j + 1 === e.answer ? answerWeight : e.copyFrom !== undefined && j + 1 >= e.copyFrom ? copyWeight : 1;
     }
   });
   return { n, p, tokens, targets, weights };

@@ -212,7 +212,7 @@ export function renderCard(d: CardData, repoRoot: string): string {
         `(asked ${h.vocabSize} tokens, got ${t.vocabSize}; every name, pronoun and induction word is a single token). Then ${h.steps} AdamW steps of next-token ` +
         'cross-entropy on fresh task sentences every step (`taskText` of the task library: IOI sentences ending in the indirect object, repeated random-word ' +
         'sequences, "<name> said that he/she …" sentences), each sequence BOS + sentence, every position scored, the answer token weighted ' +
-        `×${h.answerWeight}. The weight gradients come from the hand-written backward pass in \`main/engine/train/grad.ts\` (checked against finite ` +
+        `×${h.answerWeight} (and the other induction words that can be copied ×${h.copyWeight}). The weight gradients come from the hand-written backward pass in \`main/engine/train/grad.ts\` (checked against finite ` +
         'differences in `test/train.test.ts`).',
     );
     out();
@@ -227,6 +227,7 @@ export function renderCard(d: CardData, repoRoot: string): string {
       ['gradient clipping (global norm)', `${h.gradClip}`],
       ['init', `N(0, ${h.initStd}), c_proj scaled by 1/√(2·n_layer)`],
       ['answer-token loss weight', `${h.answerWeight}`],
+      ['loss weight of the other copyable induction words', `${h.copyWeight}`],
       ['dropout', 'none'],
     ];
     for (const [k, v] of rows) out(`| ${k} | ${v} |`);

@@ -44,11 +44,13 @@ export const HYPER = {
   /** BPE: vocabulary size asked for, and sentences per task it is learned from */
   vocabSize: 1000,
   bpeSentencesPerTask: 4000,
-  steps: 1200,
+  steps: 1000,
   /** sentences per step, by task (fresh every step) */
-  batch: { ioi: 48, induction: 28, pronoun: 20 } as Record<TaskName, number>,
+  batch: { ioi: 32, induction: 40, pronoun: 12 } as Record<TaskName, number>,
   /** loss weight of the token that answers the task (every other position weighs 1) */
   answerWeight: 4,
+  /** loss weight of the other induction words that can be copied from their first occurrence */
+  copyWeight: 4,
   lr: 2e-3,
   warmupSteps: 100,
   /** cosine decay to this fraction of the peak learning rate */
@@ -187,7 +189,7 @@ export async function trainDemo(o: { steps: number; out: string; card: boolean; 
     for (let step = 0; step < h.steps; step++) {
       const examples = maker.draw(h.batch, (task) => stepSeed(h, step, TASK_LIST.indexOf(task)));
       const shards = shardExamples(examples, h.threads, h.chunksPerThread);
-      const batches = shards.map((chunks) => chunks.map((c) => toBatch(c, h.answerWeight, eot)));
+      const batches = shards.map((chunks) => chunks.map((c) => toBatch(c, h.answerWeight, eot, h.copyWeight)));
       const pending = batches.slice(1).map((b, i) => pool.run(i, b));
       const results = [runShard(cfg, layout, params, batches[0], mainGrads), ...(await Promise.all(pending))];
       // sum the threads' gradients (in a fixed order, so runs are reproducible), mean over weighted tokens

@@ -1,0 +1,60 @@
+/**
+ * What the patching code needs from a transformer architecture. GPT-2 implements it (gpt2/);
+ * GPT-NeoX/Pythia or Llama would implement the same interface — embed, blocks with hooks, a final
+ * norm, an unembedding and a backward pass w.r.t. activations — without touching patching.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from './config.ts';
+
+/** `posStart` is the absolute position of index 0 along the activation's position (query) axis. */
+export type HookFn = (name: string, x: tf.Tensor, posStart: number) => tf.Tensor;
+export const passThrough: HookFn = (_name, x) => x;
+
+/** Called with ∂metric/∂activation for each hook, in the hook's own shape. */
+export type GradFn = (name: string, grad: tf.Tensor) => void;
+
+export interface KeyValues {
+  kT: tf.Tensor4D; // [N, H, dh, P'] keys, laid out for q @ kT
+  v: tf.Tensor4D; // [N, H, P', dh]
+}
+
+/** What a forward pass records for the backward pass; its content is the architecture's own. */
+export interface Tape {
+  readonly positions: number;
+  dispose(): void;
+}
+
+export interface BlockOptions {
+  /** absolute position of the first row of x */
+  p0: number;
+  /** compute attention outputs and the MLP only at the last position (the final layer) */
+  lastOnly: boolean;
+  /** keys and values of positions < p0, unchanged from the run they were taken from: [Nb, H, dh, p0], [Nb, H, p0, dh] */
+  prefix?: KeyValues;
+  hook: HookFn;
+  /** record what the backward pass needs (full runs only) */
+  tape?: Tape;
+  /**
+   * Brings a tensor from before a batch-expanding hook to the expanded batch. Default: repeat the
+   * whole batch (variant-major); patched runs that carry already-running variants pass their own.
+   */
+  expand?: (t: tf.Tensor, rows: number) => tf.Tensor;
+}
+
+export interface Architecture {
+  readonly config: ModelConfig;
+  /** tokens [N, P] → resid_pre of layer 0 [N, P, D] */
+  embed(tokens: tf.Tensor2D, hook: HookFn): tf.Tensor3D;
+  /** one block: resid_pre at positions [p0, P) [N, P − p0, D] → resid_post [N', Q, D], and its keys/values */
+  block(layer: number, x: tf.Tensor3D, o: BlockOptions): { out: tf.Tensor3D; kv: KeyValues };
+  /** final norm of the last position: [N, Q, D] → [N, D] */
+  finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D;
+  /** [d_vocab, d_model]: one row per token */
+  readonly unembedRows: tf.Tensor2D;
+  /** [d_model, d_vocab] */
+  readonly unembed: tf.Tensor2D;
+  newTape(positions: number): Tape;
+  /** ∂metric/∂activation at every hook, given ∂metric/∂(final-normed last residual) [N, D] */
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void;
+  dispose(): void;
+}

@@ -1,0 +1,47 @@
+/** GPT-2 behind the Architecture interface: weights, masks, forward pieces and backward pass. */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Architecture, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
+import type { ModelConfig } from '../config.ts';
+import { backward } from './backward.ts';
+import { block, embed, finalNorm, Gpt2Tape, MaskCache } from './forward.ts';
+import { disposeGpt2Weights, loadGpt2Weights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
+
+export class Gpt2 implements Architecture {
+  private readonly masks = new MaskCache();
+  private constructor(
+    readonly config: ModelConfig,
+    readonly weights: Gpt2Weights,
+  ) {}
+
+  static load(dir: string, config: ModelConfig): { arch: Gpt2; checkpoint: CheckpointInfo } {
+    const { weights, info } = loadGpt2Weights(dir, config);
+    return { arch: new Gpt2(config, weights), checkpoint: info };
+  }
+
+  get unembedRows(): tf.Tensor2D {
+    return this.weights.unembedRows;
+  }
+  get unembed(): tf.Tensor2D {
+    return this.weights.unembed;
+  }
+  embed(tokens: tf.Tensor2D, hook: HookFn): tf.Tensor3D {
+    return embed(this.weights, tokens, hook);
+  }
+  block(layer: number, x: tf.Tensor3D, o: BlockOptions) {
+    return block(this.config, this.weights.layers[layer], this.masks, layer, x, o);
+  }
+  finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
+    return finalNorm(this.config, this.weights, x, tape);
+  }
+  newTape(positions: number): Tape {
+    return new Gpt2Tape(positions);
+  }
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
+    if (!(tape instanceof Gpt2Tape)) throw new Error('GPT-2 backward needs a GPT-2 tape');
+    backward(this.config, this.weights, tape, gFinal, onGrad);
+  }
+  dispose(): void {
+    disposeGpt2Weights(this.weights);
+    this.masks.dispose();
+  }
+}

@@ -1,0 +1,18 @@
+/** Small tensor helpers shared by the architectures and the patching code. */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Repeats t along axis 0 (variant-major) until it has n rows. */
+export function tileTo<T extends tf.Tensor>(t: T, n: number): T {
+  const rows = t.shape[0];
+  if (rows === n) return t;
+  if (n % rows !== 0) throw new Error(`cannot tile batch ${rows} to ${n}`);
+  return tf.tile(t, [n / rows, ...t.shape.slice(1).map(() => 1)]) as T;
+}
+
+/** t sliced along `axis` to [start, start + len); t itself when that is all of it. */
+export function sliceAxis(t: tf.Tensor, axis: number, start: number, len: number): tf.Tensor {
+  if (start === 0 && t.shape[axis] === len) return t;
+  const begin = t.shape.map((_, i) => (i === axis ? start : 0));
+  const size = t.shape.map((d, i) => (i === axis ? len : d));
+  return tf.slice(t, begin, size);
+}
