@@ -1,6 +1,6 @@
 /** The commands of `patchbench`: each declares its options, help text and what it does. */
 import { existsSync, readFileSync } from 'node:fs';
-import { badInput } from '../engine/errors.ts';
+import { badInput, badModel } from '../engine/errors.ts';
 import { bundledModelDir, discoverModels } from '../engine/discovery.ts';
 import { parseMetric } from '../engine/metrics.ts';
 import { HookedModel } from '../engine/model.ts';
@@ -13,6 +13,7 @@ import type { Direction } from '../engine/patching/runs.ts';
 import { predictNext } from '../engine/predict.ts';
 import { generatePairs, TASKS } from '../engine/tasks/index.ts';
 import { writeFileAtomic } from '../engine/files.ts';
+import { checkModel, loadProject, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
 import { progressBar } from './progress.ts';
 
 type Values = Record<string, string | boolean | undefined>;
@@ -187,6 +188,62 @@ export const COMMANDS: Record<string, Command> = {
         const ver = k.verification;
         if (s && s.n > 1) process.stderr.write(`  ${k.kind.padEnd(13)} n=${s.n} pearson=${s.pearson?.toFixed(3)} spearman=${s.spearman?.toFixed(3)} rmse=${s.rmse?.toExponential(2)}\n`);
         if (ver) process.stderr.write(`  ${k.kind.padEnd(13)} verified top ${ver.k}: pearson=${ver.pearson?.toFixed(3)}${ver.recovered !== null ? ` recovered ${ver.recovered}/${ver.k} of the true top ${ver.k}` : ''}\n`);
+      }
+      m.dispose();
+    },
+  },
+  run: {
+    summary: 'recompute a project file (*.patchbench) with its model, pairs and settings',
+    args: 'FILE.patchbench [--model DIR] [--threads N] [--out FILE.json] [--csv FILE.csv] [--save]',
+    options: { ...common, ...modelOpt, threads: { type: 'string' }, out: { type: 'string' }, csv: { type: 'string' }, save: { type: 'boolean' } },
+    positional: true,
+    help: [
+      '--out FILE     results as JSON, in the schema of `patchbench patch --out`',
+      '--csv FILE     results as CSV, one row per component',
+      '--save         store the new results (and model fingerprint) in the project file, atomically',
+      '--model DIR    use this model folder instead of the one the project names (it is still fingerprinted)',
+      '--threads N    worker threads (as for patch)',
+      'A missing model is an error; a changed one (fingerprint differs) is used with a warning.',
+    ],
+    async run(v, positionals) {
+      if (positionals.length !== 1) throw badInput(`run needs one FILE.patchbench${positionals.length ? `, got ${positionals.length} files` : ''}`);
+      if (!v.out && !v.csv && !v.save) throw badInput('run needs --out FILE.json, --csv FILE.csv or --save (otherwise the results go nowhere)');
+      const file = positionals[0];
+      const warn = (s: string) => process.stderr.write(`patchbench: warning: ${s}\n`);
+      const project = loadProject(file);
+      const check = await checkModel(project, typeof v.model === 'string' ? v.model : undefined);
+      if (check.status === 'missing') throw badModel(`${file}: ${check.message}${typeof v.model === 'string' ? '' : '; pass --model DIR to use a copy elsewhere'}`);
+      if (check.status !== 'ok') warn(`${check.message}; recomputing with it anyway`);
+      const m = await HookedModel.load(check.dir);
+      const tokens = tokenizePairs(m, project.pairs, project.settings.prependBos, project.pairs.map((_, i) => `${file}: pairs[${i}]`));
+      if (project.results && JSON.stringify(project.results.tokens) !== JSON.stringify(tokens)) {
+        warn('the pairs tokenize differently from when the project was saved (a different tokenizer?)');
+      }
+      const threads = v.threads === undefined ? (m.info.paramCount >= 20e6 ? defaultThreads() : 1) : int(v, 'threads', 1);
+      if (threads < 1) throw badInput('--threads must be a positive integer');
+      const pool = threads > 1 ? await PartPool.start(m, threads) : undefined;
+      const bar = progressBar();
+      const result = await runPatching(m, tokens, requestFromSettings(project.settings), { onProgress: bar.update, runner: pool?.runner }).finally(() => pool?.dispose());
+      bar.done();
+      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
+      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
+      if (v.save) saveProject(file, projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view }));
+      const wrote = [v.out, v.csv, v.save ? file : undefined].filter((x) => typeof x === 'string').join(', ');
+      process.stderr.write(`${project.settings.metric} clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}; ${result.kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}; wrote ${wrote}\n`);
+      if (project.results) {
+        // How closely the rerun reproduces the saved results.
+        let attr = 0, act = 0;
+        result.kinds.forEach((k, i) => {
+          const old = project.results!.kinds[i];
+          const diff = (a?: Float32Array, b?: Float32Array) => {
+            let d = 0;
+            if (a && b && a.length === b.length) for (let j = 0; j < a.length; j++) if (Number.isFinite(a[j]) && Number.isFinite(b[j])) d = Math.max(d, Math.abs(a[j] - b[j]));
+            return d;
+          };
+          attr = Math.max(attr, diff(k.attribution, old.attribution));
+          act = Math.max(act, diff(k.activation, old.activation));
+        });
+        process.stderr.write(`  against the saved results: max |difference| ${attr.toExponential(2)} (attribution), ${act.toExponential(2)} (activation)\n`);
       }
       m.dispose();
     },

@@ -115,7 +115,7 @@ export async function checkModel(project: Project, dir?: string): Promise<ModelC
   try {
     found = await describeModel(where);
   } catch (e) {
-    return { status: 'missing', dir: where, message: `${label} not found at ${where}: ${(e as Error).message}` };
+    return { status: 'missing', dir: where, message: `${label} not found at ${where} (${(e as Error).message})` };
   }
   if (want.fingerprint === null) {
     return { status: 'unverified', dir: where, found, message: `${label} found at ${where}, but the project records no fingerprint (it was saved by an older version), so whether it is the same model cannot be checked` };
