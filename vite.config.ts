@@ -19,6 +19,8 @@ export default defineConfig({
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
     reportCompressedSize: false,
+    // One bundle with ECharts in it (~700 kB); it is loaded from disk or loopback, never a network.
+    chunkSizeWarningLimit: 1200,
   },
   server: { host: '127.0.0.1' },
 });

@@ -235,7 +235,14 @@ export const CHANNELS = {
   'job:list': { request: s.none(), response: s.array(jobInfo) },
   /** Native dialogs: the Electron host only; the browser transport downloads and uploads instead. */
   'file:save': {
-    request: s.object({ title: s.string({ max: 200 }), suggestedName: s.string({ max: 255 }), text: text(500_000_000), filters: s.array(fileFilter) }),
+    request: s.object({
+      title: s.string({ max: 200 }),
+      suggestedName: s.string({ max: 255 }),
+      text: text(500_000_000),
+      filters: s.array(fileFilter),
+      /** 'base64' for binary files (a chart's PNG): `text` is then the bytes in base64 */
+      encoding: s.optional(s.enum(['utf8', 'base64'] as const)),
+    }),
     /** the path written, or null when the user cancelled */
     response: s.nullable(s.string()),
   },

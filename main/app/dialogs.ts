@@ -6,7 +6,7 @@ import type { Dialogs } from '../host/host.ts';
 
 const MAX_FILE = 200 * 1024 * 1024;
 
-async function writeAtomically(path: string, text: string) {
+async function writeAtomically(path: string, text: string | Buffer) {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, text);
@@ -46,12 +46,12 @@ export class RecentFiles {
 export function nativeDialogs(win: () => BrowserWindow | undefined, recent: RecentFiles): Dialogs {
   const isSession = (name: string) => name.endsWith('.json');
   return {
-    async saveText({ title, suggestedName, text, filters }) {
+    async saveText({ title, suggestedName, text, filters, encoding }) {
       const w = win();
       const opts = { title, defaultPath: suggestedName, filters };
       const r = w ? await dialog.showSaveDialog(w, opts) : await dialog.showSaveDialog(opts);
       if (r.canceled || !r.filePath) return null;
-      await writeAtomically(r.filePath, text);
+      await writeAtomically(r.filePath, encoding === 'base64' ? Buffer.from(text, 'base64') : text);
       if (isSession(r.filePath)) await recent.add(r.filePath);
       return r.filePath;
     },

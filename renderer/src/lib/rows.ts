@@ -56,18 +56,17 @@ export function buildTable(result: PatchingResult): Table {
 export const kindOfRow = (t: Table, r: number): KindName => t.result.kinds[t.kindOf[r]].kind;
 
 /** The token at a position of the first pair: "␣Mary", or "␣Mary→␣John" where clean and corrupted differ. */
-export function positionToken(t: Table, pos: number): string {
+export function positionToken(t: Pick<Table, 'result'>, pos: number): string {
   const c = t.result.positions.clean[pos] ?? '';
   const x = t.result.positions.corrupted[pos] ?? '';
   return c === x ? showToken(c) : `${showToken(c)}→${showToken(x)}`;
 }
 
 /** A readable, unique label: L5H3, L5H3.q, L5H3 pattern, L5H3 @4 ␣Mary, MLP2 @4 ␣Mary, resid_pre L1 @4 ␣Mary, L1N37. */
-export function rowLabel(t: Table, r: number): string {
-  const kind = kindOfRow(t, r);
-  const l = t.layer[r];
-  const at = t.pos[r] >= 0 ? ` @${t.pos[r]} ${positionToken(t, t.pos[r])}` : '';
-  const head = `L${l}H${t.head[r]}`;
+export function componentLabel(result: PatchingResult, kind: KindName, c: { layer: number; head?: number; pos?: number; neuron?: number }): string {
+  const l = c.layer;
+  const at = c.pos !== undefined && c.pos >= 0 ? ` @${c.pos} ${positionToken({ result }, c.pos)}` : '';
+  const head = `L${l}H${c.head}`;
   switch (kind) {
     case 'head_z':
       return head;
@@ -80,7 +79,7 @@ export function rowLabel(t: Table, r: number): string {
     case 'head_z_pos':
       return `${head}${at}`;
     case 'neuron':
-      return `L${l}N${t.neuron[r]}`;
+      return `L${l}N${c.neuron}`;
     case 'attn_out':
       return `ATTN${l}${at}`;
     case 'mlp_out':
@@ -88,6 +87,10 @@ export function rowLabel(t: Table, r: number): string {
     default:
       return `${kind} L${l}${at}`;
   }
+}
+
+export function rowLabel(t: Table, r: number): string {
+  return componentLabel(t.result, kindOfRow(t, r), { layer: t.layer[r], head: t.head[r], pos: t.pos[r], neuron: t.neuron[r] });
 }
 
 export const error = (t: Table, r: number) => t.attribution[r] - t.activation[r];

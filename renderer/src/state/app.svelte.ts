@@ -21,6 +21,10 @@ import { ApiError, caller, messageOf, type Call } from '../lib/api.ts';
 import { pairsToJsonl } from '../lib/pairs-file.ts';
 import { sessionFromJson, sessionToJson, type RunMethod } from '../lib/session-file.ts';
 import { openText, saveText, type OpenedFile } from '../lib/files.ts';
+import { EMPTY_SELECTION, focusOf, hover, lock, restrictTo, toggleLock, type ComponentRef, type Selection } from '../lib/selection.ts';
+import { heatmapKinds } from '../lib/charts/heatmap-option.ts';
+import { scatterFacets } from '../lib/charts/scatter-option.ts';
+import type { ThemeName } from '../lib/charts/theme.ts';
 
 export type Catalog = Res<'engine:catalog'>;
 export type Prediction = Res<'model:predict'>;
@@ -40,6 +44,19 @@ function latest() {
 }
 
 const DEFAULT_KINDS: KindName[] = ['resid_pre', 'attn_out', 'mlp_out', 'head_z'];
+
+export type ViewTab = 'pairs' | 'scatter' | 'heatmap';
+export const VIEW_TABS: readonly ViewTab[] = ['pairs', 'scatter', 'heatmap'];
+
+function initialTheme(): ThemeName {
+  try {
+    const t = localStorage.getItem('patchbench.theme');
+    if (t === 'light' || t === 'dark') return t;
+  } catch {
+    /* no storage */
+  }
+  return typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}
 
 export class AppState {
   readonly call: Call;
@@ -82,6 +99,13 @@ export class AppState {
   private jobPairsVersion = 0;
   sessionPath = $state<string | null>(null);
 
+  // ---- views (kept apart from results: this is what a project's view state holds) ----
+  /** the one linked selection of table, scatter plots, heatmaps and token view */
+  selection = $state.raw<Selection>(EMPTY_SELECTION);
+  theme = $state<ThemeName>(initialTheme());
+  tab = $state<ViewTab>('pairs');
+  heatmapKind = $state<KindName | null>(null);
+
   private tokenizeLatest = latest();
   private predictLatest = latest();
   private baselineLatest = latest();
@@ -93,6 +117,48 @@ export class AppState {
 
   get host() {
     return this.transport.host;
+  }
+  /** what every view shows: the hovered component, else the locked one */
+  get focus(): ComponentRef | null {
+    return focusOf(this.selection);
+  }
+
+  hoverComponent(ref: ComponentRef | null): void {
+    this.selection = hover(this.selection, ref);
+  }
+
+  /** A click on a component anywhere: locks it (or unlocks it), and the heatmap follows its kind. */
+  clickComponent(ref: ComponentRef): void {
+    this.lockComponent(toggleLock(this.selection, ref).locked);
+  }
+
+  lockComponent(ref: ComponentRef | null): void {
+    this.selection = lock(this.selection, ref);
+    if (ref && this.result && heatmapKinds(this.result).includes(ref.kind)) this.heatmapKind = ref.kind;
+  }
+
+  setTheme(t: ThemeName): void {
+    this.theme = t;
+    this.applyTheme();
+    try {
+      localStorage.setItem('patchbench.theme', t);
+    } catch {
+      /* no storage */
+    }
+  }
+
+  applyTheme(): void {
+    if (typeof document !== 'undefined') document.documentElement.dataset.theme = this.theme;
+  }
+
+  /** A new result: the selection keeps what still exists, and the views show it. */
+  private showResult(r: PatchingResult | null, switchTab: boolean): void {
+    this.result = r;
+    this.selection = restrictTo(this.selection, r);
+    if (!r) return;
+    const kinds = heatmapKinds(r);
+    if (!this.heatmapKind || !kinds.includes(this.heatmapKind)) this.heatmapKind = kinds[0] ?? null;
+    if (switchTab && this.tab === 'pairs') this.tab = scatterFacets(r).length ? 'scatter' : kinds.length ? 'heatmap' : 'pairs';
   }
   get selectedPair(): PromptPair | undefined {
     return this.pairs[this.selected];
@@ -112,6 +178,7 @@ export class AppState {
   }
 
   async init(): Promise<void> {
+    this.applyTheme();
     const t = this.transport;
     t.on('engine:status', (s) => {
       const recovered = this.engine.state === 'crashed' && s.state === 'ready';
@@ -367,13 +434,13 @@ export class AppState {
   private onJobDone(d: EventPayload<'job:done'>) {
     if (!this.job || d.jobId !== this.job.jobId) {
       // A job this page did not start (another tab); keep its result only if we have none.
-      if (!this.job && d.result && !this.result) this.result = d.result;
+      if (!this.job && d.result && !this.result) this.showResult(d.result, false);
       return;
     }
     this.job = null;
     this.lastElapsed = d.elapsed;
     if (d.state === 'succeeded' && d.result) {
-      this.result = d.result;
+      this.showResult(d.result, true);
       this.resultPairsVersion = this.jobPairsVersion;
       this.runError = null;
     } else if (d.state === 'cancelled') {
@@ -401,7 +468,7 @@ export class AppState {
       switch (command) {
         case 'new':
           this.pairs = [{ clean: '', corrupted: '', answer: '', wrong: '' }];
-          this.result = null;
+          this.showResult(null, false);
           this.sessionPath = null;
           this.select(0);
           this.retokenize();

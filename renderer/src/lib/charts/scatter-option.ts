@@ -1,0 +1,282 @@
+/**
+ * The approximation-error scatter plots as an ECharts option: one facet (grid) per component kind,
+ * x = activation patching (the truth), y = attribution patching (the estimate), the y = x line,
+ * and each facet's agreement (Pearson, Spearman, RMSE) in its title. Built for 36,864 points
+ * (GPT-2 small's neurons): one `large` series per kind whose data is a flat Float32Array
+ * [x, y, index, x, y, index, …], no animation. Pure: the same inputs give the same option.
+ */
+import type { EChartsOption, ScatterSeriesOption, LineSeriesOption, TitleComponentOption } from 'echarts';
+import type { KindName, KindResult, PatchingResult } from '../../../../shared/contract.ts';
+import { componentLabel } from '../rows.ts';
+import { coordsOf, type ComponentRef } from '../selection.ts';
+import { fmt, type ChartTheme } from './theme.ts';
+
+/** One facet's data: the components with both an activation and an attribution value. */
+export interface Facet {
+  kind: KindName;
+  /** flat [activation, attribution, component index] triples */
+  data: Float32Array;
+  n: number;
+  /** the shared range of both axes, so that y = x is the diagonal */
+  lo: number;
+  hi: number;
+  stats: FacetStats;
+}
+
+export interface FacetStats {
+  n: number;
+  pearson: number | null;
+  spearman: number | null;
+  rmse: number | null;
+  /** 'summary' (exhaustive activation patching), or 'verified' (top-K by |attribution| only) */
+  basis: 'summary' | 'verified' | 'none';
+  outliers: { index: number; attribution: number; activation: number }[];
+}
+
+export function facetPoints(k: KindResult): Float32Array {
+  const a = k.attribution;
+  const x = k.activation;
+  if (!a || !x) return new Float32Array(0);
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]) && Number.isFinite(x[i])) n++;
+  const out = new Float32Array(n * 3);
+  let j = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i]) || !Number.isFinite(x[i])) continue;
+    out[j++] = x[i];
+    out[j++] = a[i];
+    out[j++] = i;
+  }
+  return out;
+}
+
+/** A range containing 0 and every point on both axes, padded by 6 %. */
+export function sharedRange(data: Float32Array): [number, number] {
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < data.length; i++) {
+    if (i % 3 === 2) continue;
+    if (data[i] < lo) lo = data[i];
+    if (data[i] > hi) hi = data[i];
+  }
+  if (hi - lo < 1e-9) return [-1, 1];
+  const pad = (hi - lo) * 0.06;
+  return [lo - pad, hi + pad];
+}
+
+function statsOf(k: KindResult, n: number): FacetStats {
+  if (k.summary) {
+    const outliers = k.summary.outliers.map((o) => ({ index: o.component, attribution: o.attribution, activation: o.activation }));
+    return { n: k.summary.n, pearson: k.summary.pearson, spearman: k.summary.spearman, rmse: k.summary.rmse, basis: 'summary', outliers };
+  }
+  if (k.verification) {
+    return { n, pearson: k.verification.pearson, spearman: null, rmse: null, basis: 'verified', outliers: [] };
+  }
+  return { n, pearson: null, spearman: null, rmse: null, basis: 'none', outliers: [] };
+}
+
+/** The kinds that can be plotted (both methods computed for at least one component). */
+export function scatterFacets(result: PatchingResult): Facet[] {
+  const out: Facet[] = [];
+  for (const k of result.kinds) {
+    const data = facetPoints(k);
+    if (data.length === 0) continue;
+    const [lo, hi] = sharedRange(data);
+    out.push({ kind: k.kind, data, n: data.length / 3, lo, hi, stats: statsOf(k, data.length / 3) });
+  }
+  return out;
+}
+
+/** Columns × rows for `count` facets in a box of `aspect` = width / height: as square as possible. */
+export function facetGrid(count: number, aspect = 2): { cols: number; rows: number } {
+  if (count <= 0) return { cols: 1, rows: 1 };
+  let best = { cols: count, rows: 1, score: -Infinity };
+  for (let cols = 1; cols <= count; cols++) {
+    const rows = Math.ceil(count / cols);
+    const cell = Math.min(aspect / cols, 1 / rows); // side of the largest square cell
+    const score = cell - (cols * rows - count) * 1e-3;
+    if (score > best.score) best = { cols, rows, score };
+  }
+  return { cols: best.cols, rows: best.rows };
+}
+
+export function statsLine(s: FacetStats): string {
+  if (s.basis === 'summary') return `n ${s.n.toLocaleString('en')} · Pearson ${fmt(s.pearson)} · Spearman ${fmt(s.spearman)} · RMSE ${fmt(s.rmse)}`;
+  if (s.basis === 'verified') return `top ${s.n} verified · Pearson ${fmt(s.pearson)}`;
+  return `n ${s.n}`;
+}
+
+/** The same, short enough for a facet's title: r (Pearson), ρ (Spearman), RMSE, n. */
+export function statsShort(s: FacetStats): string {
+  if (s.basis === 'summary') return `r ${fmt(s.pearson, 2)} · ρ ${fmt(s.spearman, 2)} · RMSE ${fmt(s.rmse, 2)} · n ${s.n.toLocaleString('en')}`;
+  if (s.basis === 'verified') return `r ${fmt(s.pearson, 2)} · top ${s.n} verified`;
+  return `n ${s.n}`;
+}
+
+/** Axis ticks: at most 3 significant digits, no trailing zeros. */
+export const tick = (v: number): string => (v === 0 ? '0' : String(Number(v.toPrecision(3))));
+
+/** The chart's accessible description: what it shows, each facet's agreement and worst outliers. */
+export function scatterDescription(result: PatchingResult, facets: Facet[]): string {
+  if (facets.length === 0) return 'No scatter plot: activation patching has not been run for any kind.';
+  const parts = facets.map((f) => {
+    const k = result.kinds.find((x) => x.kind === f.kind)!;
+    const worst = f.stats.outliers
+      .slice(0, 3)
+      .map((o) => `${componentLabel(result, f.kind, coordsOf(k, o.index))} (attribution ${fmt(o.attribution)}, activation ${fmt(o.activation)})`);
+    return `${f.kind}: ${statsLine(f.stats)}${worst.length ? `; worst outliers ${worst.join(', ')}` : ''}.`;
+  });
+  return `Scatter plots of attribution patching (y) against activation patching (x), one per component kind, with the line y = x. ${parts.join(' ')}`;
+}
+
+export interface ScatterOptionInput {
+  result: PatchingResult;
+  theme: ChartTheme;
+  /** the chart box in pixels, to lay the facets out (titles and axis names get fixed room) */
+  size?: { width: number; height: number };
+  /** precomputed facets (scatterFacets(result)) */
+  facets?: Facet[];
+}
+
+const GAP_X = 5; // % between facet columns
+
+export function scatterOption({ result, theme, size = { width: 840, height: 420 }, facets = scatterFacets(result) }: ScatterOptionInput): EChartsOption {
+  const { cols, rows } = facetGrid(facets.length, size.width / Math.max(1, size.height));
+  const pct = (px: number) => (px / Math.max(1, size.height)) * 100;
+  const cellW = (100 - 4 - GAP_X * (cols - 1)) / cols;
+  const cellH = 100 / rows;
+  const grids: NonNullable<EChartsOption['grid']> = [];
+  const xAxes: NonNullable<EChartsOption['xAxis']> = [];
+  const yAxes: NonNullable<EChartsOption['yAxis']> = [];
+  const titles: TitleComponentOption[] = [];
+  const series: (ScatterSeriesOption | LineSeriesOption)[] = [];
+  const axisCommon = {
+    type: 'value' as const,
+    scale: false,
+    axisLine: { onZero: false, lineStyle: { color: theme.axis } },
+    axisTick: { lineStyle: { color: theme.axis } },
+    axisLabel: { color: theme.muted, fontSize: 10, hideOverlap: true, showMinLabel: false, showMaxLabel: false, formatter: tick },
+    splitLine: { lineStyle: { color: theme.split } },
+    nameTextStyle: { color: theme.muted, fontSize: 10 },
+  };
+  facets.forEach((f, i) => {
+    const col = i % cols;
+    const row = Math.floor(i / cols);
+    const left = 3 + col * (cellW + GAP_X);
+    grids.push({
+      id: f.kind,
+      left: `${left + 1.5}%`,
+      width: `${cellW - 1.5}%`,
+      top: `${row * cellH + pct(46)}%`,
+      height: `${cellH - pct(46 + 40)}%`,
+    });
+    xAxes.push({ ...axisCommon, gridIndex: i, min: f.lo, max: f.hi, name: 'activation', nameLocation: 'middle', nameGap: 20 });
+    yAxes.push({ ...axisCommon, gridIndex: i, min: f.lo, max: f.hi, name: 'attribution', nameLocation: 'middle', nameGap: 34 });
+    titles.push({
+      id: f.kind,
+      text: f.kind,
+      subtext: statsShort(f.stats),
+      left: `${left}%`,
+      top: `${row * cellH + pct(4)}%`,
+      textStyle: { color: theme.text, fontSize: 12, fontWeight: 600, fontFamily: 'ui-monospace, Menlo, Consolas, monospace' },
+      subtextStyle: { color: theme.muted, fontSize: 10 },
+      itemGap: 3,
+    });
+    series.push({
+      id: `diag:${f.kind}`,
+      type: 'line',
+      xAxisIndex: i,
+      yAxisIndex: i,
+      data: [
+        [f.lo, f.lo],
+        [f.hi, f.hi],
+      ],
+      silent: true,
+      symbol: 'none',
+      lineStyle: { color: theme.diagonal, width: 1, type: 'dashed' },
+      z: 1,
+      tooltip: { show: false },
+    });
+    series.push({
+      id: `points:${f.kind}`,
+      name: f.kind,
+      type: 'scatter',
+      xAxisIndex: i,
+      yAxisIndex: i,
+      dimensions: ['activation', 'attribution', 'index'],
+      encode: { x: 'activation', y: 'attribution', tooltip: ['activation', 'attribution'] },
+      data: f.data as unknown as number[],
+      large: true,
+      largeThreshold: 2000,
+      progressive: 0,
+      symbolSize: f.n > 5000 ? 3 : f.n > 500 ? 5 : 8,
+      itemStyle: { color: theme.series[i % theme.series.length], opacity: f.n > 5000 ? 0.55 : 0.8 },
+      emphasis: { scale: 1.6, itemStyle: { borderColor: theme.focus, borderWidth: 1 } },
+      z: 2,
+    });
+    series.push({
+      id: `focus:${f.kind}`,
+      type: 'scatter',
+      xAxisIndex: i,
+      yAxisIndex: i,
+      data: [],
+      silent: true,
+      symbolSize: 13,
+      itemStyle: { color: 'rgba(0,0,0,0)', borderColor: theme.focus, borderWidth: 2 },
+      z: 3,
+      tooltip: { show: false },
+    });
+  });
+  const byId = new Map(facets.map((f) => [f.kind, f]));
+  return {
+    backgroundColor: theme.background,
+    animation: false,
+    aria: { enabled: true, label: { description: scatterDescription(result, facets) } },
+    textStyle: { color: theme.text },
+    title: titles,
+    grid: grids,
+    xAxis: xAxes,
+    yAxis: yAxes,
+    tooltip: {
+      trigger: 'item',
+      renderMode: 'richText',
+      backgroundColor: theme.background,
+      borderColor: theme.axis,
+      textStyle: { color: theme.text, fontSize: 11 },
+      formatter: (p: unknown) => {
+        const q = p as { seriesId?: string; dataIndex: number };
+        const kind = q.seriesId?.startsWith('points:') ? (q.seriesId.slice(7) as KindName) : null;
+        const f = kind ? byId.get(kind) : undefined;
+        if (!f) return '';
+        const ref = pointRef(f, q.dataIndex);
+        const k = result.kinds.find((x) => x.kind === f.kind)!;
+        return `${componentLabel(result, f.kind, coordsOf(k, ref.index))}\nattribution ${fmt(f.data[q.dataIndex * 3 + 1], 4)}\nactivation ${fmt(f.data[q.dataIndex * 3], 4)}`;
+      },
+    },
+    series,
+  };
+}
+
+/** The component of a facet's point (its data index in the `points:` series). */
+export function pointRef(f: Facet, dataIndex: number): ComponentRef {
+  return { kind: f.kind, index: Math.round(f.data[dataIndex * 3 + 2]) };
+}
+
+/** The data index of a component in its facet, or -1 when it is not plotted. */
+export function pointIndex(f: Facet, index: number): number {
+  for (let i = 2; i < f.data.length; i += 3) if (f.data[i] === index) return (i - 2) / 3;
+  return -1;
+}
+
+/**
+ * A small update (merged, not replacing) that rings the focused component in its facet and clears
+ * the ring elsewhere, so hovering never rebuilds the 36,864-point option.
+ */
+export function scatterFocusPatch(facets: Facet[], focus: ComponentRef | null): EChartsOption {
+  return {
+    series: facets.map((f) => {
+      const at = focus && focus.kind === f.kind ? pointIndex(f, focus.index) : -1;
+      return { id: `focus:${f.kind}`, data: at < 0 ? [] : [[f.data[at * 3], f.data[at * 3 + 1]]] };
+    }),
+  } as EChartsOption;
+}
