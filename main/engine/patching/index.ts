@@ -77,7 +77,8 @@ export async function runPatching(model: HookedModel, pairs: TokenizedPairs, req
   });
   const main = await runner(pairs, first, forward(o));
   const scale = main.clean - main.corrupted;
-  if (!(Math.abs(scale) > 1e-6 * Math.max(1, Math.abs(main.clean), Math.abs(main.corrupted)))) {
+  // Relative: probabilities can be tiny yet differ; float32 noise between identical prompts is ~1e-7.
+  if (!(Math.abs(scale) > 1e-6 * Math.max(Math.abs(main.clean), Math.abs(main.corrupted)))) {
     throw badInput(
       `the clean and corrupted prompts score the same on ${req.metric} (${main.clean.toPrecision(6)} vs ${main.corrupted.toPrecision(6)}), so the metric cannot be normalised; choose pairs whose answers differ`,
     );
