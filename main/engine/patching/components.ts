@@ -3,23 +3,12 @@
  * elements of its hook's activation. One table drives attribution, activation patching and output,
  * so adding a kind is one entry here (TransformerLens's generic_activation_patch, thinly specialised).
  */
+import { KIND_NAMES } from '../../../shared/contract.ts';
 import type { ModelConfig } from '../config.ts';
 import { badInput } from '../errors.ts';
 
-export const KINDS = [
-  'resid_pre',
-  'resid_mid',
-  'resid_post',
-  'attn_out',
-  'mlp_out',
-  'head_z',
-  'head_q',
-  'head_k',
-  'head_v',
-  'head_z_pos',
-  'head_pattern',
-  'neuron',
-] as const;
+/** The kinds, in output order; declared once in the shared contract, which the UI reads too. */
+export const KINDS = KIND_NAMES;
 export type Kind = (typeof KINDS)[number];
 
 export interface KindSpec {
