@@ -149,8 +149,88 @@ export const patchingResult = s.object({
   kinds: s.array(kindResult),
   backend: s.string(),
   seconds: s.anyNumber(),
+  /** every pair's token ids (what a project file stores with the results) */
+  tokens: s.optional(
+    s.object({
+      clean: s.array(s.array(s.number({ int: true }))),
+      corrupted: s.array(s.array(s.number({ int: true }))),
+      answer: s.array(s.number({ int: true })),
+      wrong: s.array(s.number({ int: true })),
+    }),
+  ),
 });
 export type PatchingResult = Infer<typeof patchingResult>;
+
+// ---- project files (*.patchbench) ----
+
+export const MODEL_STATUSES = ['ok', 'missing', 'changed', 'unverified'] as const;
+export type ModelStatus = (typeof MODEL_STATUSES)[number];
+
+export const projectSettings = s.object({
+  direction: s.enum(DIRECTIONS),
+  metric: s.enum(METRIC_NAMES),
+  kinds: s.array(s.enum(KIND_NAMES), { max: KIND_NAMES.length }),
+  method: s.enum(METHODS),
+  verifyTop: s.optional(s.number({ int: true, min: 1, max: 100_000 })),
+  prependBos: s.boolean(),
+});
+export type ProjectSettings = Infer<typeof projectSettings>;
+
+const provenance = s.object({ appVersion: s.nullable(s.string()), backend: s.string(), date: s.string(), seconds: s.anyNumber() });
+export type Provenance = Infer<typeof provenance>;
+
+/** A project as the UI holds it; the host turns it into the file format and back. */
+export const projectDoc = s.object({
+  pairs: s.array(promptPair, { max: 10_000 }),
+  /** the settings that produced `result` (or, without a result, the run panel's) */
+  settings: projectSettings,
+  /** the model folder the project uses */
+  modelDir: path,
+  /** null: not run yet (or the pairs changed since) */
+  result: s.nullable(patchingResult),
+  /** when `result` came from a saved project: its provenance, kept as it was */
+  provenance: s.optional(s.nullable(provenance)),
+  /** the view state: selection, tab, theme, table sort, run panel… (kept apart from results) */
+  view: s.jsonObject({ maxBytes: 50_000_000 }),
+});
+export type ProjectDoc = Infer<typeof projectDoc>;
+
+export const openedProject = s.object({
+  /** the file read */
+  file: s.string(),
+  /** where Save writes: the project file; null for an untitled project (an example, or a recovered untitled one) */
+  path: s.nullable(s.string()),
+  name: s.string(),
+  /** opened from an autosave (its changes are not saved in `path` yet) */
+  recovered: s.boolean(),
+  /** opened from the bundled examples (a copy: Save asks where) */
+  example: s.boolean(),
+  /** the file's schema version, and whether it was migrated to the current one */
+  schemaVersion: s.number({ int: true }),
+  migrated: s.boolean(),
+  pairs: s.array(promptPair),
+  settings: projectSettings,
+  result: s.nullable(patchingResult),
+  provenance: s.nullable(provenance),
+  view: s.jsonObject({ maxBytes: 50_000_000 }),
+  /** whether the project's model is there and unchanged, in words */
+  model: s.object({ name: s.string(), dir: s.string(), status: s.enum(MODEL_STATUSES), message: s.string() }),
+  /** the model now loaded in the engine (the project's, when it was found), or null */
+  loaded: s.nullable(modelInfo),
+});
+export type OpenedProject = Infer<typeof openedProject>;
+
+const projectFileEntry = s.object({ path: s.string(), name: s.string(), exists: s.boolean() });
+export type ProjectFileEntry = Infer<typeof projectFileEntry>;
+
+export const recoverable = s.object({
+  path: s.string(),
+  projectPath: s.nullable(s.string()),
+  date: s.string(),
+  newer: s.boolean(),
+  problem: s.optional(s.string()),
+});
+export type Recoverable = Infer<typeof recoverable>;
 
 export const jobInfo = s.object({
   jobId: s.string(),
@@ -251,6 +331,41 @@ export const CHANNELS = {
     response: s.nullable(s.object({ path: s.string(), name: s.string(), text: s.string() })),
   },
   'dialog:pickFolder': { request: s.object({ title: s.string({ max: 200 }) }), response: s.nullable(s.string()) },
+
+  /** Project files. Paths must name `.patchbench` files; the host reads and writes them. */
+  'project:open': { request: s.object({ path }), response: openedProject },
+  'project:save': {
+    request: s.object({ path, doc: projectDoc }),
+    response: s.object({ path: s.string(), name: s.string() }),
+  },
+  /** Writes the recovery copy of an open project (null `projectPath`: untitled); `doc: null` deletes it. */
+  'project:autosave': {
+    request: s.object({ projectPath: s.nullable(path), doc: s.nullable(projectDoc) }),
+    response: s.nullable(s.string()),
+  },
+  /** Autosaves a crash left behind (call at startup), newest first. */
+  'project:recovery': { request: s.none(), response: s.array(recoverable) },
+  'project:discardRecovery': { request: s.object({ path }), response: s.none() },
+  /** Recent projects, the bundled examples, where new projects go, and whether any project was ever open. */
+  'project:files': {
+    request: s.none(),
+    response: s.object({
+      recent: s.array(projectFileEntry),
+      examples: s.array(projectFileEntry),
+      defaultDir: s.string(),
+      /** the project open when the app last closed (null: none) */
+      last: s.nullable(s.string()),
+      /** no project was ever open: the app opens the bundled example */
+      firstStart: s.boolean(),
+    }),
+  },
+  /** Native Open/Save As dialogs for project files (desktop only; the browser shows its own). */
+  'project:pickOpen': { request: s.none(), response: s.nullable(s.string()) },
+  'project:pickSave': { request: s.object({ suggestedName: s.string({ max: 255 }) }), response: s.nullable(s.string()) },
+  /** The window's title and whether it has unsaved changes (the desktop app asks before closing). */
+  'window:state': { request: s.object({ title: s.string({ max: 500 }), dirty: s.boolean(), projectPath: s.nullable(s.string()) }), response: s.none() },
+  /** Closes the window now (after the UI asked about unsaved changes). */
+  'window:close': { request: s.none(), response: s.none() },
 } as const satisfies Record<string, { request: Schema<unknown>; response: Schema<unknown> }>;
 
 export type Channel = keyof typeof CHANNELS;
@@ -258,7 +373,7 @@ export type Req<C extends Channel> = Infer<(typeof CHANNELS)[C]['request']>;
 export type Res<C extends Channel> = Infer<(typeof CHANNELS)[C]['response']>;
 export const CHANNEL_NAMES = Object.keys(CHANNELS) as Channel[];
 
-export const MENU_COMMANDS = ['new', 'open', 'save', 'saveAs', 'exportCsv', 'openModelFolder'] as const;
+export const MENU_COMMANDS = ['new', 'open', 'save', 'saveAs', 'exportCsv', 'openModelFolder', 'close', 'toggleTheme'] as const;
 export type MenuCommand = (typeof MENU_COMMANDS)[number];
 
 /** Events from the host to the UI. */
@@ -282,7 +397,12 @@ export const EVENTS = {
    * and sends it along, so the renderer never names a path for the main process to read.
    */
   'menu:command': {
-    payload: s.object({ command: s.enum(MENU_COMMANDS), file: s.optional(s.object({ path: s.string(), name: s.string(), text: s.string() })) }),
+    payload: s.object({
+      command: s.enum(MENU_COMMANDS),
+      file: s.optional(s.object({ path: s.string(), name: s.string(), text: s.string() })),
+      /** Open Recent: the project file to open */
+      path: s.optional(s.string()),
+    }),
   },
 } as const satisfies Record<string, { payload: Schema<unknown> }>;
 

@@ -125,6 +125,26 @@ export const s = {
     });
   },
 
+  /**
+   * Free-form JSON: a plain object whose contents are only checked to be JSON (no functions, no
+   * typed arrays, no cycles) and at most `maxBytes` long as text. For view state.
+   */
+  jsonObject(o: { maxBytes?: number } = {}): Schema<Record<string, unknown>> {
+    const d = 'a JSON object';
+    const max = o.maxBytes ?? 1_000_000;
+    return make(d, (v, p) => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) fail(p, d, v);
+      let text: string;
+      try {
+        text = JSON.stringify(v);
+      } catch {
+        throw new SchemaError(`${p || 'value'} is not plain JSON`);
+      }
+      if (text.length > max) throw new SchemaError(`${p || 'value'} is larger than ${max} bytes as JSON`);
+      return JSON.parse(text) as Record<string, unknown>;
+    });
+  },
+
   /** A discriminated union tried in order; the error names the discriminating field. */
   union<const M extends readonly Schema<unknown>[]>(members: M): Schema<Infer<M[number]>> {
     const d = members.map((m) => m.describe).join(' or ');

@@ -7,6 +7,9 @@
  *   out/app/main.js          Electron main process (ESM)
  *   out/app/preload.cjs      preload (CommonJS: sandboxed preloads cannot load modules)
  *   out/app/engine-worker.js the engine's worker thread
+ *   out/app/worker-entry.mjs the patching pool's worker threads (parallel/part-worker.ts, bundled:
+ *                            the pool starts `./worker-entry.mjs` beside the bundled engine worker,
+ *                            which in the source tree is the tsx loader of part-worker.ts)
  */
 import { build as esbuild, type BuildOptions } from 'esbuild';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +27,7 @@ export async function buildMain(): Promise<void> {
   await Promise.all([
     esbuild({ ...common, entryPoints: [at('main/app/main.ts')], outfile: at('out/app/main.js'), format: 'esm' }),
     esbuild({ ...common, entryPoints: [at('main/host/engine-worker.ts')], outfile: at('out/app/engine-worker.js'), format: 'esm' }),
+    esbuild({ ...common, entryPoints: [at('main/engine/parallel/part-worker.ts')], outfile: at('out/app/worker-entry.mjs'), format: 'esm' }),
     esbuild({ ...common, entryPoints: [at('main/app/preload.ts')], outfile: at('out/app/preload.cjs'), format: 'cjs', sourcemap: false }),
   ]);
 }

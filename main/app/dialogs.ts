@@ -3,6 +3,9 @@ import { app, dialog, type BrowserWindow } from 'electron';
 import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Dialogs } from '../host/host.ts';
+import { projectsDir } from '../host/projects.ts';
+
+const PROJECT_FILTER = { name: 'Patchbench project', extensions: ['patchbench'] };
 
 const MAX_FILE = 200 * 1024 * 1024;
 
@@ -64,6 +67,19 @@ export function nativeDialogs(win: () => BrowserWindow | undefined, recent: Rece
       const f = await readTextFile(path);
       if (isSession(path)) await recent.add(path);
       return f;
+    },
+    async pickProjectToOpen() {
+      const w = win();
+      const opts = { title: 'Open a Patchbench project', filters: [PROJECT_FILTER], properties: ['openFile' as const] };
+      const r = w ? await dialog.showOpenDialog(w, opts) : await dialog.showOpenDialog(opts);
+      return r.canceled ? null : (r.filePaths[0] ?? null);
+    },
+    async pickProjectToSave(suggestedName) {
+      const w = win();
+      const opts = { title: 'Save the project', defaultPath: join(projectsDir(), suggestedName), filters: [PROJECT_FILTER] };
+      const r = w ? await dialog.showSaveDialog(w, opts) : await dialog.showSaveDialog(opts);
+      if (r.canceled || !r.filePath) return null;
+      return r.filePath.endsWith('.patchbench') ? r.filePath : `${r.filePath}.patchbench`;
     },
     async pickFolder({ title }) {
       const w = win();

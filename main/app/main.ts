@@ -7,7 +7,7 @@ import { app, BrowserWindow, dialog, ipcMain, Menu, session, type IpcMainInvokeE
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CHANNEL_NAMES, EVENT_NAMES, type MenuCommand } from '../../shared/contract.ts';
 import { Host } from '../host/host.ts';
-import { nativeDialogs, readTextFile, RecentFiles } from './dialogs.ts';
+import { nativeDialogs, RecentFiles } from './dialogs.ts';
 import { buildMenu } from './menu.ts';
 import { secureContents, secureSession } from './security.ts';
 
@@ -18,12 +18,30 @@ const PRELOAD = here('./preload.cjs');
 const ICON = here('../../resources/icons/icon.png');
 
 let win: BrowserWindow | undefined;
+/** the renderer's word on unsaved changes (window:state) */
+let dirty = false;
+/** set once the renderer has asked about unsaved changes, so the next close goes through */
+let closing = false;
 const recent = new RecentFiles(() => refreshMenu());
 const host = new Host({
   kind: 'electron',
   versions: { electron: process.versions.electron, chrome: process.versions.chrome },
   dialogs: nativeDialogs(() => win, recent),
+  window: {
+    setState({ title, dirty: d }) {
+      dirty = d;
+      if (win && !win.isDestroyed()) {
+        win.setTitle(title);
+        win.setDocumentEdited(d); // the macOS close button's dot
+      }
+    },
+    close() {
+      closing = true;
+      win?.close();
+    },
+  },
 });
+host.projects.onRecentChange = () => refreshMenu();
 
 function send(channel: string, payload: unknown) {
   if (win && !win.isDestroyed()) win.webContents.send(channel, payload);
@@ -32,14 +50,10 @@ function send(channel: string, payload: unknown) {
 function refreshMenu() {
   Menu.setApplicationMenu(
     buildMenu({
-      recent: recent.paths,
+      recent: host.projects.recent(),
       command: (command: MenuCommand) => send('menu:command', { command }),
-      openRecent: (path) => {
-        readTextFile(path).then(
-          (file) => send('menu:command', { command: 'open', file }),
-          (e: Error) => dialog.showErrorBox('Cannot open the file', `${path} could not be read: ${e.message}`),
-        );
-      },
+      // The renderer asks about unsaved changes, then opens the project through the host.
+      openRecent: (path) => send('menu:command', { command: 'open', path }),
       about: () => {
         const v = process.versions;
         void dialog.showMessageBox({
@@ -87,6 +101,12 @@ function createWindow() {
   });
   secureContents(win.webContents, APP_URL);
   win.once('ready-to-show', () => win?.show());
+  // Unsaved changes: the renderer asks (Save / Don't save / Cancel) and calls window:close.
+  win.on('close', (e) => {
+    if (closing || !dirty || win?.webContents.isCrashed()) return;
+    e.preventDefault();
+    send('menu:command', { command: 'close' });
+  });
   win.on('closed', () => (win = undefined));
   void win.loadFile(RENDERER);
 }

@@ -18,11 +18,11 @@ export function buildMenu(a: MenuActions): Menu {
     {
       label: '&File',
       submenu: [
-        cmd('New', 'new', 'CmdOrCtrl+N'),
-        cmd('Open…', 'open', 'CmdOrCtrl+O'),
+        cmd('New Project', 'new', 'CmdOrCtrl+N'),
+        cmd('Open Project…', 'open', 'CmdOrCtrl+O'),
         {
           label: 'Open Recent',
-          submenu: a.recent.length ? a.recent.map((p) => ({ label: basename(p), sublabel: p, click: () => a.openRecent(p) })) : [{ label: 'No recent files', enabled: false }],
+          submenu: a.recent.length ? a.recent.map((p) => ({ label: basename(p), sublabel: p, click: () => a.openRecent(p) })) : [{ label: 'No recent projects', enabled: false }],
         },
         { type: 'separator' },
         cmd('Save', 'save', 'CmdOrCtrl+S'),
@@ -35,7 +35,7 @@ export function buildMenu(a: MenuActions): Menu {
     },
     { role: 'editMenu' },
     { label: '&Model', submenu: [cmd('Open Folder…', 'openModelFolder', 'CmdOrCtrl+Shift+O')] },
-    { role: 'viewMenu' },
+    { label: '&View', submenu: [cmd('Toggle Dark Theme', 'toggleTheme', 'CmdOrCtrl+Shift+D'), { type: 'separator' }, { role: 'reload' }, { role: 'toggleDevTools' }, { type: 'separator' }, { role: 'resetZoom' }, { role: 'zoomIn' }, { role: 'zoomOut' }, { type: 'separator' }, { role: 'togglefullscreen' }] },
     { role: 'windowMenu' },
     { role: 'help', submenu: [{ label: 'About Patchbench', click: () => a.about() }] },
   ];

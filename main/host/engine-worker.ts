@@ -10,6 +10,7 @@ import { PatchbenchError } from '../engine/errors.ts';
 import { METRICS } from '../engine/metrics.ts';
 import { meanMetricOf } from './baseline.ts';
 import { HookedModel } from '../engine/model.ts';
+import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import { runPatching } from '../engine/patching/index.ts';
 import { KIND_SPECS, KINDS } from '../engine/patching/components.ts';
 import { parsePairsJsonl, tokenizePairs } from '../engine/patching/pairs.ts';
@@ -34,12 +35,40 @@ function need(): HookedModel {
   return current;
 }
 
+/**
+ * Models from this size on patch on several threads (each thread its own copy of the weights);
+ * PATCHBENCH_POOL_MIN_PARAMS changes it (tests use 0 to run the pool on a tiny model).
+ */
+const POOL_MIN_PARAMS = Number(process.env.PATCHBENCH_POOL_MIN_PARAMS ?? '') >= 0 && process.env.PATCHBENCH_POOL_MIN_PARAMS ? Number(process.env.PATCHBENCH_POOL_MIN_PARAMS) : 20_000_000;
+const pools = new Map<HookedModel, Promise<PartPool>>();
+
+/** The multi-thread runner for a large model (started on first use), or undefined for small ones. */
+async function runnerFor(m: HookedModel) {
+  const threads = defaultThreads();
+  if (m.info.paramCount < POOL_MIN_PARAMS || threads <= 1) return undefined;
+  let p = pools.get(m);
+  if (!p) {
+    p = PartPool.start(m, threads);
+    pools.set(m, p);
+    p.catch(() => pools.delete(m));
+  }
+  return (await p).runner;
+}
+
+/** Frees a model that nothing uses any more, and its worker threads. */
+function disposeModel(m: HookedModel) {
+  const p = pools.get(m);
+  pools.delete(m);
+  p?.then((pool) => pool.dispose()).catch(() => {});
+  m.dispose();
+}
+
 function release(m: HookedModel) {
   const n = (users.get(m) ?? 1) - 1;
   if (n > 0) users.set(m, n);
   else {
     users.delete(m);
-    if (retired.delete(m)) m.dispose();
+    if (retired.delete(m)) disposeModel(m);
   }
 }
 
@@ -80,7 +109,7 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
     current = m;
     if (old) {
       if (users.has(old)) retired.add(old);
-      else old.dispose();
+      else disposeModel(old);
     }
     return { ...m.info, dtypes: [...m.info.dtypes] };
   },
@@ -140,7 +169,9 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
     users.set(m, (users.get(m) ?? 0) + 1);
     try {
       const t = tokenizePairs(m, pairs, prependBos ?? true);
+      const runner = await runnerFor(m);
       const r = await runPatching(m, t, request, {
+        runner,
         signal: ac.signal,
         onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }),
       });
@@ -149,6 +180,11 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
       controllers.delete(id);
       release(m);
     }
+  },
+
+  async tokenStrings({ ids }) {
+    const m = need();
+    return ids.map((row) => row.map((id) => m.tokenizer.tokenString(id)));
   },
 
   async crash({ exitCode }) {

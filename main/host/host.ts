@@ -21,18 +21,28 @@ import { bundledModelDir, discoverModels, rememberModelFolder } from '../engine/
 import { EngineClient, type EngineClientOptions } from './engine-client.ts';
 import { HostError } from './errors.ts';
 import { JobManager, toErrorInfo } from './jobs.ts';
+import { Projects } from './projects.ts';
 
 /** Native dialogs, which only the Electron host has. */
 export interface Dialogs {
   saveText(req: Req<'file:save'>): Promise<Res<'file:save'>>;
   openText(req: Req<'file:open'>): Promise<Res<'file:open'>>;
   pickFolder(req: Req<'dialog:pickFolder'>): Promise<Res<'dialog:pickFolder'>>;
+  pickProjectToOpen(): Promise<string | null>;
+  pickProjectToSave(suggestedName: string): Promise<string | null>;
+}
+
+/** The desktop window, which only the Electron host has. */
+export interface WindowControl {
+  setState(req: Req<'window:state'>): void;
+  close(): void;
 }
 
 export interface HostOptions {
   kind: 'electron' | 'web';
   versions?: { electron?: string; chrome?: string };
   dialogs?: Dialogs;
+  window?: WindowControl;
   engine?: EngineClientOptions;
   throttleMs?: number;
 }
@@ -53,6 +63,7 @@ function appVersion(): string {
 export class Host extends EventEmitter<HostEvents> {
   readonly engine: EngineClient;
   readonly jobs: JobManager<JobParams, PatchingResult>;
+  readonly projects: Projects;
   private readonly handlers: Handlers;
 
   constructor(private readonly o: HostOptions) {
@@ -63,6 +74,7 @@ export class Host extends EventEmitter<HostEvents> {
       const call = this.engine.call('patch', params, onProgress);
       return { result: call.result, cancel: () => this.engine.cancel(call.id) };
     }, { throttleMs: o.throttleMs });
+    this.projects = new Projects(this.engine);
     this.jobs.on('progress', (p) => this.emit('job:progress', p));
     this.jobs.on('done', (d) => this.emit('job:done', d));
     this.handlers = this.makeHandlers();
@@ -130,6 +142,19 @@ export class Host extends EventEmitter<HostEvents> {
       'file:save': (r) => dialogs().saveText(r),
       'file:open': (r) => dialogs().openText(r),
       'dialog:pickFolder': (r) => dialogs().pickFolder(r),
+      'project:open': ({ path }) => this.projects.open(path),
+      'project:save': ({ path, doc }) => this.projects.save(path, doc),
+      'project:autosave': ({ projectPath, doc }) => this.projects.autosave(projectPath, doc),
+      'project:recovery': async () => this.projects.recovery(),
+      'project:discardRecovery': async ({ path }) => this.projects.discardRecovery(path),
+      'project:files': async () => this.projects.files(),
+      'project:pickOpen': () => dialogs().pickProjectToOpen(),
+      'project:pickSave': ({ suggestedName }) => dialogs().pickProjectToSave(suggestedName),
+      'window:state': async (r) => this.o.window?.setState(r),
+      'window:close': async () => {
+        if (!this.o.window) throw new HostError('unsupported', 'only the desktop app has a window to close');
+        this.o.window.close();
+      },
     };
   }
 }

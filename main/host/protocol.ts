@@ -14,6 +14,8 @@ export interface WorkerMethods {
   baseline: { params: Req<'pairs:baseline'>; result: Res<'pairs:baseline'> };
   parseJsonl: { params: Req<'pairs:parseJsonl'>; result: Res<'pairs:parseJsonl'> };
   patch: { params: { pairs: PromptPair[]; prependBos?: boolean; request: PatchRequest }; result: PatchingResult };
+  /** token ids as strings, with the current model's tokenizer (to label a project's positions) */
+  tokenStrings: { params: { ids: number[][] }; result: string[][] };
   /** for tests of crash recovery: makes the worker exit as a crash would */
   crash: { params: { exitCode: number }; result: void };
 }

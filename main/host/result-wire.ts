@@ -27,5 +27,6 @@ export function toWire(r: PatchingResult, tokenizer: Tokenizer): WireResult {
     kinds,
     backend: r.backend,
     seconds: r.seconds,
+    tokens: r.tokens,
   };
 }

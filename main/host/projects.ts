@@ -1,0 +1,318 @@
+/**
+ * Project files for the host: opening (validation and migration by the engine's project module,
+ * the model checked against its fingerprint and loaded, positions labelled with its tokenizer),
+ * saving (atomic), autosave and crash recovery, recent files and the bundled examples. The UI holds
+ * a project as a ProjectDoc (its results in the contract's form); this module converts both ways.
+ *
+ * Paths come from the UI (a native dialog's answer in the desktop app, a typed path or a listed
+ * file in the browser host): only `.patchbench` files are read or written, and an existing file is
+ * overwritten only when it is a project file.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import type { KindResult, ModelInfo, OpenedProject, PatchingResult, ProjectDoc, ProjectFileEntry, Recoverable, Res } from '../../shared/contract.ts';
+import { settingsDir } from '../engine/discovery.ts';
+import { KIND_SPECS } from '../engine/patching/components.ts';
+import type { PatchingResult as EngineResult } from '../engine/patching/index.ts';
+import {
+  autosavePath,
+  autosaveProject,
+  checkModel,
+  describeModel,
+  discardRecovery,
+  emptyProject,
+  listRecoverable,
+  loadProjectInfo,
+  MAGIC,
+  PROJECT_EXTENSION,
+  projectFromResult,
+  resourcesDir,
+  resultFromProject,
+  saveProject,
+  SCHEMA_VERSION,
+  writeAtomic,
+  type ModelRef,
+  type Project,
+} from '../engine/project/index.ts';
+import { HostError } from './errors.ts';
+import type { EngineClient } from './engine-client.ts';
+
+interface AppFileState {
+  recent: string[];
+  last: string | null;
+  everOpened: boolean;
+}
+
+const MAX_RECENT = 10;
+
+export const examplesDir = () => process.env.PATCHBENCH_EXAMPLES ?? join(resourcesDir(), 'examples');
+export const projectsDir = () => process.env.PATCHBENCH_PROJECTS ?? join(homedir(), 'Patchbench');
+const stateFile = () => join(settingsDir(), 'projects.json');
+
+const stem = (p: string) => basename(p).replace(/\.patchbench$/i, '');
+
+/** A path the UI named for a project file, made absolute (relative paths are under the projects folder). */
+export function projectPath(p: string): string {
+  const trimmed = p.trim().replace(/^~(?=$|[\\/])/, homedir());
+  const abs = isAbsolute(trimmed) ? resolve(trimmed) : resolve(projectsDir(), trimmed);
+  if (!abs.toLowerCase().endsWith(PROJECT_EXTENSION)) {
+    throw new HostError('bad-input', `${abs} is not a project file: project files end in ${PROJECT_EXTENSION}`);
+  }
+  return abs;
+}
+
+function isProjectFile(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const head = Buffer.alloc(MAGIC.length);
+    readSync(fd, head, 0, head.length, 0);
+    return head.equals(MAGIC);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The engine's result from the contract's form (the arrays are shared, not copied). */
+export function engineResultFromWire(r: PatchingResult): EngineResult {
+  if (!r.tokens) throw new HostError('bad-request', 'the result has no token ids; run it again to save it');
+  return {
+    direction: r.direction,
+    metric: r.metric,
+    tokens: r.tokens,
+    kinds: r.kinds.map((k) => ({
+      kind: k.kind,
+      shape: k.shape,
+      ...(k.attribution ? { attribution: k.attribution } : {}),
+      ...(k.activation ? { activation: k.activation } : {}),
+      ...(k.summary ? { summary: k.summary } : {}),
+      ...(k.verification ? { verification: k.verification } : {}),
+    })),
+    backend: r.backend,
+    seconds: r.seconds,
+  };
+}
+
+/** The contract's form of an engine result, with position labels from `strings` (the first pair's tokens). */
+export function wireResultFrom(r: EngineResult, strings: { clean: string[]; corrupted: string[] }): PatchingResult {
+  const kinds: KindResult[] = r.kinds.map((k) => ({
+    kind: k.kind,
+    dims: ['layer', ...KIND_SPECS[k.kind].dims],
+    shape: k.shape,
+    ...(k.attribution ? { attribution: k.attribution } : {}),
+    ...(k.activation ? { activation: k.activation } : {}),
+    ...(k.summary ? { summary: k.summary } : {}),
+    ...(k.verification ? { verification: k.verification } : {}),
+  }));
+  return {
+    direction: r.direction,
+    metric: r.metric,
+    positions: strings,
+    pairCount: r.tokens.clean.length,
+    kinds,
+    backend: r.backend,
+    seconds: r.seconds,
+    tokens: r.tokens,
+  };
+}
+
+export class Projects {
+  /** model references by folder, so autosaves do not hash the weights every time */
+  private refs = new Map<string, { key: string; ref: Promise<ModelRef> }>();
+  onRecentChange?: () => void;
+
+  constructor(private readonly engine: EngineClient) {}
+
+  // ---- remembered files ----
+
+  private readState(): AppFileState {
+    try {
+      const x = JSON.parse(readFileSync(stateFile(), 'utf8')) as Partial<AppFileState>;
+      return {
+        recent: Array.isArray(x.recent) ? x.recent.filter((p): p is string => typeof p === 'string') : [],
+        last: typeof x.last === 'string' ? x.last : null,
+        everOpened: x.everOpened === true,
+      };
+    } catch {
+      return { recent: [], last: null, everOpened: false };
+    }
+  }
+
+  private writeState(st: AppFileState) {
+    try {
+      mkdirSync(settingsDir(), { recursive: true });
+      writeAtomic(stateFile(), Buffer.from(JSON.stringify(st, null, 2) + '\n'));
+    } catch {
+      /* the recent list is a convenience */
+    }
+  }
+
+  private remember(path: string | null) {
+    const st = this.readState();
+    st.everOpened = true;
+    st.last = path;
+    if (path) st.recent = [path, ...st.recent.filter((p) => p !== path)].slice(0, MAX_RECENT);
+    this.writeState(st);
+    this.onRecentChange?.();
+  }
+
+  recent(): string[] {
+    return this.readState().recent;
+  }
+
+  /** The UI closed its project (New, or quit with it open): nothing to reopen next time. */
+  forgetLast() {
+    const st = this.readState();
+    st.last = null;
+    st.everOpened = true;
+    this.writeState(st);
+  }
+
+  files(): Res<'project:files'> {
+    const st = this.readState();
+    const entry = (p: string): ProjectFileEntry => ({ path: p, name: stem(p), exists: existsSync(p) });
+    let examples: ProjectFileEntry[] = [];
+    try {
+      examples = readdirSync(examplesDir())
+        .filter((f) => f.endsWith(PROJECT_EXTENSION))
+        .sort()
+        .map((f) => entry(join(examplesDir(), f)));
+    } catch {
+      /* no examples folder */
+    }
+    return { recent: st.recent.map(entry), examples, defaultDir: projectsDir(), last: st.last && existsSync(st.last) ? st.last : null, firstStart: !st.everOpened };
+  }
+
+  private isExample(file: string) {
+    return resolve(dirname(file)) === resolve(examplesDir());
+  }
+
+  // ---- open ----
+
+  async open(pathIn: string): Promise<OpenedProject> {
+    const file = projectPath(pathIn);
+    const { project, schemaVersion: version } = loadProjectInfo(file);
+    const recovered = !!project.autosave;
+    const example = !recovered && this.isExample(file);
+    const path = recovered ? (project.autosave!.projectPath ?? null) : example ? null : file;
+    const check = await checkModel(project);
+    let loaded: ModelInfo | null = null;
+    let modelMessage = check.message;
+    let status = check.status;
+    if (check.status !== 'missing') {
+      try {
+        const current = await this.engine.call('current', undefined).result;
+        loaded = current && resolve(current.dir) === resolve(check.dir) ? current : await this.engine.call('load', { dir: check.dir }).result;
+      } catch (e) {
+        status = 'missing';
+        modelMessage = `${check.message}, but it could not be loaded: ${(e as Error).message}`;
+      }
+    }
+    const engineResult = resultFromProject(project);
+    let result: PatchingResult | null = null;
+    if (engineResult) {
+      const ids = [engineResult.tokens.clean[0] ?? [], engineResult.tokens.corrupted[0] ?? []];
+      let strings: string[][];
+      if (loaded) strings = await this.engine.call('tokenStrings', { ids }).result;
+      else strings = ids.map((row) => row.map((id) => `#${id}`));
+      result = wireResultFrom(engineResult, { clean: strings[0], corrupted: strings[1] });
+    }
+    if (!recovered) this.remember(example ? null : file);
+    return {
+      file,
+      path,
+      name: path ? stem(path) : recovered ? 'Recovered project' : stem(file),
+      recovered,
+      example,
+      schemaVersion: version,
+      migrated: version !== SCHEMA_VERSION,
+      pairs: project.pairs,
+      settings: { ...project.settings, kinds: [...project.settings.kinds] },
+      result,
+      provenance: project.provenance,
+      view: project.view,
+      model: { name: project.model.name, dir: check.dir, status, message: modelMessage },
+      loaded,
+    };
+  }
+
+  // ---- save ----
+
+  private modelRef(dir: string): Promise<ModelRef> {
+    const abs = resolve(dir);
+    let key: string;
+    try {
+      key = readdirSync(abs)
+        .map((f) => {
+          const st = statSync(join(abs, f));
+          return `${f}:${st.size}:${st.mtimeMs}`;
+        })
+        .join('|');
+    } catch {
+      key = 'unreadable';
+    }
+    const hit = this.refs.get(abs);
+    if (hit && hit.key === key) return hit.ref;
+    const ref = describeModel(abs);
+    this.refs.set(abs, { key, ref });
+    ref.catch(() => this.refs.delete(abs));
+    return ref;
+  }
+
+  async toProject(doc: ProjectDoc): Promise<Project> {
+    let model: ModelRef;
+    try {
+      model = await this.modelRef(doc.modelDir);
+    } catch (e) {
+      throw new HostError('bad-model', `the project's model cannot be described for saving: ${(e as Error).message}`);
+    }
+    const settings = { ...doc.settings, kinds: [...doc.settings.kinds] };
+    if (!doc.result) return emptyProject({ pairs: doc.pairs, settings, model, view: doc.view });
+    const prov = doc.provenance;
+    const p = projectFromResult(engineResultFromWire(doc.result), {
+      pairs: doc.pairs,
+      settings,
+      model,
+      view: doc.view,
+      ...(prov ? { date: new Date(prov.date), ...(prov.appVersion ? { version: prov.appVersion } : {}) } : {}),
+    });
+    return p;
+  }
+
+  async save(pathIn: string, doc: ProjectDoc): Promise<Res<'project:save'>> {
+    const file = projectPath(pathIn);
+    if (this.isExample(file)) throw new HostError('bad-input', `${file} is a bundled example; save your copy somewhere else`);
+    if (existsSync(file) && !isProjectFile(file)) {
+      throw new HostError('bad-input', `${file} exists and is not a Patchbench project; refusing to overwrite it`);
+    }
+    const project = await this.toProject(doc);
+    mkdirSync(dirname(file), { recursive: true });
+    saveProject(file, project);
+    // Saved: the recovery copy of this project (or of the untitled one it was) is not needed.
+    for (const p of [file, null]) rmSync(autosavePath(p), { force: true });
+    this.remember(file);
+    return { path: file, name: stem(file) };
+  }
+
+  // ---- autosave and recovery ----
+
+  async autosave(projectPathIn: string | null, doc: ProjectDoc | null): Promise<string | null> {
+    const pp = projectPathIn === null ? null : projectPath(projectPathIn);
+    if (!doc) {
+      rmSync(autosavePath(pp), { force: true });
+      return null;
+    }
+    return autosaveProject(await this.toProject(doc), pp);
+  }
+
+  recovery(): Recoverable[] {
+    return listRecoverable();
+  }
+
+  discardRecovery(path: string) {
+    discardRecovery(path);
+  }
+}
