@@ -4,6 +4,12 @@
  * answers that arrive after a newer request was made are dropped.
  */
 import type {
+  OpenedProject,
+  ProjectDoc,
+  ProjectFileEntry,
+  ProjectSettings,
+  Provenance,
+  Recoverable,
   EventPayload,
   JobInfo,
   KindName,
@@ -19,9 +25,10 @@ import type {
 } from '../../../shared/contract.ts';
 import { ApiError, caller, messageOf, type Call } from '../lib/api.ts';
 import { pairsToJsonl } from '../lib/pairs-file.ts';
-import { sessionFromJson, sessionToJson, type RunMethod } from '../lib/session-file.ts';
+import type { RunMethod } from '../lib/session-file.ts';
 import { openText, saveText, type OpenedFile } from '../lib/files.ts';
-import { EMPTY_SELECTION, focusOf, hover, lock, restrictTo, toggleLock, type ComponentRef, type Selection } from '../lib/selection.ts';
+import { EMPTY_SELECTION, focusOf, hover, lock, restrictTo, selectionFromView, selectionToView, toggleLock, type ComponentRef, type Selection } from '../lib/selection.ts';
+import { runMethodOf, settingsOf, viewOf, readView, type ViewState } from '../lib/project-view.ts';
 import { heatmapKinds } from '../lib/charts/heatmap-option.ts';
 import { scatterFacets } from '../lib/charts/scatter-option.ts';
 import type { ThemeName } from '../lib/charts/theme.ts';
@@ -44,6 +51,12 @@ function latest() {
 }
 
 const DEFAULT_KINDS: KindName[] = ['resid_pre', 'attn_out', 'mlp_out', 'head_z'];
+
+export type Dialog =
+  | { kind: 'open'; error?: string; busy?: boolean }
+  | { kind: 'saveAs'; error?: string; busy?: boolean }
+  | { kind: 'unsaved'; action: string; resolve: (choice: 'save' | 'discard' | 'cancel') => void }
+  | { kind: 'recover'; items: Recoverable[] };
 
 export type ViewTab = 'pairs' | 'scatter' | 'heatmap';
 export const VIEW_TABS: readonly ViewTab[] = ['pairs', 'scatter', 'heatmap'];
@@ -97,7 +110,37 @@ export class AppState {
   pairsVersion = $state(0);
   resultPairsVersion = $state(0);
   private jobPairsVersion = 0;
-  sessionPath = $state<string | null>(null);
+
+  // ---- the project ----
+  /** where Save writes (null: untitled), and the name in the title bar */
+  project = $state<{ path: string | null; name: string }>({ path: null, name: 'Untitled' });
+  /** the settings, pairs and provenance that produced `result` (saved with it) */
+  resultSettings = $state.raw<ProjectSettings | null>(null);
+  resultPairs = $state.raw<PromptPair[] | null>(null);
+  provenance = $state.raw<Provenance | null>(null);
+  /** a sentence when the opened project's model is missing or changed */
+  modelNotice = $state<string | null>(null);
+  /** the modal dialog shown, if any */
+  dialog = $state<Dialog | null>(null);
+  projectFiles = $state.raw<{ recent: ProjectFileEntry[]; examples: ProjectFileEntry[]; defaultDir: string } | null>(null);
+  /** bumped when a result arrives, so a new result makes the project dirty */
+  private resultVersion = $state(0);
+  private savedSignature = $state('');
+  private jobSettings: ProjectSettings | null = null;
+  private jobPairs: PromptPair[] | null = null;
+  private autosaveTimer: ReturnType<typeof setInterval> | undefined;
+  private lastAutosaved = '';
+
+  /** what a save would write, minus view state: differs from the saved one exactly when there are unsaved changes */
+  readonly signature = $derived.by(() =>
+    JSON.stringify({ pairs: this.pairs, settings: this.currentSettings(), result: this.resultVersion, model: this.model?.dir ?? null }),
+  );
+  get dirty(): boolean {
+    return this.signature !== this.savedSignature;
+  }
+  get title(): string {
+    return `${this.dirty ? '• ' : ''}${this.project.name} — Patchbench`;
+  }
 
   // ---- views (kept apart from results: this is what a project's view state holds) ----
   /** the one linked selection of table, scatter plots, heatmaps and token view */
@@ -189,7 +232,7 @@ export class AppState {
       if (this.job && p.jobId === this.job.jobId) this.job = p;
     });
     t.on('job:done', (d) => this.onJobDone(d));
-    t.on('menu:command', (m) => void this.menu(m.command, m.file));
+    t.on('menu:command', (m) => void this.menu(m.command, m.file, m.path));
     try {
       this.info = await this.call('app:info', undefined);
       if (this.info.backend) this.engine = { state: 'ready', backend: this.info.backend };
@@ -210,8 +253,35 @@ export class AppState {
     // A page reload in the browser host finds a job still running: follow it.
     const jobs = await this.call('job:list', undefined).catch(() => []);
     if (jobs.length) this.job = jobs[jobs.length - 1];
-    if (!this.model) await this.loadModel(this.info.defaultModelDir);
-    if (this.model && this.pairs.length === 0) await this.generate('ioi', 8, 1);
+    await this.startProject();
+    this.autosaveTimer = setInterval(() => void this.autosave(), AUTOSAVE_MS);
+    if (typeof window !== 'undefined') {
+      window.addEventListener('beforeunload', (e) => {
+        if (this.dirty) e.preventDefault();
+      });
+    }
+  }
+
+  /**
+   * What the app opens at start: an offer to recover what a crash left behind; else the project
+   * open when it last closed; else, on the very first start, the bundled example; else a new project.
+   */
+  private async startProject(): Promise<void> {
+    const [recovery, files] = await Promise.all([
+      this.call('project:recovery', undefined).catch(() => [] as Recoverable[]),
+      this.call('project:files', undefined).catch(() => null),
+    ]);
+    if (files) this.projectFiles = files;
+    const usable = recovery.filter((r) => !r.problem && r.newer);
+    const start = files?.firstStart ? files.examples.find((e) => e.exists)?.path : (files?.last ?? undefined);
+    if (start && (await this.openPath(start, { quiet: true }))) {
+      // opened
+    } else {
+      if (!this.model) await this.loadModel(this.info!.defaultModelDir);
+      if (this.model && this.pairs.length === 0) await this.generate('ioi', 8, 1);
+      this.markSaved();
+    }
+    if (usable.length) this.dialog = { kind: 'recover', items: usable };
   }
 
   private async refreshModel() {
@@ -402,6 +472,8 @@ export class AppState {
     this.runError = null;
     const verify = this.method === 'verify';
     this.jobPairsVersion = this.pairsVersion;
+    this.jobSettings = this.currentSettings();
+    this.jobPairs = $state.snapshot(this.pairs);
     try {
       const { jobId } = await this.call('job:start', {
         pairs: $state.snapshot(this.pairs),
@@ -441,6 +513,10 @@ export class AppState {
     this.lastElapsed = d.elapsed;
     if (d.state === 'succeeded' && d.result) {
       this.showResult(d.result, true);
+      this.resultVersion++;
+      this.resultSettings = this.jobSettings;
+      this.resultPairs = this.jobPairs;
+      this.provenance = { appVersion: this.info?.version ?? null, backend: d.result.backend, date: new Date().toISOString(), seconds: d.result.seconds };
       this.resultPairsVersion = this.jobPairsVersion;
       this.runError = null;
     } else if (d.state === 'cancelled') {
@@ -450,48 +526,258 @@ export class AppState {
     }
   }
 
-  // ---- files and menu ----
+  // ---- projects ----
 
-  private session() {
+  /** The run panel's settings in the project's terms. */
+  currentSettings(): ProjectSettings {
+    return settingsOf({ direction: this.direction, metric: this.metric, kinds: this.kinds, method: this.method, verifyK: this.verifyK, prependBos: this.prependBos });
+  }
+
+  private markSaved(): void {
+    this.savedSignature = this.signature;
+  }
+
+  /** The project as it would be saved now. */
+  doc(): ProjectDoc {
+    if (!this.model) throw new Error('Load a model first: a project records the model it uses.');
+    const stale = !!this.result && this.resultPairsVersion !== this.pairsVersion;
+    const view: ViewState = {
+      theme: this.theme,
+      tab: this.tab,
+      heatmapKind: this.heatmapKind,
+      selected: selectionToView(this.selection),
+      run: { ...this.currentSettings(), verifyK: this.verifyK, method: this.method },
+      selectedPair: this.selected,
+      ...(stale ? { draftPairs: $state.snapshot(this.pairs) } : {}),
+    };
+    const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
     return {
-      format: 'patchbench-session' as const,
-      version: 1 as const,
-      modelDir: this.model?.dir ?? null,
-      pairs: $state.snapshot(this.pairs),
-      settings: { prependBos: this.prependBos, metric: this.metric, direction: this.direction, kinds: $state.snapshot(this.kinds), method: this.method, verifyK: this.verifyK },
+      pairs: withResult ? this.resultPairs! : $state.snapshot(this.pairs),
+      settings: withResult ? this.resultSettings! : this.currentSettings(),
+      modelDir: this.model.dir,
+      result: withResult ? this.result : null,
+      provenance: withResult ? this.provenance : null,
+      view: viewOf(view),
     };
   }
 
-  async menu(command: MenuCommand, file?: OpenedFile): Promise<void> {
+  /** Asks what to do with unsaved changes before `action`; true when it may go ahead. */
+  async confirmDiscard(action: string): Promise<boolean> {
+    if (!this.dirty) return true;
+    const choice = await new Promise<'save' | 'discard' | 'cancel'>((resolve) => (this.dialog = { kind: 'unsaved', action, resolve }));
+    this.dialog = null;
+    if (choice === 'cancel') return false;
+    if (choice === 'discard') {
+      void this.call('project:autosave', { projectPath: this.project.path, doc: null }).catch(() => {});
+      return true;
+    }
+    return this.save();
+  }
+
+  async newProject(): Promise<void> {
+    if (!(await this.confirmDiscard('start a new project'))) return;
+    this.pairs = [{ clean: '', corrupted: '', answer: '', wrong: '' }];
+    this.showResult(null, false);
+    this.resultSettings = this.resultPairs = this.provenance = null;
+    this.selection = EMPTY_SELECTION;
+    this.project = { path: null, name: 'Untitled' };
+    this.modelNotice = null;
+    this.tab = 'pairs';
+    this.select(0);
+    this.retokenize();
+    this.markSaved();
+  }
+
+  /** File → Open: the desktop's native dialog, or the browser's own list of files and a path field. */
+  async openProject(): Promise<void> {
+    if (!(await this.confirmDiscard('open another project'))) return;
+    if (this.host === 'electron') {
+      const path = await this.call('project:pickOpen', undefined);
+      if (path) await this.openPath(path);
+      return;
+    }
+    this.projectFiles = await this.call('project:files', undefined).catch(() => this.projectFiles);
+    this.dialog = { kind: 'open' };
+  }
+
+  /**
+   * Opens a project file; true when it opened. A problem is said in the open dialog when it is
+   * showing, else in the notice bar (`quiet`: not at all, for the start-up attempt).
+   */
+  async openPath(path: string, o: { quiet?: boolean } = {}): Promise<boolean> {
+    if (this.dialog?.kind === 'open') this.dialog = { kind: 'open', busy: true };
+    let p: OpenedProject;
+    try {
+      p = await this.call('project:open', { path });
+    } catch (e) {
+      const message = messageOf(e);
+      if (this.dialog?.kind === 'open') this.dialog = { kind: 'open', error: message };
+      else if (!o.quiet) this.notice = message;
+      return false;
+    }
+    this.applyProject(p);
+    if (this.dialog?.kind === 'open') this.dialog = null;
+    return true;
+  }
+
+  private applyProject(p: OpenedProject): void {
+    const view = readView(p.view);
+    if (p.loaded) {
+      this.model = p.loaded;
+      this.modelError = null;
+    }
+    this.modelNotice = p.model.status === 'ok' ? null : p.model.message;
+    // The run panel: as the user left it (view state), else the project's settings.
+    const run = view.run ?? { ...p.settings, verifyK: p.settings.verifyTop ?? this.verifyK, method: runMethodOf(p.settings) };
+    this.direction = run.direction;
+    this.metric = run.metric;
+    this.kinds = [...run.kinds];
+    this.method = run.method;
+    this.verifyK = run.verifyK;
+    this.prependBos = run.prependBos;
+    this.pairs = p.pairs.map((x) => ({ ...x }));
+    this.retokenize();
+    this.resultPairsVersion = this.pairsVersion;
+    this.showResult(p.result, false);
+    this.resultVersion++;
+    this.resultSettings = p.result ? p.settings : null;
+    this.resultPairs = p.result ? p.pairs : null;
+    this.provenance = p.provenance;
+    if (view.draftPairs) {
+      this.pairs = view.draftPairs;
+      this.retokenize();
+    }
+    this.select(Math.min(view.selectedPair ?? 0, this.pairs.length - 1));
+    this.selection = selectionFromView(view.selected, p.result);
+    if (view.theme) this.setTheme(view.theme);
+    this.heatmapKind = view.heatmapKind && p.result && heatmapKinds(p.result).includes(view.heatmapKind) ? view.heatmapKind : this.heatmapKind;
+    this.tab = view.tab ?? (p.result ? (scatterFacets(p.result).length ? 'scatter' : 'heatmap') : 'pairs');
+    this.project = { path: p.path, name: p.name };
+    this.markSaved();
+    // A recovered autosave holds changes that are not in the project file yet.
+    if (p.recovered) this.savedSignature = '';
+    const notes = [p.recovered ? `Recovered ${p.path ?? 'an untitled project'} from its autosave; save it to keep the changes.` : null, p.migrated ? `${p.file} was written by an older Patchbench (schema ${p.schemaVersion}); saving writes the current format.` : null].filter(Boolean);
+    this.notice = notes.length ? notes.join(' ') : null;
+  }
+
+  /** File → Save; true when the project was saved. */
+  async save(): Promise<boolean> {
+    if (!this.project.path) return this.saveAs();
+    return this.saveTo(this.project.path);
+  }
+
+  /** File → Save As: the desktop's native dialog, or the browser's path field. */
+  async saveAs(): Promise<boolean> {
+    const suggested = `${this.project.name === 'Untitled' ? 'project' : this.project.name}.patchbench`;
+    if (this.host === 'electron') {
+      const path = await this.call('project:pickSave', { suggestedName: suggested }).catch((e) => {
+        this.notice = messageOf(e);
+        return null;
+      });
+      return path ? this.saveTo(path) : false;
+    }
+    this.projectFiles = await this.call('project:files', undefined).catch(() => this.projectFiles);
+    return new Promise<boolean>((resolve) => {
+      this.saveAsResolve = resolve;
+      this.dialog = { kind: 'saveAs' };
+    });
+  }
+
+  private saveAsResolve: ((saved: boolean) => void) | null = null;
+
+  /** The browser's Save As dialog answered (a path, or null for Cancel). */
+  async saveAsAnswer(path: string | null): Promise<void> {
+    const done = (saved: boolean) => {
+      this.saveAsResolve?.(saved);
+      this.saveAsResolve = null;
+    };
+    if (path === null) {
+      this.dialog = null;
+      return done(false);
+    }
+    this.dialog = { kind: 'saveAs', busy: true };
+    const error = await this.write(path);
+    if (error) this.dialog = { kind: 'saveAs', error };
+    else {
+      this.dialog = null;
+      done(true);
+    }
+  }
+
+  private async saveTo(path: string): Promise<boolean> {
+    const error = await this.write(path);
+    if (error) this.notice = error;
+    return !error;
+  }
+
+  /** Writes the project; null when saved, else the reason in words. */
+  private async write(path: string): Promise<string | null> {
+    try {
+      const doc = this.doc();
+      const signature = this.signature;
+      const r = await this.call('project:save', { path, doc });
+      this.project = { path: r.path, name: r.name };
+      this.savedSignature = signature;
+      this.notice = `Saved ${r.path}`;
+      return null;
+    } catch (e) {
+      return `The project could not be saved: ${messageOf(e)}`;
+    }
+  }
+
+  /** Every AUTOSAVE_MS while there are unsaved changes: a recovery copy, in case the app crashes. */
+  async autosave(): Promise<void> {
+    if (!this.dirty || !this.model || this.job || this.signature === this.lastAutosaved) return;
+    const signature = this.signature;
+    try {
+      await this.call('project:autosave', { projectPath: this.project.path, doc: this.doc() });
+      this.lastAutosaved = signature;
+    } catch {
+      /* the next tick tries again */
+    }
+  }
+
+  /** The start-up offer to recover autosaves: recover one (and drop the rest), or discard them all. */
+  async recover(item: Recoverable | null): Promise<void> {
+    const items = this.dialog?.kind === 'recover' ? this.dialog.items : [];
+    this.dialog = null;
+    if (item && !(await this.openPath(item.path))) return;
+    for (const r of items) await this.call('project:discardRecovery', { path: r.path }).catch(() => {});
+  }
+
+  /** Tells the desktop window its title and whether closing would lose changes. */
+  syncWindow(): void {
+    if (typeof document !== 'undefined') document.title = this.title;
+    void this.call('window:state', { title: this.title, dirty: this.dirty, projectPath: this.project.path }).catch(() => {});
+  }
+
+  // ---- menu ----
+
+  async menu(command: MenuCommand, file?: OpenedFile, path?: string): Promise<void> {
     this.notice = null;
     try {
       switch (command) {
         case 'new':
-          this.pairs = [{ clean: '', corrupted: '', answer: '', wrong: '' }];
-          this.showResult(null, false);
-          this.sessionPath = null;
-          this.select(0);
-          this.retokenize();
-          return;
-        case 'open': {
-          const f = file ?? (await openText(this, { title: 'Open a Patchbench session', filters: [{ name: 'Patchbench session', extensions: ['json'] }] }));
-          if (!f) return;
-          const sess = sessionFromJson(f.text, f.name);
-          Object.assign(this, { prependBos: sess.settings.prependBos, metric: sess.settings.metric, direction: sess.settings.direction, method: sess.settings.method, verifyK: sess.settings.verifyK });
-          this.kinds = sess.settings.kinds;
-          this.pairs = sess.pairs;
-          this.sessionPath = f.path ?? null;
-          this.select(0);
-          if (sess.modelDir && sess.modelDir !== this.model?.dir) await this.loadModel(sess.modelDir);
-          this.retokenize();
-          return;
-        }
+          return await this.newProject();
+        case 'open':
+          if (path) {
+            if (await this.confirmDiscard('open another project')) await this.openPath(path);
+            return;
+          }
+          void file;
+          return await this.openProject();
         case 'save':
-        case 'saveAs': {
-          const written = await saveText(this, { title: 'Save the session', suggestedName: 'session.patchbench.json', text: sessionToJson(this.session()), filters: [{ name: 'Patchbench session', extensions: ['json'] }] });
-          if (written) this.sessionPath = written;
+          await this.save();
           return;
-        }
+        case 'saveAs':
+          await this.saveAs();
+          return;
+        case 'close':
+          if (await this.confirmDiscard('close the window')) await this.call('window:close', undefined);
+          return;
+        case 'toggleTheme':
+          this.setTheme(this.theme === 'dark' ? 'light' : 'dark');
+          return;
         case 'exportCsv':
           this.notice = this.result ? null : 'There are no results to export yet: run a job first.';
           if (this.result) window.dispatchEvent(new CustomEvent('patchbench:export-csv'));
@@ -505,3 +791,5 @@ export class AppState {
     }
   }
 }
+
+const AUTOSAVE_MS = 30_000;

@@ -35,12 +35,23 @@ export interface RunningHost {
   stop(): Promise<void>;
 }
 
-/** Starts `main/host/web/main.ts` as `npm run web` would, with its settings in a temp folder. */
-export async function startWebHost(): Promise<RunningHost> {
-  const home = mkdtempSync(join(tmpdir(), 'patchbench-e2e-'));
+/**
+ * Starts `main/host/web/main.ts` as `npm run web` would, with its settings, its examples folder
+ * (empty unless given) and its projects folder in a temp folder.
+ */
+export async function startWebHost(o: { home?: string; examples?: string } = {}): Promise<RunningHost> {
+  const home = o.home ?? mkdtempSync(join(tmpdir(), 'patchbench-e2e-'));
+  const examples = o.examples ?? join(home, 'no-examples');
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'main/host/web/main.ts', '--port', '0'], {
     cwd: ROOT,
-    env: { ...process.env, PATCHBENCH_DEMO_MODEL: FIXTURE_MODEL, PATCHBENCH_HOME: home, HF_HUB_CACHE: join(home, 'hf-empty') },
+    env: {
+      ...process.env,
+      PATCHBENCH_DEMO_MODEL: FIXTURE_MODEL,
+      PATCHBENCH_HOME: home,
+      PATCHBENCH_EXAMPLES: examples,
+      PATCHBENCH_PROJECTS: join(home, 'projects'),
+      HF_HUB_CACHE: join(home, 'hf-empty'),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

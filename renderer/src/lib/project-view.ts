@@ -1,0 +1,85 @@
+/**
+ * The app's view state as a project stores it (free-form JSON, kept apart from the results), and
+ * the run panel's settings in the project's terms. Reading is defensive: a view state written by
+ * another version, or edited by hand, loses only the fields that do not make sense.
+ */
+import { DIRECTIONS, KIND_NAMES, METRIC_NAMES, type KindName, type MetricName, type PromptPair, type ProjectSettings } from '../../../shared/contract.ts';
+import type { ThemeName } from './charts/theme.ts';
+import { RUN_METHODS, type RunMethod } from './session-file.ts';
+
+export interface ViewState {
+  theme?: ThemeName;
+  tab?: 'pairs' | 'scatter' | 'heatmap';
+  heatmapKind?: KindName | null;
+  /** the locked component */
+  selected?: { kind: KindName; index: number } | null;
+  /** the run panel as it was (it may differ from the settings that produced the results) */
+  run?: RunPanel & { kinds: KindName[] };
+  selectedPair?: number;
+  /** pairs edited after the run (the project's pairs are those the results came from) */
+  draftPairs?: PromptPair[];
+}
+
+/** The run panel's choices ('verify' is attribution, then activation patching of the top verifyK). */
+export interface RunPanel {
+  direction: (typeof DIRECTIONS)[number];
+  metric: MetricName;
+  kinds: readonly KindName[];
+  method: RunMethod;
+  verifyK: number;
+  prependBos: boolean;
+}
+
+/** The run panel's choices as project settings ('verify' is attribution with verifyTop). */
+export function settingsOf(r: RunPanel): ProjectSettings {
+  return {
+    direction: r.direction,
+    metric: r.metric,
+    kinds: [...r.kinds],
+    method: r.method === 'verify' ? 'attribution' : r.method,
+    ...(r.method === 'verify' ? { verifyTop: r.verifyK } : {}),
+    prependBos: r.prependBos,
+  };
+}
+
+/** The run panel's method for project settings. */
+export function runMethodOf(s: ProjectSettings): RunMethod {
+  return s.method === 'attribution' && s.verifyTop ? 'verify' : s.method;
+}
+
+export function viewOf(v: ViewState): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
+}
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const oneOf = <T extends string>(x: unknown, values: readonly T[]): T | undefined => (typeof x === 'string' && (values as readonly string[]).includes(x) ? (x as T) : undefined);
+const isPair = (x: unknown): x is PromptPair =>
+  isObj(x) && ['clean', 'corrupted', 'answer', 'wrong'].every((k) => typeof x[k] === 'string') && Object.keys(x).length === 4;
+
+export function readView(raw: unknown): ViewState {
+  const v = isObj(raw) ? raw : {};
+  const out: ViewState = {};
+  const theme = oneOf(v.theme, ['light', 'dark'] as const);
+  if (theme) out.theme = theme;
+  const tab = oneOf(v.tab, ['pairs', 'scatter', 'heatmap'] as const);
+  if (tab) out.tab = tab;
+  const hk = oneOf(v.heatmapKind, KIND_NAMES);
+  if (hk) out.heatmapKind = hk;
+  if (isObj(v.selected) && oneOf(v.selected.kind, KIND_NAMES) && Number.isInteger(v.selected.index)) {
+    out.selected = { kind: v.selected.kind as KindName, index: v.selected.index as number };
+  }
+  if (isObj(v.run)) {
+    const r = v.run;
+    const direction = oneOf(r.direction, DIRECTIONS);
+    const metric = oneOf(r.metric, METRIC_NAMES);
+    const method = oneOf(r.method, RUN_METHODS);
+    const kinds = Array.isArray(r.kinds) ? r.kinds.filter((k): k is KindName => !!oneOf(k, KIND_NAMES)) : null;
+    const verifyK = Number.isInteger(r.verifyK) && (r.verifyK as number) >= 1 ? (r.verifyK as number) : 20;
+    if (direction && metric && method && kinds && typeof r.prependBos === 'boolean') {
+      out.run = { direction, metric, method, kinds, verifyK, prependBos: r.prependBos };
+    }
+  }
+  if (Number.isInteger(v.selectedPair) && (v.selectedPair as number) >= 0) out.selectedPair = v.selectedPair as number;
+  if (Array.isArray(v.draftPairs) && v.draftPairs.length > 0 && v.draftPairs.every(isPair)) out.draftPairs = v.draftPairs.map((p) => ({ ...p }));
+  return out;
+}

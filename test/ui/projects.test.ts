@@ -1,0 +1,203 @@
+// End to end, part 2: the example project on first start, the scatter plots with their correlations,
+// one selection across scatter, table, heatmap and tokens, Save As and reopen with identical results,
+// a broken project file and a changed model said in words, unsaved changes, the dark theme.
+// Screenshots go to test-artifacts/ (look at them).
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { changedCopy, makeExampleProject } from './support/example-project.ts';
+import { ensureRendererBuilt, FIXTURE_MODEL, ROOT, startWebHost, type RunningHost } from './support/web-host.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const noChromium = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium); skipping the browser tests`;
+const SHOTS = join(ROOT, 'test-artifacts');
+
+let host: RunningHost;
+let browser: Browser | undefined;
+let page: Page;
+let work: string;
+const pageErrors: string[] = [];
+
+before(async () => {
+  ensureRendererBuilt();
+  work = mkdtempSync(join(tmpdir(), 'patchbench-projects-'));
+  const examples = join(work, 'examples');
+  mkdirSync(examples);
+  await makeExampleProject({ modelDir: FIXTURE_MODEL, file: join(examples, 'ioi-demo.patchbench') });
+  // A project on a copy of the model, whose config then changes; and one whose model folder is gone.
+  const copy = join(work, 'model-copy');
+  changedCopy(FIXTURE_MODEL, copy);
+  await makeExampleProject({ modelDir: copy, file: join(work, 'changed-model.patchbench'), kinds: ['head_z'] });
+  writeFileSync(join(copy, 'config.json'), (await import('node:fs')).readFileSync(join(copy, 'config.json'), 'utf8').trimEnd() + '\n\n');
+  host = await startWebHost({ home: join(work, 'home'), examples });
+  mkdirSync(SHOTS, { recursive: true });
+  if (noChromium) return;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+
+after(async () => {
+  await browser?.close();
+  await host?.stop();
+});
+
+const shot = (name: string) => page.screenshot({ path: join(SHOTS, name) });
+const text = async (testId: string) => (await page.getByTestId(testId).textContent()) ?? '';
+async function until(what: string, cond: () => Promise<boolean>, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+/** A digest of the result in the page: every value of every kind, and the summaries. */
+const resultDigest = () =>
+  page.evaluate(`(() => {
+    const r = window.patchbench_app.result;
+    if (!r) return null;
+    return JSON.stringify({ d: r.direction, m: r.metric, p: r.positions, n: r.pairCount, k: r.kinds.map((k) => ({ kind: k.kind, shape: k.shape, a: Array.from(k.attribution ?? []), x: Array.from(k.activation ?? []).map(String), s: k.summary })) });
+  })()`) as Promise<string | null>;
+const selectedLabel = async () => (await page.locator('[data-testid="result-row"][aria-selected="true"] .c-label').textContent())?.trim();
+
+describe('projects and views in a browser', { skip: noChromium }, () => {
+  let before: string | null;
+
+  test('the first start opens the bundled example, with its scatter plots and correlations', async () => {
+    await page.goto(host.url);
+    await page.getByTestId('scatter-chart').waitFor({ timeout: 30_000 });
+    assert.match(await text('project-name'), /^\s*ioi-demo\s*$/);
+    const stats = await page.getByTestId('scatter-stats').locator('li').allTextContents();
+    assert.equal(stats.length, 4);
+    for (const s of stats) assert.match(s, /^(resid_pre|attn_out|mlp_out|head_z): n \d+ · Pearson -?\d\.\d+ · Spearman -?\d\.\d+ · RMSE \d/);
+    const aria = await page.getByTestId('scatter-chart').getAttribute('aria-label');
+    assert.match(aria ?? '', /Pearson/, 'the chart describes itself');
+    assert.match(aria ?? '', /worst outliers/);
+    assert.match(await page.title(), /^ioi-demo — Patchbench$/);
+    before = await resultDigest();
+    assert.ok(before);
+    await page.waitForTimeout(300);
+    await shot('11-example-scatter.png');
+  });
+
+  test('clicking a point selects its row in the table, its tokens and its cell in the heatmap', async () => {
+    // The worst outlier of attn_out (a [layer, pos] kind, so it has a heatmap cell and tokens).
+    const ref = (await page.evaluate(`(() => { const k = window.patchbench_app.result.kinds.find((k) => k.kind === 'attn_out'); return { kind: 'attn_out', index: k.summary.outliers[0].component }; })()`)) as { kind: string; index: number };
+    const at = (await page.evaluate(`window.patchbench_views.scatterPoint('attn_out', ${ref.index})`)) as [number, number];
+    assert.ok(at, 'the point is drawn');
+    const box = (await page.getByTestId('scatter-chart').boundingBox())!;
+    await page.mouse.click(box.x + at[0], box.y + at[1]);
+    await until('a row is selected', async () => (await page.locator('[data-testid="result-row"][aria-selected="true"]').count()) === 1);
+    const label = await selectedLabel();
+    assert.match(label ?? '', /^ATTN\d+ @\d+ /);
+    const locked = await page.evaluate('JSON.stringify(window.patchbench_app.selection.locked)');
+    assert.equal(locked, JSON.stringify(ref));
+    assert.match(await text('focus-line'), /under the pointer/);
+    await page.mouse.move(box.x + 5, box.y + 5); // away, so the focus is the lock
+    await until('the focus line shows the selection', async () => (await text('focus-line')).includes('selected'));
+    assert.ok((await text('focus-line')).startsWith(label!), await text('focus-line'));
+    assert.match(await text('token-note'), /attn_out at layer \d, per position/);
+    await shot('12-point-selected.png');
+    await page.getByTestId('tab-heatmap').click();
+    await page.getByTestId('heatmap-chart').waitFor();
+    assert.equal(await page.getByLabel('Heatmap kind').inputValue(), 'attn_out');
+    assert.equal((await text('heatmap-focus')).trim(), `Ringed cell: ${label}`);
+    await page.waitForTimeout(200);
+    await shot('13-heatmap-cell.png');
+  });
+
+  test('the keyboard moves the selection through the table', async () => {
+    const first = await selectedLabel();
+    await page.getByTestId('rows').focus();
+    await page.keyboard.press('ArrowDown');
+    const second = await selectedLabel();
+    assert.notEqual(second, first);
+    await page.keyboard.press('ArrowUp');
+    assert.equal(await selectedLabel(), first);
+  });
+
+  test('Save As writes the project; reopening it shows identical results and the same view', async () => {
+    const file = join(work, 'saved', 'analysis.patchbench');
+    await page.getByTestId('save-project').click(); // an example is untitled: Save asks where
+    await page.getByTestId('dialog-saveAs').waitFor();
+    await page.locator('#save-path').fill(file);
+    await shot('14-save-as.png');
+    await page.locator('#save-path').press('Enter');
+    await page.getByTestId('dialog-saveAs').waitFor({ state: 'detached' });
+    assert.ok(existsSync(file));
+    assert.match(await text('project-name'), /^\s*analysis\s*$/);
+    assert.match(await page.title(), /^analysis — Patchbench$/);
+    const lockedBefore = await page.evaluate('JSON.stringify(window.patchbench_app.selection.locked)');
+    // Change something, then reopen from the recent list (saying no to saving the change).
+    await page.getByTestId('tab-pairs').click();
+    await page.getByRole('checkbox', { name: 'head_q' }).check();
+    await until('the title marks unsaved changes', async () => (await page.title()).startsWith('• '));
+    await page.getByTestId('open-project').click();
+    await page.getByTestId('dialog-unsaved').waitFor();
+    await page.getByRole('button', { name: 'Don’t save' }).click();
+    await page.getByTestId('dialog-open').waitFor();
+    await page.getByTestId('recent-projects').getByRole('button', { name: /analysis/ }).click();
+    await page.getByTestId('dialog-open').waitFor({ state: 'detached' });
+    await page.getByTestId('heatmap-chart').waitFor(); // the view state: the heatmap tab
+    assert.equal(await resultDigest(), before, 'the same results, value for value');
+    assert.equal(await page.evaluate('JSON.stringify(window.patchbench_app.selection.locked)'), lockedBefore);
+    assert.equal(await page.getByRole('checkbox', { name: 'head_q' }).count(), 1);
+    assert.doesNotMatch(await page.title(), /^• /);
+  });
+
+  test('a broken project file is refused with a clear message', async () => {
+    const broken = join(work, 'broken.patchbench');
+    writeFileSync(broken, '{"this is": "not a project"}');
+    await page.getByTestId('open-project').click();
+    await page.getByTestId('dialog-open').waitFor();
+    await page.locator('#open-path').fill(broken);
+    await page.locator('#open-path').press('Enter');
+    await page.getByTestId('open-error').waitFor();
+    const msg = await text('open-error');
+    assert.ok(msg.includes(broken), msg);
+    assert.match(msg, /not a Patchbench project|project file/i);
+    assert.doesNotMatch(msg, /at \w+ \(|\.ts:\d+/, 'no stack trace');
+    await shot('15-broken-project.png');
+    await page.locator('#open-path').fill(join(work, 'notes.txt'));
+    await page.locator('#open-path').press('Enter');
+    await until('the error names the extension', async () => /end in \.patchbench/.test(await text('open-error')));
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByTestId('dialog-open').waitFor({ state: 'detached' });
+  });
+
+  test('a project whose model has changed opens with its results and says so in words', async () => {
+    await page.getByTestId('open-project').click();
+    await page.locator('#open-path').fill(join(work, 'changed-model.patchbench'));
+    await page.locator('#open-path').press('Enter');
+    await page.getByTestId('model-notice').waitFor();
+    const msg = await text('model-notice');
+    assert.match(msg, /has changed since the project was saved/);
+    assert.match(msg, /config\.json is \d+ bytes \(was \d+\)/);
+    assert.equal(await page.evaluate('window.patchbench_app.result.kinds.map((k) => k.kind).join()'), 'head_z');
+    await shot('16-model-changed.png');
+  });
+
+  test('the dark theme', async () => {
+    await page.getByTestId('tab-scatter').click();
+    await page.getByTestId('theme-toggle').click();
+    assert.equal(await page.evaluate('document.documentElement.dataset.theme'), 'dark');
+    await page.waitForTimeout(200);
+    await shot('17-dark.png');
+    await page.getByTestId('theme-toggle').click();
+    assert.equal(await page.evaluate('document.documentElement.dataset.theme'), 'light');
+  });
+
+  test('the page logged no errors (no CSP violations, no exceptions)', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
