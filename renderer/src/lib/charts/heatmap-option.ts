@@ -118,6 +118,7 @@ export function heatmapOption({ result, kind, theme, size = { width: 900, height
   const yEvery = Math.max(0, Math.ceil((axes.y.length * 12) / Math.max(1, H - 40 - bottom)) - 1);
   const series: HeatmapSeriesOption[] = [];
   const ids: number[] = [];
+  const focusIds: number[] = [];
   names.forEach((name, i) => {
     const v = panels[name]!;
     const data: (number | string)[][] = [];
@@ -139,6 +140,7 @@ export function heatmapOption({ result, kind, theme, size = { width: 900, height
     });
   });
   names.forEach((name, i) => {
+    focusIds.push(series.length);
     series.push({
       id: `focus:${name}`,
       type: 'heatmap',
@@ -192,25 +194,29 @@ export function heatmapOption({ result, kind, theme, size = { width: 900, height
       nameTextStyle: { color: theme.muted, fontSize: 10, align: 'right' },
       axisLabel: { show: i === 0, color: theme.text, fontSize: 10, interval: yEvery, fontFamily: 'ui-monospace, Menlo, Consolas, monospace' },
     })),
-    visualMap: {
-      type: 'continuous',
-      seriesIndex: ids,
-      // the data are [x, y, value, component index]: colour by the value
-      dimension: 2,
-      min: -max,
-      max,
-      calculable: false,
-      precision: 3,
-      orient: 'vertical',
-      right: 8,
-      top: 'middle',
-      itemHeight: Math.max(80, Math.min(220, H - 120)),
-      itemWidth: 12,
-      text: [`+${fmt(max)}`, `−${fmt(max)}`],
-      textStyle: { color: theme.muted, fontSize: 10 },
-      inRange: { color: theme.diverging },
-      outOfRange: { color: theme.empty },
-    },
+    visualMap: [
+      {
+        type: 'continuous',
+        seriesIndex: ids,
+        // the data are [x, y, value, component index]: colour by the value
+        dimension: 2,
+        min: -max,
+        max,
+        calculable: false,
+        precision: 3,
+        orient: 'vertical',
+        right: 8,
+        top: 'middle',
+        itemHeight: Math.max(80, Math.min(220, H - 120)),
+        itemWidth: 12,
+        text: [`+${fmt(max)}`, `−${fmt(max)}`],
+        textStyle: { color: theme.muted, fontSize: 10 },
+        inRange: { color: theme.diverging },
+        outOfRange: { color: theme.empty },
+      },
+      // ECharts colours heatmaps only through a visual map: the focus rings' is transparent.
+      { type: 'continuous', show: false, seriesIndex: focusIds, dimension: 2, min: -1, max: 1, inRange: { color: ['rgba(0,0,0,0)', 'rgba(0,0,0,0)'] } },
+    ],
     tooltip: {
       trigger: 'item',
       renderMode: 'richText',

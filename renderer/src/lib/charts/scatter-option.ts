@@ -87,17 +87,22 @@ export function scatterFacets(result: PatchingResult): Facet[] {
   return out;
 }
 
-/** Columns × rows for `count` facets in a box of `aspect` = width / height: as square as possible. */
-export function facetGrid(count: number, aspect = 2): { cols: number; rows: number } {
-  if (count <= 0) return { cols: 1, rows: 1 };
-  let best = { cols: count, rows: 1, score: -Infinity };
-  for (let cols = 1; cols <= count; cols++) {
-    const rows = Math.ceil(count / cols);
-    const cell = Math.min(aspect / cols, 1 / rows); // side of the largest square cell
-    const score = cell - (cols * rows - count) * 1e-3;
-    if (score > best.score) best = { cols, rows, score };
+/** Room around each facet's square plot, in pixels: the title above, axis labels and names left and below. */
+export const FACET_PAD = { top: 40, left: 52, right: 14, bottom: 38 };
+
+/**
+ * Columns × rows for `count` facets in a box of `width` × `height` pixels, and the side of each
+ * facet's square plot: the layout with the largest squares (a square keeps y = x at 45°).
+ */
+export function facetGrid(count: number, width: number, height: number): { cols: number; rows: number; side: number } {
+  const n = Math.max(1, count);
+  let best = { cols: n, rows: 1, side: -Infinity };
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const side = Math.min(width / cols - FACET_PAD.left - FACET_PAD.right, height / rows - FACET_PAD.top - FACET_PAD.bottom);
+    if (side > best.side + 1e-9) best = { cols, rows, side };
   }
-  return { cols: best.cols, rows: best.rows };
+  return { cols: best.cols, rows: best.rows, side: Math.max(40, Math.floor(best.side)) };
 }
 
 export function statsLine(s: FacetStats): string {
@@ -138,13 +143,11 @@ export interface ScatterOptionInput {
   facets?: Facet[];
 }
 
-const GAP_X = 5; // % between facet columns
 
 export function scatterOption({ result, theme, size = { width: 840, height: 420 }, facets = scatterFacets(result) }: ScatterOptionInput): EChartsOption {
-  const { cols, rows } = facetGrid(facets.length, size.width / Math.max(1, size.height));
-  const pct = (px: number) => (px / Math.max(1, size.height)) * 100;
-  const cellW = (100 - 4 - GAP_X * (cols - 1)) / cols;
-  const cellH = 100 / rows;
+  const { cols, rows, side } = facetGrid(facets.length, size.width, size.height);
+  const cellW = size.width / cols;
+  const cellH = size.height / rows;
   const grids: NonNullable<EChartsOption['grid']> = [];
   const xAxes: NonNullable<EChartsOption['xAxis']> = [];
   const yAxes: NonNullable<EChartsOption['yAxis']> = [];
@@ -162,22 +165,18 @@ export function scatterOption({ result, theme, size = { width: 840, height: 420 
   facets.forEach((f, i) => {
     const col = i % cols;
     const row = Math.floor(i / cols);
-    const left = 3 + col * (cellW + GAP_X);
-    grids.push({
-      id: f.kind,
-      left: `${left + 1.5}%`,
-      width: `${cellW - 1.5}%`,
-      top: `${row * cellH + pct(46)}%`,
-      height: `${cellH - pct(46 + 40)}%`,
-    });
+    // The square plot, centred in its cell.
+    const left = Math.round(col * cellW + FACET_PAD.left + Math.max(0, (cellW - FACET_PAD.left - FACET_PAD.right - side) / 2));
+    const top = Math.round(row * cellH + FACET_PAD.top + Math.max(0, (cellH - FACET_PAD.top - FACET_PAD.bottom - side) / 2));
+    grids.push({ id: f.kind, left, top, width: side, height: side });
     xAxes.push({ ...axisCommon, gridIndex: i, min: f.lo, max: f.hi, name: 'activation', nameLocation: 'middle', nameGap: 20 });
     yAxes.push({ ...axisCommon, gridIndex: i, min: f.lo, max: f.hi, name: 'attribution', nameLocation: 'middle', nameGap: 34 });
     titles.push({
       id: f.kind,
       text: f.kind,
       subtext: statsShort(f.stats),
-      left: `${left}%`,
-      top: `${row * cellH + pct(4)}%`,
+      left: left - 8,
+      top: top - FACET_PAD.top + 4,
       textStyle: { color: theme.text, fontSize: 12, fontWeight: 600, fontFamily: 'ui-monospace, Menlo, Consolas, monospace' },
       subtextStyle: { color: theme.muted, fontSize: 10 },
       itemGap: 3,
