@@ -149,6 +149,8 @@ export const patchingResult = s.object({
   kinds: s.array(kindResult),
   backend: s.string(),
   seconds: s.anyNumber(),
+  /** threads the patching ran on (more than one for large models: each thread its own copy of the weights) */
+  threads: s.optional(s.number({ int: true, min: 1 })),
   /** every pair's token ids (what a project file stores with the results) */
   tokens: s.optional(
     s.object({

@@ -22,13 +22,15 @@ export async function buildRenderer(): Promise<void> {
   await viteBuild({ configFile: at('vite.config.ts'), logLevel: 'warn' });
 }
 
-export async function buildMain(): Promise<void> {
+/** `outDir` must lie inside the project (the bundles find their dependencies in its node_modules). */
+export async function buildMain(outDir = at('out/app')): Promise<void> {
   const common: BuildOptions = { bundle: true, platform: 'node', target: 'node22', sourcemap: true, logLevel: 'warning', packages: 'external' };
+  const out = (f: string) => `${outDir}/${f}`;
   await Promise.all([
-    esbuild({ ...common, entryPoints: [at('main/app/main.ts')], outfile: at('out/app/main.js'), format: 'esm' }),
-    esbuild({ ...common, entryPoints: [at('main/host/engine-worker.ts')], outfile: at('out/app/engine-worker.js'), format: 'esm' }),
-    esbuild({ ...common, entryPoints: [at('main/engine/parallel/part-worker.ts')], outfile: at('out/app/worker-entry.mjs'), format: 'esm' }),
-    esbuild({ ...common, entryPoints: [at('main/app/preload.ts')], outfile: at('out/app/preload.cjs'), format: 'cjs', sourcemap: false }),
+    esbuild({ ...common, entryPoints: [at('main/app/main.ts')], outfile: out('main.js'), format: 'esm' }),
+    esbuild({ ...common, entryPoints: [at('main/host/engine-worker.ts')], outfile: out('engine-worker.js'), format: 'esm' }),
+    esbuild({ ...common, entryPoints: [at('main/engine/parallel/part-worker.ts')], outfile: out('worker-entry.mjs'), format: 'esm' }),
+    esbuild({ ...common, entryPoints: [at('main/app/preload.ts')], outfile: out('preload.cjs'), format: 'cjs', sourcemap: false }),
   ]);
 }
 

@@ -55,6 +55,11 @@ async function runnerFor(m: HookedModel) {
   return (await p).runner;
 }
 
+async function threadsFor(m: HookedModel): Promise<number> {
+  const p = pools.get(m);
+  return p ? (await p).threads : 1;
+}
+
 /** Frees a model that nothing uses any more, and its worker threads. */
 function disposeModel(m: HookedModel) {
   const p = pools.get(m);
@@ -175,7 +180,7 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
         signal: ac.signal,
         onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }),
       });
-      return toWire(r, m.tokenizer);
+      return { ...toWire(r, m.tokenizer), threads: runner ? await threadsFor(m) : 1 };
     } finally {
       controllers.delete(id);
       release(m);

@@ -1,0 +1,139 @@
+// Project files through the host: save and reopen value for value, path rules, a broken file, a
+// missing model, autosave and recovery, recent files and examples; and the packaged app's build,
+// whose bundled engine worker patches a model on the bundled thread-pool worker.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { OpenedProject, PatchingResult, ProjectDoc } from '../../shared/contract.ts';
+import { EngineClient } from '../../main/host/engine-client.ts';
+import { HostError } from '../../main/host/errors.ts';
+import { Projects } from '../../main/host/projects.ts';
+
+const MODEL = new URL('../../../shared/fixtures/gpt2-tiny-random', import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'patchbench-host-projects-'));
+const saved = { ...process.env };
+let engine: EngineClient;
+let projects: Projects;
+let result: PatchingResult;
+let doc: ProjectDoc;
+
+before(async () => {
+  process.env.PATCHBENCH_HOME = join(work, 'home');
+  process.env.PATCHBENCH_EXAMPLES = join(work, 'examples');
+  process.env.PATCHBENCH_PROJECTS = join(work, 'projects');
+  mkdirSync(process.env.PATCHBENCH_EXAMPLES, { recursive: true });
+  engine = new EngineClient();
+  await engine.start();
+  await engine.call('load', { dir: MODEL }).result;
+  projects = new Projects(engine);
+  const pairs = await engine.call('generate', { task: 'ioi', n: 4, seed: 2 }).result;
+  const request = { direction: 'denoising' as const, metric: 'logit-diff' as const, kinds: ['resid_pre' as const, 'head_z' as const], method: 'both' as const };
+  result = await engine.call('patch', { pairs, request }).result;
+  doc = { pairs, settings: { ...request, prependBos: true }, modelDir: MODEL, result, provenance: null, view: { theme: 'dark', selected: { kind: 'head_z', index: 3 } } };
+});
+after(async () => {
+  await engine.stop();
+  process.env = saved;
+});
+
+const values = (r: PatchingResult | null) => JSON.stringify(r?.kinds.map((k) => [k.kind, k.shape, k.dims, Array.from(k.attribution ?? []), Array.from(k.activation ?? []).map(String), k.summary]));
+
+test('a saved project reopens with identical results, pairs, settings and view state', async () => {
+  assert.equal(projects.files().firstStart, true);
+  const r = await projects.save(join(work, 'a', 'first.patchbench'), doc);
+  assert.deepEqual(r, { path: join(work, 'a', 'first.patchbench'), name: 'first' });
+  const p: OpenedProject = await projects.open(r.path);
+  assert.equal(values(p.result), values(result));
+  assert.deepEqual(p.result!.positions, result.positions, 'positions labelled with the model’s tokenizer');
+  assert.deepEqual(p.result!.tokens, result.tokens);
+  assert.equal(p.result!.metric.clean, result.metric.clean);
+  assert.deepEqual(p.pairs, doc.pairs);
+  assert.deepEqual(p.settings, doc.settings);
+  assert.deepEqual(p.view, doc.view);
+  assert.equal(p.model.status, 'ok');
+  assert.equal(p.loaded?.name, 'gpt2-tiny-random');
+  assert.equal(p.path, r.path);
+  assert.equal(p.recovered, false);
+  assert.equal(p.provenance?.backend, result.backend);
+  // Saved again from what was opened: the provenance stays as it was.
+  await projects.save(r.path, { ...doc, result: p.result, provenance: p.provenance });
+  assert.equal((await projects.open(r.path)).provenance?.date, p.provenance?.date);
+  const files = projects.files();
+  assert.equal(files.firstStart, false);
+  assert.deepEqual(files.recent.map((f) => f.name), ['first']);
+  assert.equal(files.last, r.path);
+  // A relative path goes in the projects folder.
+  const rel = await projects.save('sub/rel.patchbench', { ...doc, result: null });
+  assert.equal(rel.path, join(work, 'projects', 'sub', 'rel.patchbench'));
+  assert.equal((await projects.open(rel.path)).result, null);
+});
+
+test('only .patchbench files are read or written, and only project files are overwritten', async () => {
+  await assert.rejects(projects.save(join(work, 'x.json'), doc), (e: HostError) => e.code === 'bad-input' && /end in \.patchbench/.test(e.message));
+  await assert.rejects(projects.open('/etc/passwd'), (e: HostError) => /end in \.patchbench/.test(e.message));
+  const other = join(work, 'notes.patchbench');
+  writeFileSync(other, 'my notes');
+  await assert.rejects(projects.save(other, doc), (e: HostError) => /not a Patchbench project; refusing to overwrite it/.test(e.message));
+  assert.equal(readFileSync(other, 'utf8'), 'my notes');
+  await assert.rejects(projects.save(join(work, 'examples', 'mine.patchbench'), doc), /bundled example/);
+});
+
+test('a broken project file is an error that names it', async () => {
+  const broken = join(work, 'broken.patchbench');
+  writeFileSync(broken, Buffer.from('PATCHBENCH\0garbage'));
+  await assert.rejects(projects.open(broken), (e: Error & { code?: string }) => e.code === 'bad-project' && e.message.startsWith(broken));
+  await assert.rejects(projects.open(join(work, 'none.patchbench')), /no such file/);
+});
+
+test('a project whose model is gone opens with its results and says so', async () => {
+  const copy = join(work, 'model-copy');
+  cpSync(MODEL, copy, { recursive: true });
+  const file = join(work, 'gone.patchbench');
+  await projects.save(file, { ...doc, modelDir: copy });
+  rmSync(copy, { recursive: true });
+  const p = await projects.open(file);
+  assert.equal(p.model.status, 'missing');
+  assert.match(p.model.message, /model "model-copy" not found: .*model-copy does not exist/);
+  assert.equal(p.loaded, null);
+  assert.equal(values(p.result), values(result));
+  assert.match(p.result!.positions.clean[1], /^#\d+$/, 'token ids stand in for the strings');
+});
+
+test('an example opens as an untitled copy and is not remembered as the last project', async () => {
+  const ex = join(work, 'examples', 'demo.patchbench');
+  await projects.save(join(work, 'tmp-example.patchbench'), doc);
+  cpSync(join(work, 'tmp-example.patchbench'), ex);
+  assert.deepEqual(projects.files().examples.map((e) => e.name), ['demo']);
+  const p = await projects.open(ex);
+  assert.equal(p.example, true);
+  assert.equal(p.path, null);
+  assert.equal(p.name, 'demo');
+});
+
+test('autosave writes a recovery copy; recovery opens it as unsaved changes of its project; a save clears it', async () => {
+  const file = join(work, 'b.patchbench');
+  await projects.save(file, doc);
+  await new Promise((r) => setTimeout(r, 20));
+  const changed = { ...doc, pairs: doc.pairs.slice(0, 2), result: null };
+  const auto = await projects.autosave(file, changed);
+  assert.ok(auto && existsSync(auto));
+  const untitled = await projects.autosave(null, doc);
+  const list = projects.recovery();
+  assert.deepEqual(new Set(list.map((r) => r.path)), new Set([auto, untitled]));
+  const mine = list.find((r) => r.path === auto)!;
+  assert.equal(mine.projectPath, file);
+  assert.equal(mine.newer, true);
+  const p = await projects.open(auto!);
+  assert.equal(p.recovered, true);
+  assert.equal(p.path, file, 'Save writes to the project, not the autosave');
+  assert.equal(p.pairs.length, 2);
+  await projects.save(file, changed);
+  assert.equal(existsSync(auto!), false, 'saving the project removes its autosave');
+  assert.equal(existsSync(untitled!), false, 'and the untitled one it came from');
+  const again = await projects.autosave(null, doc);
+  await projects.autosave(null, null);
+  assert.equal(existsSync(again!), false, 'null deletes the autosave');
+  assert.throws(() => projects.discardRecovery(file), /refusing to delete it/);
+});
