@@ -20,26 +20,12 @@ import { HookedModel } from '../main/engine/model.ts';
 import { defaultThreads, PartPool } from '../main/engine/parallel/pool.ts';
 import { KINDS, type Kind } from '../main/engine/patching/components.ts';
 import { runPatching, type PatchRequest } from '../main/engine/patching/index.ts';
-import { parsePairsJsonl, tokenizePairs, type PromptPair } from '../main/engine/patching/pairs.ts';
+import { parsePairsJsonl, tokenizePairs } from '../main/engine/patching/pairs.ts';
 import { checkModel, describeModel, loadProject, projectFromResult, resourcesDir, saveProject, settingsFromRequest } from '../main/engine/project/index.ts';
 import { generatePairs } from '../main/engine/tasks/index.ts';
 
 /** Neurons are included while exhaustive activation patching of them stays this small. */
 const MAX_NEURONS = 8192;
-
-/**
- * `n` IOI pairs of one token length, as the app's pair generator makes them (main/host/engine-worker.ts):
- * the task templates differ in length and a run needs equal lengths, so draw 6n with the seed and
- * keep the first n of the most common length.
- */
-function ioiPairs(model: HookedModel, n: number, seed: number): PromptPair[] {
-  const byLen = new Map<number, PromptPair[]>();
-  for (const p of generatePairs('ioi', { n: n * 6, seed, tokenizer: model.tokenizer })) {
-    const len = model.tokenizer.encode(p.clean).length;
-    byLen.set(len, [...(byLen.get(len) ?? []), p]);
-  }
-  return [...byLen.values()].sort((a, b) => b.length - a.length)[0].slice(0, n);
-}
 
 async function main(): Promise<void> {
   const { values: v } = parseArgs({ options: { model: { type: 'string' }, pairs: { type: 'string' }, out: { type: 'string' } }, strict: true });
@@ -53,7 +39,7 @@ async function main(): Promise<void> {
     throw new Error(`the bundled example must use the bundled model (${bundledModelDir()}); pass --out to write elsewhere`);
   }
   const model = await HookedModel.load(modelDir);
-  const pairs = v.pairs ? parsePairsJsonl(readFileSync(v.pairs, 'utf8'), v.pairs).pairs : ioiPairs(model, 16, 0);
+  const pairs = v.pairs ? parsePairsJsonl(readFileSync(v.pairs, 'utf8'), v.pairs).pairs : generatePairs('ioi', { n: 16, seed: 0, tokenizer: model.tokenizer });
   const neurons = model.config.nLayers * model.config.dMlp;
   const kinds: Kind[] = KINDS.filter((k) => k !== 'neuron' || neurons <= MAX_NEURONS);
   if (!kinds.includes('neuron')) process.stderr.write(`leaving out neuron: ${neurons} neurons is more than ${MAX_NEURONS}\n`);

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { writeFixture } from './fixtures/generate.ts';
 import { assertClose, readJson, ROOT, TINY } from './helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-cli-'));
@@ -102,7 +103,43 @@ describe('patchbench', () => {
     assert.ok(list.some((e: any) => e.source === 'hf-cache' && e.name === 'openai-community/gpt2' && e.dir === snap));
   });
 
+  test('info and predict on a checkpoint the test writes (F16, sharded, untied unembedding)', () => {
+    const dir = writeFixture(join(tmp, 'gen'), { layers: 2, heads: 2, dModel: 16, seed: 4, f16: true, shards: 2, lmHead: true });
+    const info = JSON.parse(cli('info', '--model', dir, '--json').out);
+    assert.deepEqual([info.nLayers, info.nHeads, info.dModel, info.dMlp, info.dVocab], [2, 2, 16, 64, 257]);
+    assert.deepEqual(info.dtypes, ['F16']);
+    const p = JSON.parse(cli('predict', '--model', dir, '--prompt', 'hi there', '--top', '3', '--json').out);
+    assert.deepEqual(p.tokens, [256, ...Buffer.from('hi there')].map((b, i) => (i === 0 ? b : p.tokens[i])));
+    assert.equal(p.tokens.length, 1 + 'hi there'.length);
+    assert.equal(p.top.length, 3);
+    const total = p.top.reduce((s: number, t: any) => s + t.prob, 0);
+    assert.ok(total > 0 && total <= 1);
+  });
+
+  test('pairs writes exactly n reproducible pairs that patch accepts', () => {
+    const out = join(tmp, 'ioi.jsonl');
+    const r = cli('pairs', '--model', TINY, '--task', 'ioi', '--n', '6', '--seed', '3', '--out', out);
+    assert.equal(r.code, 0, r.err);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 6);
+    for (const l of lines) assert.deepEqual(Object.keys(JSON.parse(l)).sort(), ['answer', 'clean', 'corrupted', 'wrong']);
+    const again = join(tmp, 'ioi2.jsonl');
+    cli('pairs', '--model', TINY, '--task', 'ioi', '--n', '6', '--seed', '3', '--out', again);
+    assert.equal(readFileSync(again, 'utf8'), readFileSync(out, 'utf8'));
+    const p = cli('patch', '--model', TINY, '--pairs', out, '--kinds', 'head_z', '--out', join(tmp, 'ioi.json'));
+    assert.equal(p.code, 0, p.err);
+  });
+
   describe('bad input: one clear line, non-zero exit', () => {
+    test('bad pairs requests', () => {
+      const out = join(tmp, 'never.jsonl');
+      assertCleanError(cli('pairs', '--model', TINY, '--task', 'sudoku', '--out', out), /unknown task "sudoku"; known tasks: ioi, induction, pronoun/);
+      assertCleanError(cli('pairs', '--model', TINY, '--task', 'ioi', '--n', '0', '--out', out), /must be a positive integer/);
+      // a byte-level vocabulary has no multi-letter names as single tokens
+      const bytes = writeFixture(join(tmp, 'bytes'), { layers: 1, heads: 1, dModel: 8, seed: 5 });
+      assertCleanError(cli('pairs', '--model', bytes, '--task', 'ioi', '--out', out), /single token/);
+    });
+
     const pairsFile = (name: string, text: string) => {
       const p = join(tmp, name);
       writeFileSync(p, text);

@@ -91,7 +91,7 @@ test('IOI subject-swap follows the convention of the reference fixture pairs', (
   const spec = JSON.parse(readFileSync(fileURLToPath(new URL('expected/ioi-denoising.spec.json', `file://${FIXTURE}/`)), 'utf8'));
   for (const p of spec.pairs as PromptPair[]) assert.equal(swapLast(p), p.corrupted);
 
-  const pairs = generatePairs('ioi', { n: 200, seed: 9, tokenizer: gpt2 });
+  const pairs = generatePairs('ioi', { n: 200, seed: 9, tokenizer: gpt2, uniformLength: false });
   let ioFirst = 0;
   const skeletons = new Set<string>();
   for (const p of pairs) {
@@ -149,7 +149,7 @@ test('induction: clean repeats, so the answer follows the earlier copy; corrupte
 test('pronoun: the answer is the pronoun of the clean name; corrupted swaps gender', () => {
   const he = new Set(['John', 'James', 'Michael', 'David', 'Robert', 'Daniel', 'Thomas', 'Paul', 'Mark', 'Kevin']);
   const she = new Set(['Mary', 'Sarah', 'Lisa', 'Amy', 'Emily', 'Laura', 'Rachel', 'Anna', 'Kate', 'Emma']);
-  const pairs = generatePairs('pronoun', { n: 200, seed: 6, tokenizer: gpt2 });
+  const pairs = generatePairs('pronoun', { n: 200, seed: 6, tokenizer: gpt2, uniformLength: false });
   assert.equal(pairs.filter((p) => p.answer === ' he').length, 100);
   let checked = 0;
   for (const p of pairs) {
@@ -227,4 +227,15 @@ test('taskTokens lists every name, pronoun and induction word once', () => {
   assert.equal(new Set(tokens).size, tokens.length);
   for (const t of [' Mary', ' John', ' he', ' she', ' apple']) assert.ok(tokens.includes(t), t);
   for (const t of tokens) assert.notEqual(gpt2.tokenId(t), undefined, `${JSON.stringify(t)} is a GPT-2 token`);
+});
+
+test('by default every pair of a set has one token length, so the set patches as one batch', () => {
+  for (const task of ['ioi', 'induction', 'pronoun']) {
+    const pairs = generatePairs(task, { n: 30, seed: 8, tokenizer: gpt2 });
+    assert.equal(pairs.length, 30);
+    const lengths = new Set(pairs.flatMap((p) => [gpt2.encode(p.clean).length, gpt2.encode(p.corrupted).length]));
+    assert.equal(lengths.size, 1, `${task}: lengths ${[...lengths]}`);
+  }
+  const mixed = generatePairs('ioi', { n: 60, seed: 8, tokenizer: gpt2, uniformLength: false });
+  assert.ok(new Set(mixed.map((p) => gpt2.encode(p.clean).length)).size > 1, 'templates of several lengths when asked');
 });

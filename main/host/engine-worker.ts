@@ -130,16 +130,8 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
 
   async generate({ task, n, seed, corruption }) {
     const m = need();
-    // Patching needs every pair of a run to have the same token length, and the task templates vary
-    // in length; so draw more pairs than asked and keep the most common length.
-    const drawn = generatePairs(task, { n: n * 6, seed, tokenizer: m.tokenizer, ...(corruption ? { corruption } : {}) });
-    const byLen = new Map<number, PromptPair[]>();
-    for (const p of drawn) {
-      const len = m.tokenizer.encode(p.clean).length;
-      byLen.set(len, [...(byLen.get(len) ?? []), p]);
-    }
-    const best = [...byLen.values()].sort((a, b) => b.length - a.length)[0];
-    return best.slice(0, n);
+    // one token length for the whole set (the task library's default), so the set patches as one batch
+    return generatePairs(task, { n, seed, tokenizer: m.tokenizer, ...(corruption ? { corruption } : {}) });
   },
 
   async tokenize({ pairs, prependBos }) {

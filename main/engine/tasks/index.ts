@@ -51,6 +51,11 @@ export interface GenerateOptions {
   tokenizer: Tokenizer;
   /** IOI only; default 'subject-swap'. */
   corruption?: IoiCorruption;
+  /**
+   * All pairs of one token length (default true), so the set can be patched as one batch: templates
+   * differ in length, so more pairs are drawn and the most common length is kept.
+   */
+  uniformLength?: boolean;
 }
 
 /**
@@ -64,6 +69,23 @@ export function generatePairs(task: string, opts: GenerateOptions): PromptPair[]
   if (opts.corruption !== undefined && task !== 'ioi') {
     throw badInput(`corruption ${JSON.stringify(opts.corruption)} applies only to the ioi task, not ${task}`);
   }
+  if (opts.uniformLength === false) return draw(task, opts);
+  let most = 0;
+  for (let factor = 4; factor <= 64; factor *= 4) {
+    const byLength = new Map<number, PromptPair[]>();
+    for (const p of draw(task, { ...opts, n: opts.n * factor })) {
+      const len = opts.tokenizer.encode(p.clean).length;
+      byLength.set(len, [...(byLength.get(len) ?? []), p]);
+    }
+    // the most common length, the shorter on ties, so the choice does not depend on map order
+    const [, best] = [...byLength].sort((a, b) => b[1].length - a[1].length || a[0] - b[0])[0];
+    if (best.length >= opts.n) return best.slice(0, opts.n);
+    most = best.length;
+  }
+  throw badInput(`${task}: could draw only ${most} pairs of one token length with this tokenizer; ask for fewer pairs`);
+}
+
+function draw(task: TaskName, opts: GenerateOptions): PromptPair[] {
   switch (task) {
     case 'ioi':
       return ioiPairs(opts);
