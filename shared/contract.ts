@@ -359,6 +359,8 @@ export const CHANNELS = {
       last: s.nullable(s.string()),
       /** no project was ever open: the app opens the bundled example */
       firstStart: s.boolean(),
+      /** a file the app was started to open (desktop: command line, double-click); reported once */
+      startup: s.nullable(s.string()),
     }),
   },
   /** Native Open/Save As dialogs for project files (desktop only; the browser shows its own). */

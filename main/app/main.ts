@@ -4,6 +4,7 @@
  * and runs the engine in a worker thread.
  */
 import { app, BrowserWindow, dialog, ipcMain, Menu, session, type IpcMainInvokeEvent } from 'electron';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CHANNEL_NAMES, EVENT_NAMES, type MenuCommand } from '../../shared/contract.ts';
 import { Host } from '../host/host.ts';
@@ -16,6 +17,20 @@ const RENDERER = here('../renderer/index.html');
 const APP_URL = pathToFileURL(RENDERER).href;
 const PRELOAD = here('./preload.cjs');
 const ICON = here('../../resources/icons/icon.png');
+
+// In the packaged app the demo model and the examples are extra resources beside app.asar.
+if (app.isPackaged) {
+  process.env.PATCHBENCH_DEMO_MODEL ??= join(process.resourcesPath, 'models', 'demo');
+  process.env.PATCHBENCH_EXAMPLES ??= join(process.resourcesPath, 'examples');
+}
+
+/** A project file the app was asked to open (a double-click, or a command-line argument): the page opens it first. */
+const argvProject = process.argv.slice(1).find((a) => a.toLowerCase().endsWith('.patchbench'));
+app.on('open-file', (e, path) => {
+  e.preventDefault();
+  if (win && !win.webContents.isLoading()) send('menu:command', { command: 'open', path });
+  else host.projects.startupFile = path;
+});
 
 let win: BrowserWindow | undefined;
 /** the renderer's word on unsaved changes (window:state) */
@@ -42,6 +57,7 @@ const host = new Host({
   },
 });
 host.projects.onRecentChange = () => refreshMenu();
+if (argvProject) host.projects.startupFile = argvProject;
 
 function send(channel: string, payload: unknown) {
   if (win && !win.isDestroyed()) win.webContents.send(channel, payload);
@@ -101,6 +117,7 @@ function createWindow() {
   });
   secureContents(win.webContents, APP_URL);
   win.once('ready-to-show', () => win?.show());
+
   // Unsaved changes: the renderer asks (Save / Don't save / Cancel) and calls window:close.
   win.on('close', (e) => {
     if (closing || !dirty || win?.webContents.isCrashed()) return;

@@ -123,6 +123,8 @@ export class Projects {
   /** model references by folder, so autosaves do not hash the weights every time */
   private refs = new Map<string, { key: string; ref: Promise<ModelRef> }>();
   onRecentChange?: () => void;
+  /** a file to open at start instead of the last project (the desktop app's command line or a double-click); given once */
+  startupFile?: string;
 
   constructor(private readonly engine: EngineClient) {}
 
@@ -183,7 +185,9 @@ export class Projects {
     } catch {
       /* no examples folder */
     }
-    return { recent: st.recent.map(entry), examples, defaultDir: projectsDir(), last: st.last && existsSync(st.last) ? st.last : null, firstStart: !st.everOpened };
+    const startup = this.startupFile ?? null;
+    this.startupFile = undefined;
+    return { recent: st.recent.map(entry), examples, defaultDir: projectsDir(), last: st.last && existsSync(st.last) ? st.last : null, firstStart: !st.everOpened, startup };
   }
 
   private isExample(file: string) {

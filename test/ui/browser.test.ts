@@ -95,6 +95,10 @@ describe('the workbench in a browser', { skip: noChromium }, () => {
     const values = attr.slice(0, 15).map(Number);
     for (let i = 1; i < values.length; i++) assert.ok(Math.abs(values[i - 1]) >= Math.abs(values[i]), `row ${i} sorted by |attribution|: ${values.join(', ')}`);
     assert.match(await text('last-run'), /Last run: [\d.]+ s on (wasm|cpu|tensorflow)/);
+    // The run shows its scatter plots: the verified top 20 of each kind against their attribution.
+    await page.getByTestId('scatter-chart').waitFor();
+    assert.match(await page.getByTestId('scatter-stats').textContent() ?? '', /head_z: verified top 20 · n \d+ · Pearson/);
+    await page.waitForTimeout(200);
     await shot('03-results.png');
     // Filtering by kind and searching narrow the table.
     await page.getByLabel('Filter by kind').selectOption('head_z');
@@ -106,6 +110,7 @@ describe('the workbench in a browser', { skip: noChromium }, () => {
   });
 
   test('a long run can be cancelled, leaving the app idle with no job', async () => {
+    await page.getByTestId('tab-pairs').click(); // a finished run shows its scatter plots
     await page.getByRole('button', { name: 'Generate…' }).click();
     await page.getByLabel('Task').selectOption('induction');
     await page.getByLabel('Number of pairs to generate').fill('200');

@@ -273,8 +273,8 @@ export class AppState {
     ]);
     if (files) this.projectFiles = files;
     const usable = recovery.filter((r) => !r.problem && r.newer);
-    const start = files?.firstStart ? files.examples.find((e) => e.exists)?.path : (files?.last ?? undefined);
-    if (start && (await this.openPath(start, { quiet: true }))) {
+    const start = files?.startup ?? (files?.firstStart ? files.examples.find((e) => e.exists)?.path : (files?.last ?? undefined));
+    if (start && (await this.openPath(start, { quiet: !files?.startup }))) {
       // opened
     } else {
       if (!this.model) await this.loadModel(this.info!.defaultModelDir);

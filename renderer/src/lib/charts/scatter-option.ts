@@ -30,6 +30,8 @@ export interface FacetStats {
   rmse: number | null;
   /** 'summary' (exhaustive activation patching), or 'verified' (top-K by |attribution| only) */
   basis: 'summary' | 'verified' | 'none';
+  /** K, when only the top K by |attribution| were activation-patched */
+  verifiedTop?: number;
   outliers: { index: number; attribution: number; activation: number }[];
 }
 
@@ -67,7 +69,8 @@ export function sharedRange(data: Float32Array): [number, number] {
 function statsOf(k: KindResult, n: number): FacetStats {
   if (k.summary) {
     const outliers = k.summary.outliers.map((o) => ({ index: o.component, attribution: o.attribution, activation: o.activation }));
-    return { n: k.summary.n, pearson: k.summary.pearson, spearman: k.summary.spearman, rmse: k.summary.rmse, basis: 'summary', outliers };
+    const top = k.verification ? { verifiedTop: k.verification.k } : {};
+    return { n: k.summary.n, pearson: k.summary.pearson, spearman: k.summary.spearman, rmse: k.summary.rmse, basis: 'summary', outliers, ...top };
   }
   if (k.verification) {
     return { n, pearson: k.verification.pearson, spearman: null, rmse: null, basis: 'verified', outliers: [] };
@@ -106,14 +109,15 @@ export function facetGrid(count: number, width: number, height: number): { cols:
 }
 
 export function statsLine(s: FacetStats): string {
-  if (s.basis === 'summary') return `n ${s.n.toLocaleString('en')} · Pearson ${fmt(s.pearson)} · Spearman ${fmt(s.spearman)} · RMSE ${fmt(s.rmse)}`;
+  const top = s.verifiedTop ? `verified top ${s.verifiedTop} · ` : '';
+  if (s.basis === 'summary') return `${top}n ${s.n.toLocaleString('en')} · Pearson ${fmt(s.pearson)} · Spearman ${fmt(s.spearman)} · RMSE ${fmt(s.rmse)}`;
   if (s.basis === 'verified') return `top ${s.n} verified · Pearson ${fmt(s.pearson)}`;
   return `n ${s.n}`;
 }
 
 /** The same, short enough for a facet's title: r (Pearson), ρ (Spearman), RMSE, n. */
 export function statsShort(s: FacetStats): string {
-  if (s.basis === 'summary') return `r ${fmt(s.pearson, 2)} · ρ ${fmt(s.spearman, 2)} · RMSE ${fmt(s.rmse, 2)} · n ${s.n.toLocaleString('en')}`;
+  if (s.basis === 'summary') return `r ${fmt(s.pearson, 2)} · ρ ${fmt(s.spearman, 2)} · RMSE ${fmt(s.rmse, 2)} · n ${s.n.toLocaleString('en')}${s.verifiedTop ? ` (top ${s.verifiedTop})` : ''}`;
   if (s.basis === 'verified') return `r ${fmt(s.pearson, 2)} · top ${s.n} verified`;
   return `n ${s.n}`;
 }
