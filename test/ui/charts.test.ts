@@ -135,10 +135,10 @@ test('the scatter focus patch rings the component in its facet only', () => {
 });
 
 test('facets are laid out for the largest squares', () => {
-  assert.deepEqual(facetGrid(4, 1200, 400), { cols: 4, rows: 1, side: 234 });
+  assert.deepEqual(facetGrid(4, 1200, 400), { cols: 4, rows: 1, side: 240 });
   assert.equal(facetGrid(4, 600, 600).cols, 2);
   assert.equal(facetGrid(12, 1100, 420).rows, 2);
-  assert.equal(facetGrid(1, 300, 900).side, 300 - 52 - 14);
+  assert.equal(facetGrid(1, 300, 900).side, 300 - 48 - 12);
   assert.equal(tick(0.30000000000000004), '0.3');
   assert.equal(tick(-2.5e-5), '-0.000025');
 });

@@ -197,6 +197,45 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     assert.equal(await page.evaluate('document.documentElement.dataset.theme'), 'light');
   });
 
+  test('after a crash, the next start offers to recover the autosave', async () => {
+    // Unsaved work, autosaved (as the 30-second timer would), then the page goes away without saving.
+    await page.getByTestId('tab-pairs').click();
+    await page.getByRole('checkbox', { name: 'head_k' }).check();
+    await until('the change is unsaved', async () => (await page.title()).startsWith('• '));
+    await page.evaluate('window.patchbench_app.autosave()');
+    page.once('dialog', (d) => void d.accept()); // the browser's "leave the page?" for unsaved changes
+    await page.reload();
+    await page.getByTestId('dialog-recover').waitFor({ timeout: 30_000 });
+    await shot('18-recover.png');
+    await page.getByTestId('dialog-recover').getByRole('button', { name: /changed-model/ }).click();
+    await page.getByTestId('dialog-recover').waitFor({ state: 'detached' });
+    await until('the recovered project is open', async () => /Recovered .*changed-model\.patchbench from its autosave/.test(await text('notice')));
+    assert.equal(await page.getByRole('checkbox', { name: 'head_k' }).isChecked(), true, 'the unsaved change is back');
+    assert.match(await page.title(), /^• changed-model — Patchbench$/, 'and still unsaved');
+  });
+
+  test('36,864 points (GPT-2 small’s neurons) draw quickly and answer the pointer', async () => {
+    const ms = (await page.evaluate(`(() => {
+      const app = window.patchbench_app;
+      const L = 12, N = 3072, n = L * N;
+      const a = new Float32Array(n), x = new Float32Array(n);
+      for (let i = 0; i < n; i++) { const v = Math.sin(i * 12.9898) * Math.exp(-(i % 97) / 20); x[i] = v; a[i] = v * (0.8 + 0.4 * Math.cos(i)) + (i % 1013 === 0 ? 0.5 : 0); }
+      const t0 = performance.now();
+      app.result = { direction: 'denoising', metric: { name: 'logit-diff', clean: 3, corrupted: 1 }, positions: { clean: ['a'], corrupted: ['a'] }, pairCount: 1, backend: 'cpu', seconds: 1,
+        kinds: [{ kind: 'neuron', dims: ['layer', 'neuron'], shape: [L, N], attribution: a, activation: x, summary: { n, pearson: 0.9, spearman: 0.9, rmse: 0.1, outliers: [{ component: 1013, attribution: a[1013], activation: x[1013] }] } }] };
+      app.tab = 'scatter';
+      return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - t0))));
+    })()`)) as number;
+    assert.ok(ms < 1500, `drawn in ${ms.toFixed(0)} ms`);
+    const box = (await page.getByTestId('scatter-chart').boundingBox())!;
+    const at = (await page.evaluate(`window.patchbench_views.scatterPoint('neuron', 1013)`)) as [number, number];
+    const t0 = Date.now();
+    await page.mouse.move(box.x + at[0], box.y + at[1]);
+    await until('the hovered neuron is named', async () => (await text('focus-line')).startsWith('L0N1013'));
+    assert.ok(Date.now() - t0 < 1000, `hover answered in ${Date.now() - t0} ms`);
+    await shot('19-neurons.png');
+  });
+
   test('the page logged no errors (no CSP violations, no exceptions)', () => {
     assert.deepEqual(pageErrors, []);
   });

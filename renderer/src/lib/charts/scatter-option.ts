@@ -91,7 +91,7 @@ export function scatterFacets(result: PatchingResult): Facet[] {
 }
 
 /** Room around each facet's square plot, in pixels: the title above, axis labels and names left and below. */
-export const FACET_PAD = { top: 40, left: 52, right: 14, bottom: 38 };
+export const FACET_PAD = { top: 36, left: 48, right: 12, bottom: 34 };
 
 /**
  * Columns × rows for `count` facets in a box of `width` × `height` pixels, and the side of each
@@ -120,6 +120,11 @@ export function statsShort(s: FacetStats): string {
   if (s.basis === 'summary') return `r ${fmt(s.pearson, 2)} · ρ ${fmt(s.spearman, 2)} · RMSE ${fmt(s.rmse, 2)} · n ${s.n.toLocaleString('en')}${s.verifiedTop ? ` (top ${s.verifiedTop})` : ''}`;
   if (s.basis === 'verified') return `r ${fmt(s.pearson, 2)} · top ${s.n} verified`;
   return `n ${s.n}`;
+}
+
+/** The shortest: Pearson and Spearman only, for small facets. */
+export function statsTiny(s: FacetStats): string {
+  return s.basis === 'none' ? `n ${s.n}` : `r ${fmt(s.pearson, 2)} · ρ ${fmt(s.spearman, 2)}`;
 }
 
 /** Axis ticks: at most 3 significant digits, no trailing zeros. */
@@ -178,11 +183,11 @@ export function scatterOption({ result, theme, size = { width: 840, height: 420 
     titles.push({
       id: f.kind,
       text: f.kind,
-      subtext: statsShort(f.stats),
+      subtext: side < 170 ? statsTiny(f.stats) : statsShort(f.stats),
       left: left - 8,
       top: top - FACET_PAD.top + 4,
-      textStyle: { color: theme.text, fontSize: 12, fontWeight: 600, fontFamily: 'ui-monospace, Menlo, Consolas, monospace' },
-      subtextStyle: { color: theme.muted, fontSize: 10 },
+      textStyle: { color: theme.text, fontSize: 12, fontWeight: 600, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', width: Math.max(40, cellW - 16), overflow: 'truncate' },
+      subtextStyle: { color: theme.muted, fontSize: 10, width: Math.max(40, cellW - 16), overflow: 'truncate' },
       itemGap: 3,
     });
     series.push({
