@@ -4,31 +4,49 @@
  * or a full disk at any moment leaves either the old file or the new one, never a mix.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, chmodSync } from 'node:fs';
+import { existsSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, chmodSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { badInput } from '../errors.ts';
 import { decodeProject, encodeProject, storedModelPath, type Decoded, type ModelPathMode } from './format.ts';
 import { badProject, type Project } from './types.ts';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-
-/** The app's resources folder (bundled models and examples). */
-export function resourcesDir(): string {
-  return join(ROOT, 'resources');
+/**
+ * The app's package.json: the nearest one named "patchbench" above this module (the repository
+ * root from source, app.asar from an esbuild bundle in the packaged app).
+ */
+function findPackage(): { root: string; version: string } | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+      if (pkg.name === 'patchbench') return { root: dir, version: String(pkg.version ?? 'unknown') };
+    } catch {
+      /* not here */
+    }
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return undefined;
 }
 
-let version: string | undefined;
-/** The app version from package.json. */
+let pkg: { root: string; version: string } | undefined | null = null;
+const appPackage = () => (pkg === null ? (pkg = findPackage()) : pkg);
+
+/**
+ * The app's resources folder (bundled model and examples): `resources/` of the source tree, or in
+ * the packaged app Electron's resources folder, where they ship as extra resources.
+ */
+export function resourcesDir(): string {
+  const packaged = (process as { resourcesPath?: string }).resourcesPath;
+  if (typeof packaged === 'string' && existsSync(join(packaged, 'models'))) return packaged;
+  return join(appPackage()?.root ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../..'), 'resources');
+}
+
+/** The app version from package.json ("unknown" if it cannot be found). */
 export function appVersion(): string {
-  if (version === undefined) {
-    try {
-      version = String(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version ?? 'unknown');
-    } catch {
-      version = 'unknown';
-    }
-  }
-  return version;
+  return appPackage()?.version ?? 'unknown';
 }
 
 export interface SaveOptions {
