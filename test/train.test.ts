@@ -182,3 +182,39 @@ test('AdamW reduces the loss of a tiny model on a fixed batch', () => {
   const ln = paramView(flat, layout.byName.get('transformer.ln_f.weight')!);
   assert.ok(ln.some((x) => x !== 1));
 });
+
+test('training examples: BOS first, the answer found per task, copyable induction words weighted', async () => {
+  const { taskText, taskTokens } = await import('../main/engine/tasks/index.ts');
+  const { ExampleMaker, toBatch } = await import('../main/engine/train/data.ts');
+  const { loadTokenizer } = await import('../main/engine/tokenizer.ts');
+  const { writeTokenizerFiles } = await import('../main/engine/bpe-train.ts');
+  const texts = (['ioi', 'induction', 'pronoun'] as const).flatMap((t) => taskText(t, { n: 200, seed: 1 }));
+  const trained = trainByteLevelBpe(texts, { vocabSize: 900, requiredTokens: taskTokens() });
+  const dir = mkdtempSync(join(tmpdir(), 'patchbench-data-'));
+  try {
+    writeTokenizerFiles(dir, trained);
+    const tok = await loadTokenizer(dir);
+    const bos = trained.vocab['<|endoftext|>'];
+    const maker = new ExampleMaker(tok, bos);
+    const str = (ids: number[]) => ids.map((i) => tok.tokenString(i));
+    const ioi = maker.example('ioi', 'When Mary and John went to the store, John gave a drink to Mary.');
+    assert.equal(ioi.ids[0], bos);
+    assert.equal(str([ioi.ids[ioi.answer]])[0], ' Mary');
+    assert.equal(ioi.answer, ioi.ids.length - 2);
+    const pro = maker.example('pronoun', 'Yesterday Lisa said that she was tired.');
+    assert.equal(str([pro.ids[pro.answer]])[0], ' she');
+    const ind = maker.example('induction', ' apple river stone cloud apple river stone');
+    assert.equal(ind.answer, 7);
+    assert.equal(ind.copyFrom, 6, 'the second word of the repeat is the first one that can be copied');
+    const b = toBatch([ind, pro], 4, bos, 3);
+    assert.equal(b.p, Math.max(ind.ids.length, pro.ids.length));
+    // position j predicts token j + 1
+    assert.deepEqual(Array.from(b.weights.slice(0, b.p)), [1, 1, 1, 1, 1, 3, 4, ...new Array(b.p - 7).fill(0)]);
+    assert.equal(b.targets[6], ind.ids[7]);
+    const row = Array.from(b.weights.slice(b.p, 2 * b.p));
+    assert.equal(row[pro.answer - 1], 4);
+    assert.equal(row.filter((w) => w > 0).length, pro.ids.length - 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -46,7 +46,7 @@ export const HYPER = {
   bpeSentencesPerTask: 4000,
   steps: 1000,
   /** sentences per step, by task (fresh every step) */
-  batch: { ioi: 32, induction: 40, pronoun: 12 } as Record<TaskName, number>,
+  batch: { ioi: 48, induction: 28, pronoun: 20 } as Record<TaskName, number>,
   /** loss weight of the token that answers the task (every other position weighs 1) */
   answerWeight: 4,
   /** loss weight of the other induction words that can be copied from their first occurrence */
