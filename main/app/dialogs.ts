@@ -1,5 +1,5 @@
-/** Native file dialogs, owned by the main process, and the list of recently opened session files. */
-import { app, dialog, type BrowserWindow } from 'electron';
+/** Native file dialogs, owned by the main process. (Recent projects are the host's: main/host/projects.ts.) */
+import { dialog, type BrowserWindow } from 'electron';
 import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Dialogs } from '../host/host.ts';
@@ -22,32 +22,7 @@ export async function readTextFile(path: string): Promise<{ path: string; name: 
   return { path, name: basename(path), text: buf.toString('utf8') };
 }
 
-/** Recently opened or saved session files, newest first, kept in the user-data folder. */
-export class RecentFiles {
-  private list: string[] = [];
-  private readonly file = join(app.getPath('userData'), 'recent-files.json');
-  constructor(private readonly onChange: () => void) {}
-  async load() {
-    try {
-      const x = JSON.parse(await readFile(this.file, 'utf8'));
-      if (Array.isArray(x)) this.list = x.filter((p): p is string => typeof p === 'string');
-    } catch {
-      this.list = [];
-    }
-  }
-  get paths(): readonly string[] {
-    return this.list;
-  }
-  async add(path: string) {
-    this.list = [path, ...this.list.filter((p) => p !== path)].slice(0, 10);
-    app.addRecentDocument(path);
-    await writeAtomically(this.file, JSON.stringify(this.list, null, 2)).catch(() => {});
-    this.onChange();
-  }
-}
-
-export function nativeDialogs(win: () => BrowserWindow | undefined, recent: RecentFiles): Dialogs {
-  const isSession = (name: string) => name.endsWith('.json');
+export function nativeDialogs(win: () => BrowserWindow | undefined): Dialogs {
   return {
     async saveText({ title, suggestedName, text, filters, encoding }) {
       const w = win();
@@ -55,7 +30,6 @@ export function nativeDialogs(win: () => BrowserWindow | undefined, recent: Rece
       const r = w ? await dialog.showSaveDialog(w, opts) : await dialog.showSaveDialog(opts);
       if (r.canceled || !r.filePath) return null;
       await writeAtomically(r.filePath, encoding === 'base64' ? Buffer.from(text, 'base64') : text);
-      if (isSession(r.filePath)) await recent.add(r.filePath);
       return r.filePath;
     },
     async openText({ title, filters }) {
@@ -65,7 +39,6 @@ export function nativeDialogs(win: () => BrowserWindow | undefined, recent: Rece
       const path = r.filePaths[0];
       if (r.canceled || !path) return null;
       const f = await readTextFile(path);
-      if (isSession(path)) await recent.add(path);
       return f;
     },
     async pickProjectToOpen() {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CHANNEL_NAMES, EVENT_NAMES, type MenuCommand } from '../../shared/contract.ts';
 import { Host } from '../host/host.ts';
-import { nativeDialogs, RecentFiles } from './dialogs.ts';
+import { nativeDialogs } from './dialogs.ts';
 import { buildMenu } from './menu.ts';
 import { secureContents, secureSession } from './security.ts';
 
@@ -37,11 +37,10 @@ let win: BrowserWindow | undefined;
 let dirty = false;
 /** set once the renderer has asked about unsaved changes, so the next close goes through */
 let closing = false;
-const recent = new RecentFiles(() => refreshMenu());
 const host = new Host({
   kind: 'electron',
   versions: { electron: process.versions.electron, chrome: process.versions.chrome },
-  dialogs: nativeDialogs(() => win, recent),
+  dialogs: nativeDialogs(() => win),
   window: {
     setState({ title, dirty: d }) {
       dirty = d;
@@ -140,7 +139,6 @@ app.whenReady().then(async () => {
     });
   }
   for (const event of EVENT_NAMES) host.on(event, (payload: unknown) => send(event, payload));
-  await recent.load();
   refreshMenu();
   createWindow();
   host.start().catch((e: Error) => dialog.showErrorBox('The engine could not start', e.message));

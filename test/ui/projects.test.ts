@@ -3,7 +3,7 @@
 // a broken project file and a changed model said in words, unsaved changes, the dark theme.
 // Screenshots go to test-artifacts/ (look at them).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -31,7 +31,7 @@ before(async () => {
   const copy = join(work, 'model-copy');
   changedCopy(FIXTURE_MODEL, copy);
   await makeExampleProject({ modelDir: copy, file: join(work, 'changed-model.patchbench'), kinds: ['head_z'] });
-  writeFileSync(join(copy, 'config.json'), (await import('node:fs')).readFileSync(join(copy, 'config.json'), 'utf8').trimEnd() + '\n\n');
+  writeFileSync(join(copy, 'config.json'), readFileSync(join(copy, 'config.json'), 'utf8').trimEnd() + '\n\n');
   host = await startWebHost({ home: join(work, 'home'), examples });
   mkdirSync(SHOTS, { recursive: true });
   if (noChromium) return;
@@ -40,7 +40,7 @@ before(async () => {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(m.text());
   });
@@ -185,6 +185,18 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     assert.match(msg, /config\.json is \d+ bytes \(was \d+\)/);
     assert.equal(await page.evaluate('window.patchbench_app.result.kinds.map((k) => k.kind).join()'), 'head_z');
     await shot('16-model-changed.png');
+  });
+
+  test('charts export as PNG and SVG', async () => {
+    await page.getByTestId('tab-scatter').click();
+    const [png] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export the scatter as PNG' }).click()]);
+    assert.equal(png.suggestedFilename(), 'patchbench-scatter.png');
+    const bytes = readFileSync((await png.path())!);
+    assert.deepEqual([...bytes.subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
+    const [svg] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export the scatter as SVG' }).click()]);
+    const text = readFileSync((await svg.path())!, 'utf8');
+    assert.match(text, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.match(text, /head_z/, 'the facet titles are in the SVG');
   });
 
   test('the dark theme', async () => {
