@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../main/engine/backend.ts';
-import { trainByteLevelBpe } from '../main/engine/bpe-train.ts';
+import { trainByteLevelBpe, writeTokenizerFiles } from '../main/engine/bpe-train.ts';
 import { HookedModel } from '../main/engine/model.ts';
+import { taskText, taskTokens } from '../main/engine/tasks/index.ts';
 import { mulberry32 } from '../main/engine/tasks/random.ts';
+import { loadTokenizer } from '../main/engine/tokenizer.ts';
 import { writeModelFolder } from '../main/engine/train/checkpoint.ts';
+import { ExampleMaker, toBatch } from '../main/engine/train/data.ts';
 import { disposeWeights, lossAndGrads, uploadWeights, type Batch } from '../main/engine/train/grad.ts';
 import { AdamW } from '../main/engine/train/optim.ts';
 import { gaussian, initParams, paramLayout, paramView, type ArchConfig } from '../main/engine/train/params.ts';
@@ -184,10 +187,6 @@ test('AdamW reduces the loss of a tiny model on a fixed batch', () => {
 });
 
 test('training examples: BOS first, the answer found per task, copyable induction words weighted', async () => {
-  const { taskText, taskTokens } = await import('../main/engine/tasks/index.ts');
-  const { ExampleMaker, toBatch } = await import('../main/engine/train/data.ts');
-  const { loadTokenizer } = await import('../main/engine/tokenizer.ts');
-  const { writeTokenizerFiles } = await import('../main/engine/bpe-train.ts');
   const texts = (['ioi', 'induction', 'pronoun'] as const).flatMap((t) => taskText(t, { n: 200, seed: 1 }));
   const trained = trainByteLevelBpe(texts, { vocabSize: 900, requiredTokens: taskTokens() });
   const dir = mkdtempSync(join(tmpdir(), 'patchbench-data-'));

@@ -233,7 +233,8 @@ export function renderCard(d: CardData, repoRoot: string): string {
     for (const [k, v] of rows) out(`| ${k} | ${v} |`);
     out();
     out(
-      `Training took **${(t.seconds / 60).toFixed(1)} minutes** on ${t.threads} thread(s) of ${t.cpu} (tfjs ${t.backend} backend). ` +
+      `Training took **${(t.seconds / 60).toFixed(1)} minutes** (${(t.seconds / h.steps).toFixed(2)} s per step, held-out checks included) on ${t.threads} thread(s) of ${t.cpu} ` +
+        `(tfjs ${t.backend} backend${t.loadAverage ? `; 1-minute load average ${t.loadAverage.start.toFixed(1)} at the start and ${t.loadAverage.end.toFixed(1)} at the end, other processes sharing the cores` : ''}). ` +
         `Final loss (mean over the last 50 steps): **${t.final.loss.toFixed(3)} nats/token** over all positions ` +
         `(weighted training objective ${t.final.weightedLoss.toFixed(3)}); loss on the answer token: IOI ${t.final.answer.ioi.toFixed(3)}, ` +
         `induction ${t.final.answer.induction.toFixed(3)}, pronoun ${t.final.answer.pronoun.toFixed(3)}. Most of the remaining loss is irreducible: ` +

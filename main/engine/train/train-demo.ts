@@ -15,7 +15,7 @@
  *     the hand-written backward pass of grad.ts, data-parallel over 2 threads;
  *  3. write the Hugging Face folder and training_log.json, then run model-card.ts.
  */
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -65,7 +65,7 @@ export const HYPER = {
   /** batches per thread per step (sequences sorted by length, to keep padding small) */
   chunksPerThread: 2,
   /** held-out check (and checkpoint written) every this many steps */
-  evalEvery: 100,
+  evalEvery: 200,
 };
 export type Hyper = typeof HYPER;
 
@@ -82,6 +82,8 @@ export interface TrainLog {
   backend: string;
   threads: number;
   cpu: string;
+  /** 1-minute load average of the machine at the start and at the end (other processes share the cores) */
+  loadAverage: { start: number; end: number };
   startedAt: string;
   seconds: number;
   /** every 10 steps: step, mean token loss, answer loss per task (unweighted means, nats) */
@@ -163,7 +165,7 @@ export async function trainDemo(o: { steps: number; out: string; card: boolean; 
   const maker = new ExampleMaker(tokenizer, eot);
   const log: TrainLog = {
     hyper: h, vocabSize: cfg.vocabSize, paramCount: layout.total, backend, threads: h.threads, cpu: cpus()[0]?.model ?? 'unknown',
-    startedAt: new Date().toISOString(), seconds: 0, curve: [], evals: [],
+    loadAverage: { start: loadavg()[0], end: NaN }, startedAt: new Date().toISOString(), seconds: 0, curve: [], evals: [],
     final: { loss: NaN, weightedLoss: NaN, answer: { ioi: NaN, induction: NaN, pronoun: NaN } },
   };
   const recent: { loss: number; weighted: number; answer: Record<TaskName, number> }[] = [];
@@ -267,6 +269,7 @@ export async function trainDemo(o: { steps: number; out: string; card: boolean; 
     answer: Object.fromEntries(TASK_LIST.map((t) => [t, m((r) => r.answer[t])])) as Record<TaskName, number>,
   };
   log.seconds = (performance.now() - t0) / 1000;
+  log.loadAverage.end = loadavg()[0];
   await save(h.steps);
   log.seconds = (performance.now() - t0) / 1000;
   writeFileAtomic(join(o.out, 'training_log.json'), JSON.stringify(log, null, 1) + '\n');
