@@ -303,6 +303,10 @@ test('project view state and run settings', () => {
   assert.equal(runMethodOf({ ...s, method: 'both', verifyTop: undefined }), 'both');
   const v = readView({ theme: 'dark', tab: 'heatmap', heatmapKind: 'head_z', selected: { kind: 'head_z', index: 3 }, run, selectedPair: 2, draftPairs: [{ clean: 'a', corrupted: 'b', answer: ' c', wrong: ' d' }] });
   assert.deepEqual(v, { theme: 'dark', tab: 'heatmap', heatmapKind: 'head_z', selected: { kind: 'head_z', index: 3 }, run, selectedPair: 2, draftPairs: [{ clean: 'a', corrupted: 'b', answer: ' c', wrong: ' d' }] });
+  const table = { sort: { key: 'error', desc: true, abs: true }, kind: 'head_z', layer: '1', pos: '', search: 'L1' };
+  assert.deepEqual(readView({ table }).table, table);
+  assert.equal(readView({ table: { ...table, sort: { key: 'bogus' } } }).table, undefined);
+  assert.deepEqual(readView({ table: { ...table, layer: 'x; drop', kind: 'nope' } }).table, { ...table, layer: '', kind: '' });
   assert.deepEqual(readView({ theme: 'purple', tab: 7, selected: { kind: 'nope', index: 1 }, run: { direction: 'sideways' }, draftPairs: [{ clean: 1 }] }), {});
   assert.deepEqual(readView(null), {});
 });

@@ -128,6 +128,9 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
 
   test('Save As writes the project; reopening it shows identical results and the same view', async () => {
     const file = join(work, 'saved', 'analysis.patchbench');
+    await page.getByLabel('Filter by kind').selectOption('attn_out');
+    const rowCount = await text('row-count');
+    assert.match(rowCount, /^32 of 104/);
     await page.getByTestId('save-project').click(); // an example is untitled: Save asks where
     await page.getByTestId('dialog-saveAs').waitFor();
     await page.locator('#save-path').fill(file);
@@ -151,6 +154,9 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     await page.getByTestId('heatmap-chart').waitFor(); // the view state: the heatmap tab
     assert.equal(await resultDigest(), before, 'the same results, value for value');
     assert.equal(await page.evaluate('JSON.stringify(window.patchbench_app.selection.locked)'), lockedBefore);
+    assert.equal(await page.getByLabel('Filter by kind').inputValue(), 'attn_out', 'the table’s filter is view state too');
+    assert.equal(await text('row-count'), rowCount);
+    await page.getByLabel('Filter by kind').selectOption('');
     assert.equal(await page.getByRole('checkbox', { name: 'head_q' }).count(), 1);
     assert.doesNotMatch(await page.title(), /^• /);
   });

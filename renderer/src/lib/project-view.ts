@@ -5,6 +5,7 @@
  */
 import { DIRECTIONS, KIND_NAMES, METRIC_NAMES, type KindName, type MetricName, type PromptPair, type ProjectSettings } from '../../../shared/contract.ts';
 import type { ThemeName } from './charts/theme.ts';
+import type { SortKey } from './rows.ts';
 import { RUN_METHODS, type RunMethod } from './session-file.ts';
 
 export interface ViewState {
@@ -18,7 +19,11 @@ export interface ViewState {
   selectedPair?: number;
   /** pairs edited after the run (the project's pairs are those the results came from) */
   draftPairs?: PromptPair[];
+  /** the ranking table's order and filters */
+  table?: { sort: { key: SortKey; desc: boolean; abs: boolean }; kind: KindName | ''; layer: string; pos: string; search: string };
 }
+
+const SORT_KEYS: readonly SortKey[] = ['label', 'kind', 'layer', 'head', 'pos', 'attribution', 'activation', 'error'];
 
 /** The run panel's choices ('verify' is attribution, then activation patching of the top verifyK). */
 export interface RunPanel {
@@ -81,5 +86,20 @@ export function readView(raw: unknown): ViewState {
   }
   if (Number.isInteger(v.selectedPair) && (v.selectedPair as number) >= 0) out.selectedPair = v.selectedPair as number;
   if (Array.isArray(v.draftPairs) && v.draftPairs.length > 0 && v.draftPairs.every(isPair)) out.draftPairs = v.draftPairs.map((p) => ({ ...p }));
+  if (isObj(v.table) && isObj(v.table.sort)) {
+    const t = v.table;
+    const sort = t.sort as Record<string, unknown>;
+    const key = oneOf(sort.key, SORT_KEYS);
+    const str = (x: unknown) => (typeof x === 'string' && x.length < 200 ? x : '');
+    if (key) {
+      out.table = {
+        sort: { key, desc: sort.desc === true, abs: sort.abs === true },
+        kind: oneOf(t.kind, KIND_NAMES) ?? '',
+        layer: /^\d*$/.test(str(t.layer)) ? str(t.layer) : '',
+        pos: /^\d*$/.test(str(t.pos)) ? str(t.pos) : '',
+        search: str(t.search),
+      };
+    }
+  }
   return out;
 }

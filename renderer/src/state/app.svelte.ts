@@ -29,6 +29,17 @@ import type { RunMethod } from '../lib/session-file.ts';
 import { openText, saveText, type OpenedFile } from '../lib/files.ts';
 import { EMPTY_SELECTION, focusOf, hover, lock, restrictTo, selectionFromView, selectionToView, toggleLock, type ComponentRef, type Selection } from '../lib/selection.ts';
 import { runMethodOf, settingsOf, viewOf, readView, type ViewState } from '../lib/project-view.ts';
+import { defaultSort, type Sort } from '../lib/rows.ts';
+
+export interface TableView {
+  sort: Sort;
+  /** '' for all */
+  kind: KindName | '';
+  layer: string;
+  pos: string;
+  search: string;
+}
+const defaultTableView = (r?: PatchingResult | null): TableView => ({ sort: r ? defaultSort(r) : { key: 'attribution', desc: true, abs: true }, kind: '', layer: '', pos: '', search: '' });
 import { heatmapKinds } from '../lib/charts/heatmap-option.ts';
 import { scatterFacets } from '../lib/charts/scatter-option.ts';
 import type { ThemeName } from '../lib/charts/theme.ts';
@@ -148,6 +159,8 @@ export class AppState {
   theme = $state<ThemeName>(initialTheme());
   tab = $state<ViewTab>('pairs');
   heatmapKind = $state<KindName | null>(null);
+  /** the ranking table's order and filters */
+  tableView = $state<TableView>(defaultTableView());
 
   private tokenizeLatest = latest();
   private predictLatest = latest();
@@ -201,6 +214,8 @@ export class AppState {
     if (!r) return;
     const kinds = heatmapKinds(r);
     if (!this.heatmapKind || !kinds.includes(this.heatmapKind)) this.heatmapKind = kinds[0] ?? null;
+    // A new run's table starts at its natural order, showing everything.
+    if (switchTab) this.tableView = defaultTableView(r);
     if (switchTab && this.tab === 'pairs') this.tab = scatterFacets(r).length ? 'scatter' : kinds.length ? 'heatmap' : 'pairs';
   }
   get selectedPair(): PromptPair | undefined {
@@ -548,6 +563,7 @@ export class AppState {
       selected: selectionToView(this.selection),
       run: { ...this.currentSettings(), verifyK: this.verifyK, method: this.method },
       selectedPair: this.selected,
+      table: $state.snapshot(this.tableView),
       ...(stale ? { draftPairs: $state.snapshot(this.pairs) } : {}),
     };
     const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
@@ -650,6 +666,7 @@ export class AppState {
     this.select(Math.min(view.selectedPair ?? 0, this.pairs.length - 1));
     this.selection = selectionFromView(view.selected, p.result);
     if (view.theme) this.setTheme(view.theme);
+    this.tableView = view.table ?? defaultTableView(p.result);
     this.heatmapKind = view.heatmapKind && p.result && heatmapKinds(p.result).includes(view.heatmapKind) ? view.heatmapKind : this.heatmapKind;
     this.tab = view.tab ?? (p.result ? (scatterFacets(p.result).length ? 'scatter' : 'heatmap') : 'pairs');
     this.project = { path: p.path, name: p.name };
