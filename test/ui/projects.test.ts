@@ -193,6 +193,23 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     await shot('16-model-changed.png');
   });
 
+  test('the splitter gives the views or the table more room, by pointer or keyboard', async () => {
+    const rows = page.getByTestId('rows');
+    const before = (await rows.boundingBox())!.height;
+    const sep = page.getByRole('separator', { name: 'Resize the views and the ranking table' });
+    await sep.focus();
+    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowUp');
+    const taller = (await rows.boundingBox())!.height;
+    assert.ok(taller > before + 40, `the table grew from ${before} to ${taller} px`);
+    const box = (await sep.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + 3);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2, box.y + 150, { steps: 5 });
+    await page.mouse.up();
+    assert.ok((await rows.boundingBox())!.height < taller - 80, 'dragging down gives the views more room');
+    await page.evaluate('window.patchbench_app.viewsShare = null');
+  });
+
   test('charts export as PNG and SVG', async () => {
     await page.getByTestId('tab-scatter').click();
     const [png] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export the scatter as PNG' }).click()]);

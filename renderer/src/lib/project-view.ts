@@ -19,6 +19,8 @@ export interface ViewState {
   selectedPair?: number;
   /** pairs edited after the run (the project's pairs are those the results came from) */
   draftPairs?: PromptPair[];
+  /** the views' share of the height above the ranking table */
+  viewsShare?: number;
   /** the ranking table's order and filters */
   table?: { sort: { key: SortKey; desc: boolean; abs: boolean }; kind: KindName | ''; layer: string; pos: string; search: string };
 }
@@ -86,6 +88,7 @@ export function readView(raw: unknown): ViewState {
   }
   if (Number.isInteger(v.selectedPair) && (v.selectedPair as number) >= 0) out.selectedPair = v.selectedPair as number;
   if (Array.isArray(v.draftPairs) && v.draftPairs.length > 0 && v.draftPairs.every(isPair)) out.draftPairs = v.draftPairs.map((p) => ({ ...p }));
+  if (typeof v.viewsShare === 'number' && v.viewsShare >= 0.2 && v.viewsShare <= 0.85) out.viewsShare = v.viewsShare;
   if (isObj(v.table) && isObj(v.table.sort)) {
     const t = v.table;
     const sort = t.sort as Record<string, unknown>;

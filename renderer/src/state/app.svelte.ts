@@ -161,6 +161,8 @@ export class AppState {
   heatmapKind = $state<KindName | null>(null);
   /** the ranking table's order and filters */
   tableView = $state<TableView>(defaultTableView());
+  /** the views' share of the height above the ranking table (null: the default layout) */
+  viewsShare = $state<number | null>(null);
 
   private tokenizeLatest = latest();
   private predictLatest = latest();
@@ -564,6 +566,7 @@ export class AppState {
       run: { ...this.currentSettings(), verifyK: this.verifyK, method: this.method },
       selectedPair: this.selected,
       table: $state.snapshot(this.tableView),
+      ...(this.viewsShare === null ? {} : { viewsShare: this.viewsShare }),
       ...(stale ? { draftPairs: $state.snapshot(this.pairs) } : {}),
     };
     const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
@@ -667,6 +670,7 @@ export class AppState {
     this.selection = selectionFromView(view.selected, p.result);
     if (view.theme) this.setTheme(view.theme);
     this.tableView = view.table ?? defaultTableView(p.result);
+    this.viewsShare = view.viewsShare ?? null;
     this.heatmapKind = view.heatmapKind && p.result && heatmapKinds(p.result).includes(view.heatmapKind) ? view.heatmapKind : this.heatmapKind;
     this.tab = view.tab ?? (p.result ? (scatterFacets(p.result).length ? 'scatter' : 'heatmap') : 'pairs');
     this.project = { path: p.path, name: p.name };
