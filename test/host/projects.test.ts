@@ -110,6 +110,10 @@ test('an example opens as an untitled copy and is not remembered as the last pro
   assert.equal(p.example, true);
   assert.equal(p.path, null);
   assert.equal(p.name, 'demo');
+  // A file the desktop app was started to open is reported once.
+  projects.startupFile = ex;
+  assert.equal(projects.files().startup, ex);
+  assert.equal(projects.files().startup, null);
 });
 
 test('autosave writes a recovery copy; recovery opens it as unsaved changes of its project; a save clears it', async () => {
