@@ -9,7 +9,7 @@ import { AriaComponent, GridComponent, TitleComponent, TooltipComponent, VisualM
 import { SVGRenderer } from 'echarts/renderers';
 import type { KindName, KindResult, PatchingResult } from '../../shared/contract.ts';
 import { cellRef, heatmapAxes, heatmapFocusPatch, heatmapKinds, heatmapOption, panelValues } from '../../renderer/src/lib/charts/heatmap-option.ts';
-import { facetGrid, facetPoints, pointIndex, pointRef, scatterFacets, scatterFocusPatch, scatterOption, sharedRange, tick } from '../../renderer/src/lib/charts/scatter-option.ts';
+import { errorOrder, facetGrid, facetPoints, pointIndex, pointRef, stepPoint, scatterFacets, scatterFocusPatch, scatterOption, sharedRange, tick } from '../../renderer/src/lib/charts/scatter-option.ts';
 import { divergingColor, fmt, inkOn, maxAbs, RDBU, THEMES } from '../../renderer/src/lib/charts/theme.ts';
 import { readView, runMethodOf, settingsOf } from '../../renderer/src/lib/project-view.ts';
 import {
@@ -132,6 +132,25 @@ test('the scatter focus patch rings the component in its facet only', () => {
   assert.deepEqual(p.series[0].data, []);
   const none = scatterFocusPatch(facets, { kind: 'head_z_pos', index: 4 }) as { series: { data: unknown[] }[] };
   assert.ok(none.series.every((s) => s.data.length === 0), 'a component without activation has no point');
+});
+
+test('the keyboard steps through a facet from the worst approximated point, and between facets', () => {
+  const facets = scatterFacets(R);
+  const hz = facets[1];
+  const order = Array.from(errorOrder(hz));
+  const errs = order.map((i) => Math.abs(hz.data[i * 3 + 1] - hz.data[i * 3]));
+  for (let i = 1; i < errs.length; i++) assert.ok(errs[i - 1] >= errs[i]);
+  const worst = stepPoint(facets, null, 'ArrowDown');
+  assert.deepEqual(worst, pointRef(facets[0], errorOrder(facets[0])[0]));
+  const first = stepPoint(facets, worst, 'ArrowDown')!;
+  assert.equal(first.kind, 'head_z');
+  assert.equal(first.index, pointRef(hz, order[0]).index);
+  const second = stepPoint(facets, first, 'ArrowRight')!;
+  assert.equal(second.index, pointRef(hz, order[1]).index);
+  assert.deepEqual(stepPoint(facets, second, 'ArrowLeft'), first);
+  assert.deepEqual(stepPoint(facets, first, 'ArrowLeft'), first, 'stops at the worst');
+  assert.equal(stepPoint(facets, first, 'ArrowUp')!.kind, 'resid_pre');
+  assert.equal(stepPoint([], null, 'ArrowRight'), null);
 });
 
 test('facets are laid out for the largest squares', () => {

@@ -116,6 +116,23 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     await shot('13-heatmap-cell.png');
   });
 
+  test('the keyboard steps through the scatter plots from the worst approximated point', async () => {
+    await page.getByTestId('tab-scatter').click();
+    await page.getByTestId('scatter-chart').focus();
+    await page.keyboard.press('Escape');
+    assert.equal(await page.evaluate('window.patchbench_app.selection.locked'), null);
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.evaluate('window.patchbench_app.selection.locked.kind'), 'resid_pre');
+    await page.keyboard.press('ArrowDown');
+    const worst = await selectedLabel();
+    assert.equal(worst, 'ATTN0 @11 ␣Michael→␣Paul', 'the worst approximated attn_out component');
+    await page.keyboard.press('ArrowRight');
+    assert.notEqual(await selectedLabel(), worst);
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await selectedLabel(), worst);
+    await page.getByTestId('tab-heatmap').click();
+  });
+
   test('the keyboard moves the selection through the table', async () => {
     const first = await selectedLabel();
     await page.getByTestId('rows').focus();

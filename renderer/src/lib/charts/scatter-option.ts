@@ -270,6 +270,33 @@ export function pointRef(f: Facet, dataIndex: number): ComponentRef {
   return { kind: f.kind, index: Math.round(f.data[dataIndex * 3 + 2]) };
 }
 
+/** A facet's points from the worst approximated (largest |attribution − activation|) to the best. */
+export function errorOrder(f: Facet): Int32Array {
+  const order = Int32Array.from({ length: f.n }, (_, i) => i);
+  const err = (i: number) => Math.abs(f.data[i * 3 + 1] - f.data[i * 3]);
+  return order.sort((a, b) => err(b) - err(a) || a - b);
+}
+
+/**
+ * The keyboard in the scatter plots: ←/→ step through the focused facet's points from the worst
+ * approximated, ↑/↓ move to the previous/next facet's worst point. Returns the component to lock.
+ */
+export function stepPoint(facets: Facet[], current: ComponentRef | null, key: string): ComponentRef | null {
+  if (!facets.length) return null;
+  let fi = current ? facets.findIndex((f) => f.kind === current.kind) : -1;
+  if (key === 'ArrowUp' || key === 'ArrowDown') {
+    fi = fi < 0 ? 0 : Math.max(0, Math.min(facets.length - 1, fi + (key === 'ArrowDown' ? 1 : -1)));
+    const f = facets[fi];
+    return pointRef(f, errorOrder(f)[0]);
+  }
+  if (key !== 'ArrowLeft' && key !== 'ArrowRight') return current;
+  const f = facets[Math.max(0, fi)];
+  const order = errorOrder(f);
+  const at = current && current.kind === f.kind ? order.indexOf(pointIndex(f, current.index)) : -1;
+  const next = at < 0 ? 0 : Math.max(0, Math.min(order.length - 1, at + (key === 'ArrowRight' ? 1 : -1)));
+  return pointRef(f, order[next]);
+}
+
 /** The data index of a component in its facet, or -1 when it is not plotted. */
 export function pointIndex(f: Facet, index: number): number {
   for (let i = 2; i < f.data.length; i += 3) if (f.data[i] === index) return (i - 2) / 3;
