@@ -122,6 +122,12 @@ export function wireResultFrom(r: EngineResult, strings: { clean: string[]; corr
 export class Projects {
   /** model references by folder, so autosaves do not hash the weights every time */
   private refs = new Map<string, { key: string; ref: Promise<ModelRef> }>();
+  /**
+   * The model references of opened projects, with the date of their results: results saved again
+   * keep the reference of the model that computed them (its fingerprint and all), even when that
+   * model has changed or is gone since.
+   */
+  private openedRefs = new Map<string, { ref: ModelRef; resultsDate: string | null }>();
   onRecentChange?: () => void;
   /** a file to open at start instead of the last project (the desktop app's command line or a double-click); given once */
   startupFile?: string;
@@ -203,6 +209,7 @@ export class Projects {
     const example = !recovered && this.isExample(file);
     const path = recovered ? (project.autosave!.projectPath ?? null) : example ? null : file;
     const check = await checkModel(project);
+    this.openedRefs.set(resolve(check.dir), { ref: project.model, resultsDate: project.provenance?.date ?? null });
     let loaded: ModelInfo | null = null;
     let modelMessage = check.message;
     let status = check.status;
@@ -268,10 +275,15 @@ export class Projects {
 
   async toProject(doc: ProjectDoc): Promise<Project> {
     let model: ModelRef;
-    try {
-      model = await this.modelRef(doc.modelDir);
-    } catch (e) {
-      throw new HostError('bad-model', `the project's model cannot be described for saving: ${(e as Error).message}`);
+    const opened = this.openedRefs.get(resolve(doc.modelDir));
+    if (opened && doc.result && opened.resultsDate !== null && doc.provenance?.date === opened.resultsDate) {
+      model = opened.ref; // the results of an opened project: the model that computed them
+    } else {
+      try {
+        model = await this.modelRef(doc.modelDir);
+      } catch (e) {
+        throw new HostError('bad-model', `the project's model cannot be described for saving: ${(e as Error).message}`);
+      }
     }
     const settings = { ...doc.settings, kinds: [...doc.settings.kinds] };
     if (!doc.result) return emptyProject({ pairs: doc.pairs, settings, model, view: doc.view });

@@ -99,6 +99,29 @@ test('a project whose model is gone opens with its results and says so', async (
   assert.equal(p.loaded, null);
   assert.equal(values(p.result), values(result));
   assert.match(p.result!.positions.clean[1], /^#\d+$/, 'token ids stand in for the strings');
+  // Saved again (results and all) while the model is still gone: its reference is kept as it was;
+  // without results, a missing model cannot be described.
+  const again = join(work, 'gone-again.patchbench');
+  await projects.save(again, { ...doc, modelDir: p.model.dir, result: p.result, provenance: p.provenance });
+  const q = await projects.open(again);
+  assert.equal(q.model.status, 'missing');
+  assert.equal(values(q.result), values(result));
+  await assert.rejects(projects.save(again, { ...doc, modelDir: p.model.dir, result: null }), /cannot be described for saving/);
+});
+
+test('results saved again keep the fingerprint of the model that computed them, even after it changed', async () => {
+  const copy = join(work, 'model-changing');
+  cpSync(MODEL, copy, { recursive: true });
+  const file = join(work, 'changing.patchbench');
+  await projects.save(file, { ...doc, modelDir: copy });
+  writeFileSync(join(copy, 'config.json'), readFileSync(join(copy, 'config.json'), 'utf8') + '\n');
+  const p = await projects.open(file);
+  assert.equal(p.model.status, 'changed');
+  await projects.save(file, { ...doc, modelDir: p.model.dir, result: p.result, provenance: p.provenance });
+  assert.equal((await projects.open(file)).model.status, 'changed', 'still said: these results are from the model as it was');
+  // New results from the changed model carry its new fingerprint.
+  await projects.save(file, { ...doc, modelDir: p.model.dir, provenance: { ...p.provenance!, date: new Date().toISOString() } });
+  assert.equal((await projects.open(file)).model.status, 'ok');
 });
 
 test('an example opens as an untitled copy and is not remembered as the last project', async () => {

@@ -128,6 +128,9 @@ export class AppState {
   /** the settings, pairs and provenance that produced `result` (saved with it) */
   resultSettings = $state.raw<ProjectSettings | null>(null);
   resultPairs = $state.raw<PromptPair[] | null>(null);
+  /** the model folder the result came from (saved as the project's model while there is a result) */
+  resultModelDir: string | null = null;
+  private jobModelDir: string | null = null;
   provenance = $state.raw<Provenance | null>(null);
   /** a sentence when the opened project's model is missing or changed */
   modelNotice = $state<string | null>(null);
@@ -491,6 +494,7 @@ export class AppState {
     this.jobPairsVersion = this.pairsVersion;
     this.jobSettings = this.currentSettings();
     this.jobPairs = $state.snapshot(this.pairs);
+    this.jobModelDir = this.model?.dir ?? null;
     try {
       const { jobId } = await this.call('job:start', {
         pairs: $state.snapshot(this.pairs),
@@ -533,6 +537,7 @@ export class AppState {
       this.resultVersion++;
       this.resultSettings = this.jobSettings;
       this.resultPairs = this.jobPairs;
+      this.resultModelDir = this.jobModelDir;
       this.provenance = { appVersion: this.info?.version ?? null, backend: d.result.backend, date: new Date().toISOString(), seconds: d.result.seconds };
       this.resultPairsVersion = this.jobPairsVersion;
       this.runError = null;
@@ -573,7 +578,8 @@ export class AppState {
     return {
       pairs: withResult ? this.resultPairs! : $state.snapshot(this.pairs),
       settings: withResult ? this.resultSettings! : this.currentSettings(),
-      modelDir: this.model.dir,
+      // Results belong to the model that computed them, whichever is loaded now.
+      modelDir: withResult && this.resultModelDir ? this.resultModelDir : this.model.dir,
       result: withResult ? this.result : null,
       provenance: withResult ? this.provenance : null,
       view: viewOf(view),
@@ -588,6 +594,7 @@ export class AppState {
     if (choice === 'cancel') return false;
     if (choice === 'discard') {
       void this.call('project:autosave', { projectPath: this.project.path, doc: null }).catch(() => {});
+      this.lastAutosaved = ''; // if the next step is cancelled, autosaving resumes
       return true;
     }
     return this.save();
@@ -661,6 +668,7 @@ export class AppState {
     this.resultVersion++;
     this.resultSettings = p.result ? p.settings : null;
     this.resultPairs = p.result ? p.pairs : null;
+    this.resultModelDir = p.model.dir;
     this.provenance = p.provenance;
     if (view.draftPairs) {
       this.pairs = view.draftPairs;
