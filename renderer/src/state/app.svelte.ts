@@ -159,6 +159,8 @@ export class AppState {
   // ---- views (kept apart from results: this is what a project's view state holds) ----
   /** the one linked selection of table, scatter plots, heatmaps and token view */
   selection = $state.raw<Selection>(EMPTY_SELECTION);
+  /** the view the pointer is in while it hovers a component */
+  hoverSource = $state<string | null>(null);
   theme = $state<ThemeName>(initialTheme());
   tab = $state<ViewTab>('pairs');
   heatmapKind = $state<KindName | null>(null);
@@ -184,8 +186,13 @@ export class AppState {
     return focusOf(this.selection);
   }
 
-  hoverComponent(ref: ComponentRef | null): void {
+  /**
+   * The pointer is over a component (null: over none). `source` names the view it is in: that view
+   * already shows the hover itself (and an ECharts tooltip, which redrawing would hide).
+   */
+  hoverComponent(ref: ComponentRef | null, source: string | null = null): void {
     this.selection = hover(this.selection, ref);
+    this.hoverSource = ref ? source : null;
   }
 
   /** A click on a component anywhere: locks it (or unlocks it), and the heatmap follows its kind. */
