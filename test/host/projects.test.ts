@@ -139,6 +139,28 @@ test('an example opens as an untitled copy and is not remembered as the last pro
   assert.equal(projects.files().startup, null);
 });
 
+const BUNDLED_EXAMPLE = new URL('../../resources/examples/ioi-demo.patchbench', import.meta.url).pathname;
+test('the bundled example opens on the bundled demo model, with results', { skip: existsSync(BUNDLED_EXAMPLE) ? false : 'resources/examples/ioi-demo.patchbench is not there yet' }, async () => {
+  const examples = process.env.PATCHBENCH_EXAMPLES;
+  const demo = process.env.PATCHBENCH_DEMO_MODEL;
+  process.env.PATCHBENCH_EXAMPLES = join(BUNDLED_EXAMPLE, '..');
+  delete process.env.PATCHBENCH_DEMO_MODEL;
+  try {
+    const p = await projects.open(BUNDLED_EXAMPLE);
+    assert.equal(p.example, true);
+    assert.equal(p.path, null, 'an untitled copy: Save asks where');
+    assert.equal(p.model.status, 'ok', p.model.message);
+    assert.equal(p.loaded?.name, 'demo');
+    assert.ok(p.result && p.result.kinds.length > 0);
+    assert.ok(p.result.kinds.some((k) => k.summary), 'both methods: the scatter plots have their correlations');
+    assert.doesNotMatch(p.result.positions.clean.join(''), /#\d/, 'positions labelled with the demo tokenizer');
+  } finally {
+    process.env.PATCHBENCH_EXAMPLES = examples;
+    if (demo !== undefined) process.env.PATCHBENCH_DEMO_MODEL = demo;
+    await engine.call('load', { dir: MODEL }).result;
+  }
+});
+
 test('autosave writes a recovery copy; recovery opens it as unsaved changes of its project; a save clears it', async () => {
   const file = join(work, 'b.patchbench');
   await projects.save(file, doc);
