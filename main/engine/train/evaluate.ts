@@ -75,17 +75,7 @@ export async function scorePairs(model: HookedModel, pairs: PromptPair[]): Promi
   };
 }
 
+/** Scores `n` pairs of every template and length (not only the most common length, as patching needs). */
 export async function scoreTask(model: HookedModel, task: TaskName, o: { n: number; seed: number }): Promise<TaskScore> {
-  return scorePairs(model, generatePairs(task, { n: o.n, seed: o.seed, tokenizer: model.tokenizer }));
-}
-
-/** The pairs of the most common token length (patching needs equal lengths), at most `max` of them. */
-export function largestLengthGroup(model: HookedModel, pairs: PromptPair[], max: number): { pairs: PromptPair[]; length: number } {
-  const byLen = new Map<number, PromptPair[]>();
-  for (const p of pairs) {
-    const n = model.encodePrompt(p.clean).length;
-    byLen.set(n, [...(byLen.get(n) ?? []), p]);
-  }
-  const [length, group] = [...byLen].sort((a, b) => b[1].length - a[1].length || a[0] - b[0])[0];
-  return { pairs: group.slice(0, max), length };
+  return scorePairs(model, generatePairs(task, { n: o.n, seed: o.seed, tokenizer: model.tokenizer, uniformLength: false }));
 }

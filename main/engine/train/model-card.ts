@@ -17,7 +17,7 @@ import { runPatching, type KindResult, type PatchingResult } from '../patching/i
 import { tokenizePairs } from '../patching/pairs.ts';
 import { topK } from '../patching/summary.ts';
 import { generatePairs, TASKS, type PromptPair, type TaskName } from '../tasks/index.ts';
-import { largestLengthGroup, scorePairs, type TaskScore } from './evaluate.ts';
+import { scorePairs, type TaskScore } from './evaluate.ts';
 import type { TrainLog } from './train-demo.ts';
 
 /** Held-out generatePairs seeds of the card (training text uses seeds ≥ 1e6, see train-demo.ts). */
@@ -126,8 +126,9 @@ function agreement(model: HookedModel, r: KindResult): KindAgreement {
 
 /** Activation and attribution patching (denoising, logit difference) on the task's most common prompt length. */
 export async function patchTask(model: HookedModel, task: TaskName, seed: number, kinds: Kind[], maxPairs = PATCH_MAX_PAIRS): Promise<PatchReport & { result: PatchingResult }> {
-  const all = generatePairs(task, { n: 6 * maxPairs, seed, tokenizer: model.tokenizer });
-  const { pairs, length } = largestLengthGroup(model, all, maxPairs);
+  // generatePairs keeps the most common token length, so the pairs patch as one batch
+  const pairs = generatePairs(task, { n: maxPairs, seed, tokenizer: model.tokenizer });
+  const length = model.encodePrompt(pairs[0].clean).length;
   const result = await runPatching(model, tokenizePairs(model, pairs), { direction: 'denoising', metric: 'logit-diff', kinds, method: 'both' });
   const hz = result.kinds.find((k) => k.kind === 'head_z')!;
   const attn = await headAttention(model, pairs);
@@ -156,7 +157,7 @@ export async function measure(dir: string): Promise<CardData> {
   try {
     const scores = {} as CardData['scores'];
     for (const task of Object.keys(TASKS) as TaskName[]) {
-      const pairs = generatePairs(task, { n: SCORE_N, seed: CARD_SEEDS[task], tokenizer: model.tokenizer });
+      const pairs = generatePairs(task, { n: SCORE_N, seed: CARD_SEEDS[task], tokenizer: model.tokenizer, uniformLength: false });
       scores[task] = { ...(await scorePairs(model, pairs)), seed: CARD_SEEDS[task] };
     }
     const patching: PatchReport[] = [];
@@ -252,8 +253,8 @@ export function renderCard(d: CardData, repoRoot: string): string {
   out('## What it does');
   out();
   out(
-    `Measured on ${SCORE_N} held-out prompt pairs per task from \`generatePairs\` (seeds ${Object.values(CARD_SEEDS).join(', ')}; training sentences come ` +
-      'from other seeds, so the name/template/word combinations are unseen). "Beats wrong" counts clean prompts where logit(answer) > logit(wrong).',
+    `Measured on ${SCORE_N} held-out prompt pairs per task from \`generatePairs\` (seeds ${Object.values(CARD_SEEDS).join(', ')}, all templates and lengths; ` +
+      'training sentences come from other seeds, so the name/template/word combinations are unseen). "Beats wrong" counts clean prompts where logit(answer) > logit(wrong).',
   );
   out();
   out('| task | beats wrong | mean logit diff (clean) | mean logit diff (corrupted) | answer is top-1 | mean p(answer) |');
