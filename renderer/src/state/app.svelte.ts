@@ -302,7 +302,8 @@ export class AppState {
     const usable = recovery.filter((r) => !r.problem && r.newer);
     const start = files?.startup ?? (files?.firstStart ? files.examples.find((e) => e.exists)?.path : (files?.last ?? undefined));
     if (start && (await this.openPath(start, { quiet: !files?.startup }))) {
-      // opened
+      // Opened; if its model could not be loaded, the default one is, so that runs can start.
+      if (!this.model) await this.loadModel(this.info!.defaultModelDir);
     } else {
       if (!this.model) await this.loadModel(this.info!.defaultModelDir);
       if (this.model && this.pairs.length === 0) await this.generate('ioi', 8, 1);
