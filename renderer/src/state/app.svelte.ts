@@ -303,7 +303,11 @@ export class AppState {
     const start = files?.startup ?? (files?.firstStart ? files.examples.find((e) => e.exists)?.path : (files?.last ?? undefined));
     if (start && (await this.openPath(start, { quiet: !files?.startup }))) {
       // Opened; if its model could not be loaded, the default one is, so that runs can start.
-      if (!this.model) await this.loadModel(this.info!.defaultModelDir);
+      if (!this.model) {
+        const dirty = this.dirty;
+        await this.loadModel(this.info!.defaultModelDir);
+        if (!dirty) this.markSaved();
+      }
     } else {
       if (!this.model) await this.loadModel(this.info!.defaultModelDir);
       if (this.model && this.pairs.length === 0) await this.generate('ioi', 8, 1);
