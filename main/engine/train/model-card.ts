@@ -58,6 +58,8 @@ export interface PatchReport {
   positions: number;
   cleanLogitDiff: number;
   corruptedLogitDiff: number;
+  /** the first clean and corrupted prompts as token strings, to read positions by */
+  example: { clean: string[]; corrupted: string[] };
   heads: HeadRow[];
   agreement: KindAgreement[];
   seconds: number;
@@ -129,6 +131,8 @@ export async function patchTask(model: HookedModel, task: TaskName, seed: number
   // generatePairs keeps the most common token length, so the pairs patch as one batch
   const pairs = generatePairs(task, { n: maxPairs, seed, tokenizer: model.tokenizer });
   const length = model.encodePrompt(pairs[0].clean).length;
+  const strings = (text: string) => model.encodePrompt(text).map((id) => model.tokenizer.tokenString(id));
+  const example = { clean: strings(pairs[0].clean), corrupted: strings(pairs[0].corrupted) };
   const result = await runPatching(model, tokenizePairs(model, pairs), { direction: 'denoising', metric: 'logit-diff', kinds, method: 'both' });
   const hz = result.kinds.find((k) => k.kind === 'head_z')!;
   const attn = await headAttention(model, pairs);
@@ -145,6 +149,7 @@ export async function patchTask(model: HookedModel, task: TaskName, seed: number
     positions: length,
     cleanLogitDiff: result.metric.clean,
     corruptedLogitDiff: result.metric.corrupted,
+    example,
     heads,
     agreement: result.kinds.map((k) => agreement(model, k)),
     seconds: result.seconds,
@@ -292,6 +297,9 @@ export function renderCard(d: CardData, repoRoot: string): string {
     `IOI, the same ${ioi.pairs} pairs: attribution patching (one backward pass) against activation patching (one patched run per component), per component kind. ` +
       'Recall of the top 5 = how many of the 5 components with the largest |activation-patching effect| are among the 5 with the largest |attribution|.',
   );
+  out();
+  const show = (toks: string[]) => toks.map((t, i) => `${i} ${JSON.stringify(t)}`).join(', ');
+  out(`Positions, in the first pair: clean ${show(ioi.example.clean)}; corrupted ${show(ioi.example.corrupted)}.`);
   out();
   out('| kind | components | Pearson | Spearman | recall of top 5 | top 5 by activation patching (activation / attribution) |');
   out('|---|---:|---:|---:|---:|---|');
