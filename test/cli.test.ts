@@ -84,6 +84,16 @@ describe('patchbench', () => {
     assert.ok(rows.some((l) => l.startsWith('L1H3,head_z,1,3,')));
   });
 
+  test('with no options, patch shows a real result on the bundled demo model', () => {
+    const r = cli('patch', '--kinds', 'head_z', '--method', 'both');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /using 16 IOI pairs/);
+    const rows = r.out.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    assert.equal(rows.length, 5);
+    // ranked by the exact effect; the demo model's top IOI head restores well over 30 %
+    assert.ok(Number(rows[0][2]) >= 0.3, r.out);
+  });
+
   test('attribution only leaves activation out of the rows', () => {
     const out = join(tmp, 'attr.json');
     const r = cli('patch', '--model', TINY, '--pairs', `${TINY}/expected/ioi.pairs.jsonl`, '--kinds', 'neuron', '--out', out);

@@ -7,8 +7,8 @@ import { HookedModel } from '../engine/model.ts';
 import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import { parseKinds } from '../engine/patching/components.ts';
 import { runPatching, type Method } from '../engine/patching/index.ts';
-import { parsePairsJsonl, tokenizePairs } from '../engine/patching/pairs.ts';
-import { toCsv, toJsonReport } from '../engine/patching/report.ts';
+import { parsePairsJsonl, tokenizePairs, type PromptPair } from '../engine/patching/pairs.ts';
+import { topComponentsTable, toCsv, toJsonReport } from '../engine/patching/report.ts';
 import type { Direction } from '../engine/patching/runs.ts';
 import { predictNext } from '../engine/predict.ts';
 import { generatePairs, TASKS } from '../engine/tasks/index.ts';
@@ -133,8 +133,8 @@ export const COMMANDS: Record<string, Command> = {
   patch: {
     summary: 'attribution and/or activation patching over prompt pairs',
     args:
-      '[--model DIR] --pairs FILE.jsonl [--direction denoising|noising] [--metric logit-diff|prob-diff|logprob] [--kinds all|k1,k2,…] ' +
-      '[--method attribution|activation|both] [--verify-top K] [--no-bos] --out FILE.json [--csv FILE.csv]',
+      '[--model DIR] [--pairs FILE.jsonl] [--direction denoising|noising] [--metric logit-diff|prob-diff|logprob] [--kinds all|k1,k2,…] ' +
+      '[--method attribution|activation|both] [--verify-top K] [--no-bos] [--threads N] [--out FILE.json] [--csv FILE.csv]',
     options: {
       ...common,
       ...modelOpt,
@@ -150,17 +150,16 @@ export const COMMANDS: Record<string, Command> = {
       csv: { type: 'string' },
     },
     help: [
-      '--pairs FILE   one JSON object a line: {"clean", "corrupted", "answer", "wrong"}',
+      '--pairs FILE   one JSON object a line: {"clean", "corrupted", "answer", "wrong"} (default: 16 IOI pairs, seed 0)',
       '--direction    denoising (clean into corrupted; default) or noising (corrupted into clean)',
       '--metric       logit-diff (default), prob-diff or logprob; reported raw and normalised (corrupted 0, clean 1)',
       '--kinds        resid_pre,resid_mid,resid_post,attn_out,mlp_out,head_z,head_q,head_k,head_v,head_z_pos,head_pattern,neuron or all',
       '--method       attribution (default), activation or both',
       '--verify-top K also run activation patching on the K components with the largest |attribution| per kind',
       '--threads N    worker threads (default: one per core for models of 20M parameters or more, else 1)',
+      '--out FILE     results as JSON (without it, the top components are printed)',
     ],
     async run(v) {
-      if (typeof v.pairs !== 'string') throw badInput('patch needs --pairs FILE.jsonl');
-      if (typeof v.out !== 'string') throw badInput('patch needs --out FILE.json');
       const direction = (v.direction ?? 'denoising') as Direction;
       if (direction !== 'denoising' && direction !== 'noising') throw badInput(`--direction must be denoising or noising, got "${direction}"`);
       const method = (v.method ?? 'attribution') as Method;
@@ -169,9 +168,14 @@ export const COMMANDS: Record<string, Command> = {
       const kinds = parseKinds(v.kinds as string | undefined);
       const verifyTop = v['verify-top'] === undefined ? undefined : int(v, 'verify-top', 0);
       if (verifyTop !== undefined && verifyTop < 1) throw badInput('--verify-top must be a positive integer');
-      const { pairs, labels } = parsePairsJsonl(readText(v.pairs, 'the pairs file'), v.pairs);
       const m = await HookedModel.load(modelDir(v));
-      const tokens = tokenizePairs(m, pairs, !v['no-bos'], labels);
+      let given: { pairs: PromptPair[]; labels?: string[] };
+      if (typeof v.pairs === 'string') given = parsePairsJsonl(readText(v.pairs, 'the pairs file'), v.pairs);
+      else {
+        given = { pairs: generatePairs('ioi', { n: 16, seed: 0, tokenizer: m.tokenizer }) };
+        process.stderr.write('no --pairs given: using 16 IOI pairs from the task library (seed 0)\n');
+      }
+      const tokens = tokenizePairs(m, given.pairs, !v['no-bos'], given.labels);
       // Each extra thread loads its own copy of the model: worth it only when the work is large.
       const threads = v.threads === undefined ? (m.info.paramCount >= 20e6 ? defaultThreads() : 1) : int(v, 'threads', 1);
       if (threads < 1) throw badInput('--threads must be a positive integer');
@@ -179,10 +183,12 @@ export const COMMANDS: Record<string, Command> = {
       const bar = progressBar();
       const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update, runner: pool?.runner }).finally(() => pool?.dispose());
       bar.done();
-      writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
+      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
       if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
       const norm = `clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}`;
-      process.stderr.write(`${metric} ${norm}; ${kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}; wrote ${v.out}\n`);
+      const wrote = [v.out, v.csv].filter((f) => typeof f === 'string');
+      process.stderr.write(`${metric} ${norm}; ${kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}${wrote.length ? `; wrote ${wrote.join(', ')}` : ''}\n`);
+      if (typeof v.out !== 'string') print(topComponentsTable(result));
       for (const k of result.kinds) {
         const s = k.summary;
         const ver = k.verification;

@@ -5,6 +5,7 @@
 import type { Tokenizer } from '../tokenizer.ts';
 import { componentIndex, componentLabel, KIND_SPECS } from './components.ts';
 import type { PatchingResult } from './index.ts';
+import { topK } from './summary.ts';
 
 export interface JsonRow {
   index: number[];
@@ -74,6 +75,21 @@ export function toCsv(r: PatchingResult, tokenizer: Tokenizer): string {
           a !== undefined && v !== undefined ? a - v : '',
         ].join(','),
       );
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The components with the largest effects, as a plain-text table (the command line without --out). */
+export function topComponentsTable(r: PatchingResult, perKind = 5): string {
+  const fmt = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : x.toFixed(3)).padStart(11);
+  const lines = [`${'component'.padEnd(24)}${'attribution'.padStart(11)}${'activation'.padStart(11)}`];
+  for (const k of r.kinds) {
+    // rank by the exact effect where it was computed, else by the estimate
+    const rankBy = k.activation && k.activation.some(Number.isFinite) ? k.activation : k.attribution!;
+    for (const i of topK(rankBy, perKind)) {
+      const label = componentLabel(k.kind, componentIndex(k.shape, i));
+      lines.push(`${label.padEnd(24)}${fmt(k.attribution?.[i])}${fmt(k.activation?.[i])}`);
     }
   }
   return lines.join('\n') + '\n';
