@@ -116,16 +116,16 @@ export class PartPool {
       o.onProgress?.({ phase: progress[0].phase, done: progress.reduce((s, q) => s + q.done, 0), total: progress.reduce((s, q) => s + q.total, 0) });
     };
     try {
-      const parts = await Promise.all(
-        shares.map((share, i) => {
-          const opts = { signal: ac.signal, onProgress: report(i) };
-          const run = i === 0 ? runPart(this.local, share, req, opts) : this.workers[i - 1].run(share, req, opts);
-          return run.catch((e) => {
-            ac.abort();
-            throw e;
-          });
-        }),
-      );
+      const started = (run: Promise<PartResult>) =>
+        run.catch((e) => {
+          ac.abort();
+          throw e;
+        });
+      // Workers first: this thread's share computes synchronously for long stretches, and a share
+      // posted after it would wait for them.
+      const remote = shares.slice(1).map((share, i) => started(this.workers[i].run(share, req, { signal: ac.signal, onProgress: report(i + 1) })));
+      const local = started(runPart(this.local, shares[0], req, { signal: ac.signal, onProgress: report(0) }));
+      const parts = await Promise.all([local, ...remote]);
       return combineParts(parts);
     } finally {
       o.signal?.removeEventListener('abort', stop);

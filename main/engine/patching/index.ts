@@ -70,10 +70,17 @@ export async function runPatching(model: HookedModel, pairs: TokenizedPairs, req
   // Exhaustive runs share one pair of forward passes between both methods; verification needs the
   // attribution first, to know which components to patch.
   const first: PartRequest = { ...base, attribution: req.method !== 'activation' || !!req.verifyTop, activation: exhaustive ? all : undefined };
+  // Progress of a second (verification) run continues where the first one ended.
   let phaseOffset = 0;
+  let firstTotal = 0;
   const forward = (opts: PartOptions): PartOptions => ({
     signal: opts.signal,
-    onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, done: p.done + phaseOffset, total: p.total + phaseOffset })),
+    onProgress:
+      opts.onProgress &&
+      ((p) => {
+        if (!phaseOffset) firstTotal = p.total;
+        opts.onProgress!({ ...p, done: p.done + phaseOffset, total: p.total + phaseOffset });
+      }),
   });
   const main = await runner(pairs, first, forward(o));
   const scale = main.clean - main.corrupted;
@@ -92,7 +99,7 @@ export async function runPatching(model: HookedModel, pairs: TokenizedPairs, req
   }
   if (req.verifyTop && !exhaustive) {
     const chosen = Object.fromEntries(results.map((r) => [r.kind, topK(r.attribution!, req.verifyTop!)])) as Record<Kind, number[]>;
-    phaseOffset = 3;
+    phaseOffset = firstTotal;
     const check: PartResult = await runner(pairs, { ...base, attribution: false, activation: chosen }, forward(o));
     for (const r of results) {
       r.activation = new Float32Array(r.attribution!.length).fill(NaN);
