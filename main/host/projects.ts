@@ -11,9 +11,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import type { KindResult, ModelInfo, OpenedProject, PatchingResult, ProjectDoc, ProjectFileEntry, Recoverable, Res } from '../../shared/contract.ts';
+import type { ModelInfo, OpenedProject, PatchingResult, ProjectDoc, ProjectFileEntry, Recoverable, Res } from '../../shared/contract.ts';
 import { settingsDir } from '../engine/discovery.ts';
-import { KIND_SPECS } from '../engine/patching/components.ts';
 import type { PatchingResult as EngineResult } from '../engine/patching/index.ts';
 import {
   autosavePath,
@@ -36,6 +35,7 @@ import {
   type Project,
 } from '../engine/project/index.ts';
 import { HostError } from './errors.ts';
+import { wireResultFrom } from './result-wire.ts';
 import type { EngineClient } from './engine-client.ts';
 
 interface AppFileState {
@@ -93,29 +93,6 @@ export function engineResultFromWire(r: PatchingResult): EngineResult {
     })),
     backend: r.backend,
     seconds: r.seconds,
-  };
-}
-
-/** The contract's form of an engine result, with position labels from `strings` (the first pair's tokens). */
-export function wireResultFrom(r: EngineResult, strings: { clean: string[]; corrupted: string[] }): PatchingResult {
-  const kinds: KindResult[] = r.kinds.map((k) => ({
-    kind: k.kind,
-    dims: ['layer', ...KIND_SPECS[k.kind].dims],
-    shape: k.shape,
-    ...(k.attribution ? { attribution: k.attribution } : {}),
-    ...(k.activation ? { activation: k.activation } : {}),
-    ...(k.summary ? { summary: k.summary } : {}),
-    ...(k.verification ? { verification: k.verification } : {}),
-  }));
-  return {
-    direction: r.direction,
-    metric: r.metric,
-    positions: strings,
-    pairCount: r.tokens.clean.length,
-    kinds,
-    backend: r.backend,
-    seconds: r.seconds,
-    tokens: r.tokens,
   };
 }
 

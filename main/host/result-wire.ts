@@ -9,6 +9,12 @@ import { KIND_SPECS } from '../engine/patching/components.ts';
 import type { Tokenizer } from '../engine/tokenizer.ts';
 
 export function toWire(r: PatchingResult, tokenizer: Tokenizer): WireResult {
+  const strings = (ids: number[]) => ids.map((id) => tokenizer.tokenString(id));
+  return wireResultFrom(r, { clean: strings(r.tokens.clean[0]), corrupted: strings(r.tokens.corrupted[0]) });
+}
+
+/** The contract's form of an engine result, with position labels from `strings` (the first pair's tokens). */
+export function wireResultFrom(r: PatchingResult, strings: { clean: string[]; corrupted: string[] }): WireResult {
   const kinds: KindResult[] = r.kinds.map((k) => ({
     kind: k.kind,
     dims: ['layer', ...KIND_SPECS[k.kind].dims],
@@ -18,11 +24,10 @@ export function toWire(r: PatchingResult, tokenizer: Tokenizer): WireResult {
     ...(k.summary ? { summary: k.summary } : {}),
     ...(k.verification ? { verification: k.verification } : {}),
   }));
-  const strings = (ids: number[]) => ids.map((id) => tokenizer.tokenString(id));
   return {
     direction: r.direction,
     metric: r.metric,
-    positions: { clean: strings(r.tokens.clean[0]), corrupted: strings(r.tokens.corrupted[0]) },
+    positions: strings,
     pairCount: r.tokens.clean.length,
     kinds,
     backend: r.backend,
