@@ -3,27 +3,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { trainByteLevelBpe, writeTokenizerFiles } from '../main/engine/bpe-train.ts';
 import { loadTokenizer } from '../main/engine/tokenizer.ts';
 import { generatePairs, taskText, taskTokens, TASKS, type TaskName } from '../main/engine/tasks/index.ts';
-import { PatchbenchError } from '../main/engine/errors.ts';
+import { throwsBadInput, TINY } from './helpers.ts';
 
-const FIXTURE = fileURLToPath(new URL('../../shared/fixtures/gpt2-tiny-random', import.meta.url));
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'patchbench-bpe-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-function throwsBadInput(fn: () => unknown, ...fragments: string[]) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof PatchbenchError, `expected a PatchbenchError, got ${e}`);
-    assert.equal(e.code, 'bad-input');
-    for (const f of fragments) assert.ok(e.message.includes(f), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(f)}`);
-    return true;
-  });
 }
 
 test('greedy merges on a hand-worked example', () => {
@@ -47,7 +36,7 @@ test('greedy merges on a hand-worked example', () => {
 });
 
 test('the 256 byte symbols come first, in the same order as in GPT-2', () => {
-  const gpt2 = JSON.parse(readFileSync(join(FIXTURE, 'vocab.json'), 'utf8')) as Record<string, number>;
+  const gpt2 = JSON.parse(readFileSync(join(TINY, 'vocab.json'), 'utf8')) as Record<string, number>;
   const trained = trainByteLevelBpe(['hello'], { vocabSize: 260 });
   for (const [token, id] of Object.entries(gpt2)) if (id < 256) assert.equal(trained.vocab[token], id, token);
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../main/engine/backend.ts';
+import { PatchbenchError } from '../main/engine/errors.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** ../shared/fixtures beside the project root (read-only team folder). */
@@ -28,4 +29,14 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     const d = Math.abs(actual[i] - expected[i]);
     if (!(d <= atol)) assert.fail(`${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (|diff| ${d.toExponential(2)} > ${atol})`);
   }
+}
+
+/** `fn` throws a 'bad-input' PatchbenchError whose message contains every fragment. */
+export function throwsBadInput(fn: () => unknown, ...fragments: string[]): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof PatchbenchError, `expected a PatchbenchError, got ${e}`);
+    assert.equal(e.code, 'bad-input');
+    for (const f of fragments) assert.ok(e.message.includes(f), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(f)}`);
+    return true;
+  });
 }

@@ -5,20 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { loadTokenizer, type Tokenizer } from '../main/engine/tokenizer.ts';
 import { generatePairs, taskText, taskTokens, TASKS, type PromptPair, type TaskName } from '../main/engine/tasks/index.ts';
 import { mulberry32, sample } from '../main/engine/tasks/random.ts';
-import { PatchbenchError } from '../main/engine/errors.ts';
+import { throwsBadInput, TINY } from './helpers.ts';
 
-const FIXTURE = fileURLToPath(new URL('../../shared/fixtures/gpt2-tiny-random', import.meta.url));
 const TASK_NAMES = Object.keys(TASKS) as TaskName[];
-const gpt2 = await loadTokenizer(FIXTURE);
-
-function throwsBadInput(fn: () => unknown, ...fragments: string[]) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof PatchbenchError, `expected a PatchbenchError, got ${e}`);
-    assert.equal(e.code, 'bad-input');
-    for (const f of fragments) assert.ok(e.message.includes(f), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(f)}`);
-    return true;
-  });
-}
+const gpt2 = await loadTokenizer(TINY);
 
 /** Positions where two equal-length token lists differ. */
 function diffPositions(a: number[], b: number[]): number[] {
@@ -88,7 +78,7 @@ test('IOI subject-swap follows the convention of the reference fixture pairs', (
     const at = p.clean.lastIndexOf(p.wrong.trim());
     return p.clean.slice(0, at) + p.answer.trim() + p.clean.slice(at + p.wrong.length - 1);
   };
-  const spec = JSON.parse(readFileSync(fileURLToPath(new URL('expected/ioi-denoising.spec.json', `file://${FIXTURE}/`)), 'utf8'));
+  const spec = JSON.parse(readFileSync(fileURLToPath(new URL('expected/ioi-denoising.spec.json', `file://${TINY}/`)), 'utf8'));
   for (const p of spec.pairs as PromptPair[]) assert.equal(swapLast(p), p.corrupted);
 
   const pairs = generatePairs('ioi', { n: 200, seed: 9, tokenizer: gpt2, uniformLength: false });

@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encode as gpt3Encode, decode as gpt3Decode } from 'gpt-3-encoder';
 import { BYTE_TO_UNICODE, byteLevelTokenizerJson, loadTokenizer } from '../main/engine/tokenizer.ts';
 import { PatchbenchError } from '../main/engine/errors.ts';
+import { TINY } from './helpers.ts';
 
-const FIXTURE = fileURLToPath(new URL('../../shared/fixtures/gpt2-tiny-random', import.meta.url));
 const BOS = 50256;
 
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
@@ -60,9 +59,9 @@ const VARIED = [
 ];
 
 test('ids of the fixture IOI prompts equal the reference GPT-2 ids', async () => {
-  const tok = await loadTokenizer(FIXTURE);
-  const spec = readJson(join(FIXTURE, 'expected/ioi-denoising.spec.json'));
-  const expected = readJson(join(FIXTURE, 'expected/ioi-denoising.expected.json'));
+  const tok = await loadTokenizer(TINY);
+  const spec = readJson(join(TINY, 'expected/ioi-denoising.spec.json'));
+  const expected = readJson(join(TINY, 'expected/ioi-denoising.expected.json'));
   assert.equal(tok.vocabSize, 50257);
   spec.pairs.forEach((pair: { clean: string; corrupted: string; answer: string; wrong: string }, i: number) => {
     assert.deepEqual([BOS, ...tok.encode(pair.clean)], expected.tokens.clean[i]);
@@ -74,7 +73,7 @@ test('ids of the fixture IOI prompts equal the reference GPT-2 ids', async () =>
 });
 
 test('encode and decode agree with the gpt-3-encoder package on varied text', async () => {
-  const tok = await loadTokenizer(FIXTURE);
+  const tok = await loadTokenizer(TINY);
   for (const text of VARIED) {
     const ids = tok.encode(text);
     assert.deepEqual(ids, gpt3Encode(text), `ids of ${JSON.stringify(text)}`);
@@ -84,7 +83,7 @@ test('encode and decode agree with the gpt-3-encoder package on varied text', as
 });
 
 test('tokenString keeps the leading space; tokenId needs exactly one token', async () => {
-  const tok = await loadTokenizer(FIXTURE);
+  const tok = await loadTokenizer(TINY);
   assert.equal(tok.tokenString(5335), ' Mary');
   assert.equal(tok.tokenString(BOS), '<|endoftext|>');
   assert.equal(tok.tokenId(' Mary'), 5335);
@@ -97,20 +96,20 @@ test('tokenString keeps the leading space; tokenId needs exactly one token', asy
 });
 
 test('decode and tokenString reject ids outside the vocabulary', async () => {
-  const tok = await loadTokenizer(FIXTURE);
+  const tok = await loadTokenizer(TINY);
   throwsWith(() => tok.decode([50257]), 'bad-input', '50257');
   throwsWith(() => tok.tokenString(-1), 'bad-input', '-1');
   throwsWith(() => tok.decode([1.5]), 'bad-input', '1.5');
 });
 
 test('tokenizer.json gives the same ids as vocab.json + merges.txt, with either merge format', async (t) => {
-  const vocab = readJson(join(FIXTURE, 'vocab.json'));
-  const merges = readFileSync(join(FIXTURE, 'merges.txt'), 'utf8')
+  const vocab = readJson(join(TINY, 'vocab.json'));
+  const merges = readFileSync(join(TINY, 'merges.txt'), 'utf8')
     .split('\n')
     .slice(1)
     .filter((l) => l !== '')
     .map((l) => l.split(' ') as [string, string]);
-  const fromFiles = await loadTokenizer(FIXTURE);
+  const fromFiles = await loadTokenizer(TINY);
 
   const withStrings = tempDir(t);
   writeFileSync(join(withStrings, 'tokenizer.json'), JSON.stringify(byteLevelTokenizerJson(vocab, merges)));
@@ -129,9 +128,9 @@ test('tokenizer.json gives the same ids as vocab.json + merges.txt, with either 
 });
 
 test('loading the 50k GPT-2 vocabulary takes well under a second', async (t) => {
-  await loadTokenizer(FIXTURE); // warm the module and file cache
+  await loadTokenizer(TINY); // warm the module and file cache
   const start = performance.now();
-  await loadTokenizer(FIXTURE);
+  await loadTokenizer(TINY);
   const ms = performance.now() - start;
   t.diagnostic(`GPT-2 vocab.json + merges.txt loaded in ${ms.toFixed(0)} ms`);
   assert.ok(ms < 1000, `took ${ms} ms`);
