@@ -14,17 +14,11 @@ import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 
-export interface ModelInfo {
+/** What a user is shown about a model: its shape (from config.json) and where and how it runs. */
+export interface ModelInfo extends Pick<ModelConfig, 'nLayers' | 'nHeads' | 'dModel' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
   dir: string;
   name: string;
   architecture: string;
-  nLayers: number;
-  nHeads: number;
-  dModel: number;
-  dHead: number;
-  dMlp: number;
-  dVocab: number;
-  nCtx: number;
   paramCount: number;
   /** dtypes stored in the checkpoint; weights are computed in float32 */
   dtypes: string[];
