@@ -9,7 +9,7 @@ import type { KindName, KindResult, PatchingResult } from '../../../../shared/co
 import { componentLabel } from '../rows.ts';
 import { coordsOf, type ComponentRef } from '../selection.ts';
 import { showToken } from '../tokens.ts';
-import { fmt, maxAbs, type ChartTheme } from './theme.ts';
+import { fmt, maxAbs, tooltipStyle, type ChartTheme } from './theme.ts';
 
 export type PanelName = 'attribution' | 'activation' | 'difference';
 export const PANEL_TITLES: Record<PanelName, string> = {
@@ -218,11 +218,7 @@ export function heatmapOption({ result, kind, theme, size = { width: 900, height
       { type: 'continuous', show: false, seriesIndex: focusIds, dimension: 2, min: -1, max: 1, inRange: { color: ['rgba(0,0,0,0)', 'rgba(0,0,0,0)'] } },
     ],
     tooltip: {
-      trigger: 'item',
-      renderMode: 'richText',
-      backgroundColor: theme.background,
-      borderColor: theme.axis,
-      textStyle: { color: theme.text, fontSize: 11 },
+      ...tooltipStyle(theme),
       formatter: (p: unknown) => {
         const q = p as { value?: (number | string)[] };
         const index = Number(q.value?.[3]);

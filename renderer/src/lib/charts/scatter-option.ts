@@ -9,7 +9,7 @@ import type { EChartsOption, ScatterSeriesOption, LineSeriesOption, TitleCompone
 import type { KindName, KindResult, PatchingResult } from '../../../../shared/contract.ts';
 import { componentLabel } from '../rows.ts';
 import { coordsOf, type ComponentRef } from '../selection.ts';
-import { fmt, type ChartTheme } from './theme.ts';
+import { fmt, tooltipStyle, type ChartTheme } from './theme.ts';
 
 /** One facet's data: the components with both an activation and an attribution value. */
 export interface Facet {
@@ -246,11 +246,7 @@ export function scatterOption({ result, theme, size = { width: 840, height: 420 
     xAxis: xAxes,
     yAxis: yAxes,
     tooltip: {
-      trigger: 'item',
-      renderMode: 'richText',
-      backgroundColor: theme.background,
-      borderColor: theme.axis,
-      textStyle: { color: theme.text, fontSize: 11 },
+      ...tooltipStyle(theme),
       formatter: (p: unknown) => {
         const q = p as { seriesId?: string; dataIndex: number };
         const kind = q.seriesId?.startsWith('points:') ? (q.seriesId.slice(7) as KindName) : null;

@@ -103,3 +103,14 @@ export function fmt(x: number | null | undefined, digits = 3): string {
   if (a >= 1e-3 && a < 1e5) return x.toFixed(Math.max(0, digits - Math.max(0, Math.floor(Math.log10(a)))));
   return x.toExponential(2);
 }
+
+/** The tooltip look every chart shares: plain text on the theme's background. */
+export function tooltipStyle(theme: ChartTheme) {
+  return {
+    trigger: 'item' as const,
+    renderMode: 'richText' as const,
+    backgroundColor: theme.background,
+    borderColor: theme.axis,
+    textStyle: { color: theme.text, fontSize: 11 },
+  };
+}
