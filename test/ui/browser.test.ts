@@ -1,39 +1,27 @@
 // End to end: the real renderer and the real engine, through the browser host, in Debian's Chromium.
 // Screenshots go to test-artifacts/ (look at them: they are the test of how the UI looks).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { noChromium, openPage, SHOTS, until } from './support/chromium.ts';
 import WebSocket from 'ws';
-import { ensureRendererBuilt, ROOT, startWebHost, type RunningHost } from './support/web-host.ts';
+import { ensureRendererBuilt, startWebHost, type RunningHost } from './support/web-host.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const noChromium = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium); skipping the browser tests`;
-const SHOTS = join(ROOT, 'test-artifacts');
 
 let host: RunningHost;
 let browser: Browser | undefined;
 let page: Page;
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 
 before(async () => {
   ensureRendererBuilt();
   host = await startWebHost();
-  mkdirSync(SHOTS, { recursive: true });
   if (noChromium) return;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  ({ browser, page, pageErrors } = await openPage());
 });
 
 after(async () => {
@@ -42,15 +30,7 @@ after(async () => {
 });
 
 const shot = (name: string) => page.screenshot({ path: join(SHOTS, name) });
-// No waitForFunction: its polling evaluates strings, which the page's CSP (rightly) refuses.
 const runEnabled = () => page.locator('[data-testid="run"]:not([disabled])').waitFor();
-async function until(what: string, cond: () => Promise<boolean>, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 const text = async (testId: string) => (await page.getByTestId(testId).textContent()) ?? '';
 
 describe('the workbench in a browser', { skip: noChromium }, () => {

@@ -7,19 +7,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { noChromium, openPage, SHOTS, until } from './support/chromium.ts';
 import { changedCopy, makeExampleProject } from './support/example-project.ts';
-import { ensureRendererBuilt, FIXTURE_MODEL, ROOT, startWebHost, type RunningHost } from './support/web-host.ts';
+import { ensureRendererBuilt, FIXTURE_MODEL, startWebHost, type RunningHost } from './support/web-host.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const noChromium = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium); skipping the browser tests`;
-const SHOTS = join(ROOT, 'test-artifacts');
 
 let host: RunningHost;
 let browser: Browser | undefined;
 let page: Page;
 let work: string;
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 
 before(async () => {
   ensureRendererBuilt();
@@ -33,18 +31,8 @@ before(async () => {
   await makeExampleProject({ modelDir: copy, file: join(work, 'changed-model.patchbench'), kinds: ['head_z'] });
   writeFileSync(join(copy, 'config.json'), readFileSync(join(copy, 'config.json'), 'utf8').trimEnd() + '\n\n');
   host = await startWebHost({ home: join(work, 'home'), examples });
-  mkdirSync(SHOTS, { recursive: true });
   if (noChromium) return;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  ({ browser, page, pageErrors } = await openPage({ acceptDownloads: true }));
 });
 
 after(async () => {
@@ -54,13 +42,6 @@ after(async () => {
 
 const shot = (name: string) => page.screenshot({ path: join(SHOTS, name) });
 const text = async (testId: string) => (await page.getByTestId(testId).textContent()) ?? '';
-async function until(what: string, cond: () => Promise<boolean>, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 /** A digest of the result in the page: every value of every kind, and the summaries. */
 const resultDigest = () =>
   page.evaluate(`(() => {
