@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
 import type { GradFn } from '../architecture.ts';
-import type { Gpt2Tape, LnTape } from './forward.ts';
+import { GELU_C, type Gpt2Tape, type LnTape } from './forward.ts';
 import { transposedWeights, type Gpt2Weights } from './weights.ts';
 
 /** Through y = xhat·w + b, xhat = (x − mean)·inv: gy [.., D] → gx [.., D]. */
@@ -21,7 +21,6 @@ function layerNormBackward(gy: tf.Tensor, w: tf.Tensor1D, t: LnTape): tf.Tensor 
   return tf.mul(t.inv, tf.sub(tf.sub(gxhat, mean1), tf.mul(t.xhat, mean2)));
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
 /** d gelu_new / dx for y = x·σ(2u): σ + x·σ(1−σ)·2c(1 + 3·0.044715·x²). */
 function geluNewGrad(x: tf.Tensor): tf.Tensor {
   const x2 = tf.square(x);

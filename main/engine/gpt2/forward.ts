@@ -79,7 +79,7 @@ export function layerNorm(x: tf.Tensor, ln: { w: tf.Tensor1D; b: tf.Tensor1D }, 
   return tf.add(tf.mul(xhat, ln.w), ln.b);
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
+export const GELU_C = Math.sqrt(2 / Math.PI);
 /** gelu_new(x) = ½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³); sigmoid is far cheaper than tanh on wasm. */
 export function geluNew(x: tf.Tensor): tf.Tensor {
   // 2u = x·(2c + 2c·0.044715·x²); pow is slow on wasm

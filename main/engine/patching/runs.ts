@@ -83,7 +83,9 @@ export async function prepareRuns(
   const P = pairs.clean[0].length;
   const targets = { answer: pairs.answer, wrong: pairs.wrong };
   const [srcTokens, baseTokens] = o.direction === 'denoising' ? [pairs.clean, pairs.corrupted] : [pairs.corrupted, pairs.clean];
-  const wanted = hooksFor(model, o.kinds, o.forActivation ? ['hook_resid_pre'] : []);
+  const wanted = hooksFor(model, o.kinds);
+  // Patched runs resume from the base run's residual stream; the source run's is not needed for that.
+  const baseWanted = o.forActivation ? hooksFor(model, o.kinds, ['hook_resid_pre']) : wanted;
   const src = new Map<string, tf.Tensor>();
   const base = new Map<string, tf.Tensor>();
   const tape: Tape | undefined = o.forAttribution ? model.newTape(P) : undefined;
@@ -93,7 +95,7 @@ export async function prepareRuns(
   try {
     const s = model.run(srcT, { hook: capture(src, wanted), lastOnlyFinal: false });
     owned.push(s.final);
-    const b = model.run(baseT, { hook: capture(base, wanted), tape, keepKV: o.forActivation });
+    const b = model.run(baseT, { hook: capture(base, baseWanted), tape, keepKV: o.forActivation });
     const srcValue = await meanMetric(model, o.metric, s.final, targets);
     const baseValue = await meanMetric(model, o.metric, b.final, targets);
     const [clean, corrupted] = o.direction === 'denoising' ? [srcValue, baseValue] : [baseValue, srcValue];
