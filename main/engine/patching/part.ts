@@ -46,7 +46,7 @@ export interface PartOptions {
 export type PartRunner = (pairs: TokenizedPairs, req: PartRequest, o: PartOptions) => Promise<PartResult>;
 
 /** Units of work a part reports: two forward passes, a backward pass, and one per patched component. */
-export function partTotal(model: HookedModel, positions: number, req: PartRequest): number {
+function partTotal(model: HookedModel, positions: number, req: PartRequest): number {
   let total = 2 + (req.attribution ? 1 : 0);
   for (const [kind, ids] of Object.entries(req.activation ?? {}) as [Kind, number[] | null][]) {
     total += ids ? ids.length : componentCount(kind, model.config, positions);

@@ -46,7 +46,7 @@ export interface PatchContext {
 }
 
 /** Hooks whose source and base activations a set of kinds needs, at every layer. */
-export function hooksFor(model: HookedModel, kinds: Kind[], extra: string[] = []): Set<string> {
+function hooksFor(model: HookedModel, kinds: Kind[], extra: string[] = []): Set<string> {
   const names = new Set<string>();
   for (let l = 0; l < model.config.nLayers; l++) {
     for (const k of kinds) names.add(`blocks.${l}.${KIND_SPECS[k].site}`);
