@@ -40,7 +40,7 @@ describe('patchbench', () => {
     assert.equal(info.dModel, 64);
     assert.equal(info.paramCount, 3324736);
     assert.deepEqual(info.dtypes, ['F32']);
-    assert.equal(info.backend, 'wasm');
+    assert.match(info.backend, /^wasm( \+ native AVX2 matmul)?$/);
   });
 
   test('predict --json prints exactly one JSON object with tokens and top-K by logit', () => {

@@ -9,6 +9,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { PatchbenchError } from './errors.ts';
+import { installNativeMatMul, matmulName } from './native-matmul.ts';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 const ORDER: { name: BackendName; pkg?: string }[] = [
@@ -65,11 +66,13 @@ export function initBackend(preferred: string | undefined = process.env.PATCHBEN
         throw new PatchbenchError('bad-input', `PATCHBENCH_BACKEND=${preferred}: the ${name} backend does not load on this machine`);
       }
       await tf.ready();
+      installNativeMatMul(name);
       return name;
     }
     for (const o of ORDER) {
       if (await tryBackend(o.name, o.pkg)) {
         await tf.ready();
+        installNativeMatMul(o.name);
         return o.name;
       }
     }
@@ -81,4 +84,13 @@ export function initBackend(preferred: string | undefined = process.env.PATCHBEN
 /** The backend in use, for display ("wasm", "cpu", …). Call after initBackend(). */
 export function backendName(): string {
   return tf.getBackend();
+}
+
+/**
+ * The backend as reported to users: its name, plus the native matmul where the wasm backend uses it
+ * ("wasm + native AVX2 matmul"), since that changes speed several-fold.
+ */
+export function backendLabel(): string {
+  const name = tf.getBackend();
+  return name === 'wasm' && matmulName() !== 'tfjs' ? `wasm + native ${matmulName()} matmul` : name;
 }

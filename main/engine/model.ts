@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { backendName, initBackend } from './backend.ts';
+import { backendLabel, initBackend } from './backend.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
 import { passThrough, type Architecture, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
@@ -72,7 +72,7 @@ export class HookedModel {
       nCtx: config.nCtx,
       paramCount: info.paramCount,
       dtypes: info.dtypes,
-      backend: backendName(),
+      backend: backendLabel(),
     });
   }
 

@@ -5,7 +5,7 @@
  * disposed when that job ends.
  */
 import { parentPort } from 'node:worker_threads';
-import { backendName, initBackend } from '../engine/backend.ts';
+import { backendLabel, initBackend } from '../engine/backend.ts';
 import { PatchbenchError } from '../engine/errors.ts';
 import { METRICS } from '../engine/metrics.ts';
 import { meanMetricOf } from './baseline.ts';
@@ -229,6 +229,6 @@ port.on('message', (msg: ToWorker) => {
 });
 
 initBackend().then(
-  () => send({ type: 'ready', backend: backendName() }),
+  () => send({ type: 'ready', backend: backendLabel() }),
   (e) => send({ type: 'startFailed', error: errorInfo(e) }),
 );

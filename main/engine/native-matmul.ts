@@ -1,0 +1,102 @@
+/**
+ * A faster matrix multiply for the wasm backend. tfjs-wasm's XNNPACK kernels are limited to 128-bit
+ * SIMD without FMA (about 20 GFLOP/s per core on the build machine); the native addon in
+ * native/sgemm (AVX2/FMA, built by `npm ci` where a C++ compiler is present) reaches 65–80. Matrix
+ * multiplies are ~90 % of the engine's time, so this module swaps the wasm backend's `_FusedMatMul`
+ * and `BatchMatMul` kernels for ones that call the addon directly on the wasm heap (no copies).
+ *
+ * Only the plain case is taken over — no transposes, no activation, one right-hand matrix shared by
+ * the whole batch (a weight) — which is every weight matmul the engine does; anything else (the
+ * small batched attention products) goes to the original kernel. Where the addon is missing, did not
+ * build, or the CPU lacks AVX2/FMA, nothing changes. `PATCHBENCH_NATIVE_MATMUL=0` turns it off.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+interface SgemmAddon {
+  /** out[M, N] = a[M, K] · b[K, N] (+ bias[N]), row-major */
+  sgemm(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, M: number, K: number, N: number): void;
+  supported(): boolean;
+}
+
+/** What the wasm backend exposes of itself (tfjs-backend-wasm's BackendWasm). */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(id: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+}
+
+type KernelArgs = { inputs: Record<string, tf.TensorInfo | undefined>; backend: unknown; attrs?: Record<string, unknown> };
+
+/** The addon, from the source tree or beside the bundled app (both are two levels below the root). */
+const ADDON = fileURLToPath(new URL('../../native/sgemm/build/Release/sgemm.node', import.meta.url));
+
+function loadAddon(): SgemmAddon | undefined {
+  if (process.env.PATCHBENCH_NATIVE_MATMUL === '0' || !existsSync(ADDON)) return undefined;
+  try {
+    const addon = createRequire(import.meta.url)(ADDON) as SgemmAddon;
+    return addon.supported() ? addon : undefined;
+  } catch {
+    return undefined; // built for another platform or Node ABI: tfjs's own kernels it is
+  }
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * The native product for a plain `a [..., M, K] · b [1…, K, N] (+ bias [N])`, or undefined when the
+ * call is not that (the caller then runs tfjs's kernel).
+ */
+function nativeMatMul(addon: SgemmAddon, { inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo | undefined {
+  const { a, b, bias, preluActivationWeights } = inputs;
+  if (!a || !b || attrs.transposeA || attrs.transposeB || preluActivationWeights) return undefined;
+  if (attrs.activation !== undefined && attrs.activation !== 'linear') return undefined;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
+  const K = a.shape[a.shape.length - 1];
+  const N = b.shape[b.shape.length - 1];
+  if (b.shape[b.shape.length - 2] !== K || size(b.shape.slice(0, -2)) !== 1) return undefined;
+  if (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== N)) return undefined;
+  const batch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const M = a.shape[a.shape.length - 2];
+  const rows = size(a.shape.slice(0, -1));
+  const wasm = backend as WasmBackend;
+  const out = wasm.makeOutput([...batch, M, N], 'float32');
+  // Views are taken after makeOutput, which may grow (and so replace) the heap's buffer.
+  const heap = wasm.wasm.HEAPU8.buffer;
+  const view = (t: tf.TensorInfo, n: number) => new Float32Array(heap, wasm.dataIdMap.get(t.dataId).memoryOffset, n);
+  addon.sgemm(view(a, rows * K), view(b, K * N), bias ? view(bias, N) : null, view(out, rows * N), rows, K, N);
+  return out;
+}
+
+let installed: string | undefined;
+
+/**
+ * Routes the wasm backend's weight matmuls to the native addon when it loads. Returns a name for
+ * reports ("AVX2") or undefined when tfjs's own kernels stay in use.
+ */
+export function installNativeMatMul(backend: string): string | undefined {
+  if (installed || backend !== 'wasm') return installed;
+  const addon = loadAddon();
+  if (!addon) return undefined;
+  const originals = ['_FusedMatMul', 'BatchMatMul'].map((name) => tf.getKernel(name, 'wasm'));
+  if (originals.some((k) => !k)) return undefined;
+  for (const original of originals as tf.KernelConfig[]) {
+    const { kernelName } = original;
+    tf.unregisterKernel(kernelName, 'wasm');
+    // The original kernel's setup already ran when the backend initialised, so it can still be called.
+    tf.registerKernel({
+      kernelName,
+      backendName: 'wasm',
+      kernelFunc: (args) => nativeMatMul(addon, args as unknown as KernelArgs) ?? original.kernelFunc(args),
+    });
+  }
+  installed = 'AVX2';
+  return installed;
+}
+
+/** The matmul in use on this thread: "AVX2" (native) or "tfjs". */
+export function matmulName(): string {
+  return installed ?? 'tfjs';
+}

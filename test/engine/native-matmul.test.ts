@@ -1,0 +1,112 @@
+/**
+ * The native matmul (native/sgemm) behind the wasm backend: every shape class its blocking has edge
+ * cases for, against a float64 product computed here; the calls it must leave to tfjs; the addon's
+ * own argument checks; and the switch that turns it off.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { backendLabel } from '../../main/engine/backend.ts';
+import { matmulName } from '../../main/engine/native-matmul.ts';
+import { mulberry32 } from '../../main/engine/tasks/random.ts';
+import { ROOT, TINY, useBackend } from '../helpers.ts';
+
+const ADDON = join(ROOT, 'native/sgemm/build/Release/sgemm.node');
+const built = existsSync(ADDON);
+const skip = built ? false : 'the native matmul was not built here (npm run build:native); the engine uses tfjs kernels';
+
+function random(n: number, seed: number): Float32Array {
+  const rng = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => rng() * 2 - 1);
+}
+
+/** float64 a [rows, K] · b [K, N] (+ bias) */
+function reference(a: Float32Array, b: Float32Array, bias: Float32Array | undefined, rows: number, K: number, N: number): Float64Array {
+  const out = new Float64Array(rows * N);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = bias ? bias[j] : 0;
+      for (let k = 0; k < K; k++) s += a[i * K + k] * b[k * N + j];
+      out[i * N + j] = s;
+    }
+  }
+  return out;
+}
+
+function assertNear(actual: Float32Array, expected: Float64Array, K: number, what: string) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  const tol = 1e-6 * Math.sqrt(K) + 1e-6; // float32 rounding of a K-term sum of O(1) terms
+  for (let i = 0; i < expected.length; i++) {
+    if (!(Math.abs(actual[i] - expected[i]) <= tol)) assert.fail(`${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+  }
+}
+
+describe('native matmul', { skip }, () => {
+  before(() => useBackend('wasm'));
+
+  test('is what the wasm backend uses, and is reported', () => {
+    assert.equal(matmulName(), 'AVX2');
+    assert.equal(backendLabel(), 'wasm + native AVX2 matmul');
+  });
+
+  // Rows around the 6-row tile and the 12-row unpacked limit, columns around the 16-wide panel and
+  // the 768-column block, depths around the 256-deep block.
+  const shapes: [number, number, number][] = [
+    [1, 1, 1], [1, 768, 3072], [5, 17, 15], [6, 256, 16], [7, 257, 17], [12, 64, 33], [13, 300, 770], [64, 600, 50], [100, 768, 2304],
+  ];
+  for (const [M, K, N] of shapes) {
+    test(`fused matmul with bias, ${M}×${K} · ${K}×${N}`, () => {
+      const a = random(M * K, M), b = random(K * N, K), bias = random(N, N);
+      const out = tf.tidy(() => tf.fused.matMul({ a: tf.tensor2d(a, [M, K]), b: tf.tensor2d(b, [K, N]), bias: tf.tensor1d(bias) }).dataSync() as Float32Array);
+      assertNear(out, reference(a, b, bias, M, K, N), K, 'out');
+    });
+  }
+
+  test('plain matMul of a batch against one weight matrix: [2, 7, 40] · [40, 19]', () => {
+    const a = random(2 * 7 * 40, 1), b = random(40 * 19, 2);
+    const out = tf.tidy(() => tf.matMul(tf.tensor3d(a, [2, 7, 40]), tf.tensor2d(b, [40, 19])));
+    assert.deepEqual(out.shape, [2, 7, 19]);
+    assertNear(out.dataSync() as Float32Array, reference(a, b, undefined, 14, 40, 19), 40, 'out');
+    out.dispose();
+  });
+
+  test('leaves transposed, activated and batched-weight products to tfjs, with the same results', () => {
+    const a = random(3 * 8, 3), b = random(8 * 5, 4);
+    const expected = reference(a, b, undefined, 3, 8, 5);
+    tf.tidy(() => {
+      const A = tf.tensor2d(a, [3, 8]);
+      const B = tf.tensor2d(b, [8, 5]);
+      assertNear(tf.matMul(A, tf.transpose(B), false, true).dataSync() as Float32Array, expected, 8, 'transposeB');
+      assertNear(tf.matMul(tf.transpose(A), B, true, false).dataSync() as Float32Array, expected, 8, 'transposeA');
+      const relu = expected.map((x) => Math.max(0, x));
+      assertNear(tf.fused.matMul({ a: A, b: B, activation: 'relu' }).dataSync() as Float32Array, relu, 8, 'relu');
+      const batched = tf.matMul(tf.stack([A, A]), tf.stack([B, B])).dataSync() as Float32Array;
+      assertNear(batched, Float64Array.from([...expected, ...expected]), 8, 'batched weights');
+    });
+  });
+
+  test('the addon checks its arguments', () => {
+    const addon = createRequire(import.meta.url)(ADDON);
+    const f = new Float32Array(4);
+    assert.throws(() => addon.sgemm(f, f, null, f, 3, 2, 2), /shorter than its shape/);
+    assert.throws(() => addon.sgemm([1], f, null, f, 1, 1, 1), /must be Float32Arrays/);
+    assert.throws(() => addon.sgemm(f, f, null, f, 1, -1, 1), /non-negative integers/);
+  });
+
+  test('PATCHBENCH_NATIVE_MATMUL=0 turns it off', () => {
+    const info = (env: Record<string, string>) => {
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/patchbench.mjs'), 'info', '--model', TINY, '--json'], {
+        encoding: 'utf8',
+        env: { ...process.env, PATCHBENCH_BACKEND: 'wasm', ...env },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout).backend;
+    };
+    assert.equal(info({ PATCHBENCH_NATIVE_MATMUL: '0' }), 'wasm');
+    assert.equal(info({}), 'wasm + native AVX2 matmul');
+  });
+});
