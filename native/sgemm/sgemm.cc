@@ -84,8 +84,11 @@ PB_TARGET void sgemm(const float* A, const float* B, const float* bias, float* C
   alignas(32) float cTail[MR * NR];  // a 6 × 16 tile of C that overhangs M or N
   // With few rows, packing B costs more than it saves: read it in place (full panels only).
   const bool packB = M > 2 * MR;
-  for (long pc = 0; pc < K; pc += KC) {
-    const int kc = static_cast<int>(std::min<long>(KC, K - pc));
+  // Read in place, B is walked a few rows at a time, so that each row is a sequential stream (deep
+  // blocks would touch a new page per row: the unembedding's rows are 200 KB apart).
+  const long kcMax = packB ? KC : 8;
+  for (long pc = 0; pc < K; pc += kcMax) {
+    const int kc = static_cast<int>(std::min<long>(kcMax, K - pc));
     const bool accumulate = pc > 0;
     for (long jc = 0; jc < N; jc += NC) {
       const int nc = static_cast<int>(std::min<long>(NC, N - jc));
