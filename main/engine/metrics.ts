@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { badInput } from './errors.ts';
+import { tileTo } from './ops.ts';
 import type { HookedModel } from './model.ts';
 
 export const METRICS = {
@@ -41,7 +42,7 @@ export function metricPerRow(model: HookedModel, metric: MetricName, r: tf.Tenso
       // Only two columns of the unembedding matter: r · (u_answer − u_wrong).
       const U = model.arch.unembedRows;
       const dirs = tf.sub(tf.gather(U, t.answer), tf.gather(U, t.wrong)); // [B, D]
-      return tf.sum(tf.mul(r, tf.tile(dirs, [n / B, 1])), -1) as tf.Tensor1D;
+      return tf.sum(tf.mul(r, tileTo(dirs, n)), -1) as tf.Tensor1D;
     }
     const logits = model.logits(r); // [N, V]
     const lse = tf.logSumExp(logits, -1) as tf.Tensor1D;

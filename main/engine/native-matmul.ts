@@ -5,9 +5,9 @@
  * multiplies are ~90 % of the engine's time, so this module swaps the wasm backend's `_FusedMatMul`
  * and `BatchMatMul` kernels for ones that call the addon directly on the wasm heap (no copies).
  *
- * Only the plain case is taken over — no transposes, no activation, one right-hand matrix shared by
- * the whole batch (a weight) — which is every weight matmul the engine does; anything else (the
- * small batched attention products) goes to the original kernel. Where the addon is missing, did not
+ * Only plain products are taken over — no transposes, no activation — with one right-hand matrix
+ * for the whole batch (every weight matmul), or a batch of small ones (attention); anything else goes
+ * to the original kernel. Where the addon is missing, did not
  * build, or the CPU lacks AVX2/FMA, nothing changes. `PATCHBENCH_NATIVE_MATMUL=0` turns it off.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 interface SgemmAddon {
   /** out[M, N] = a[M, K] · b[K, N] (+ bias[N]), row-major */
   sgemm(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, M: number, K: number, N: number): void;
+  /** out[i] = a[i] · b[i] for i < batch: a [batch, M, K], b [batch, K, N] */
+  sgemmBatched(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, K: number, N: number): void;
   supported(): boolean;
 }
 
@@ -45,28 +47,36 @@ function loadAddon(): SgemmAddon | undefined {
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** Right-hand matrices of batched products up to this size (floats) stay in L2 as they are read. */
+const SMALL_B = 1 << 16;
+
 /**
- * The native product for a plain `a [..., M, K] · b [1…, K, N] (+ bias [N])`, or undefined when the
- * call is not that (the caller then runs tfjs's kernel).
+ * The native product for a plain `a [..., M, K] · b [K, N] (+ bias [N])` (b may have leading 1s),
+ * or for a batch of small ones, `a [..., M, K] · b [..., K, N]` with the same leading dimensions (the
+ * attention products); undefined when the call is neither (the caller then runs tfjs's kernel).
  */
 function nativeMatMul(addon: SgemmAddon, { inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo | undefined {
   const { a, b, bias, preluActivationWeights } = inputs;
   if (!a || !b || attrs.transposeA || attrs.transposeB || preluActivationWeights) return undefined;
   if (attrs.activation !== undefined && attrs.activation !== 'linear') return undefined;
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
-  const K = a.shape[a.shape.length - 1];
+  const [M, K] = a.shape.slice(-2);
   const N = b.shape[b.shape.length - 1];
-  if (b.shape[b.shape.length - 2] !== K || size(b.shape.slice(0, -2)) !== 1) return undefined;
+  if (b.shape[b.shape.length - 2] !== K) return undefined;
   if (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== N)) return undefined;
-  const batch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const M = a.shape[a.shape.length - 2];
-  const rows = size(a.shape.slice(0, -1));
+  const aBatch = a.shape.slice(0, -2);
+  const bBatch = b.shape.slice(0, -2);
+  const shared = size(bBatch) === 1;
+  const sameBatch = aBatch.length === bBatch.length && aBatch.every((d, i) => d === bBatch[i]);
+  if (!shared && !(sameBatch && !bias && K * N <= SMALL_B)) return undefined;
+  const batch = tf.broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
   const wasm = backend as WasmBackend;
   const out = wasm.makeOutput([...batch, M, N], 'float32');
   // Views are taken after makeOutput, which may grow (and so replace) the heap's buffer.
   const heap = wasm.wasm.HEAPU8.buffer;
-  const view = (t: tf.TensorInfo, n: number) => new Float32Array(heap, wasm.dataIdMap.get(t.dataId).memoryOffset, n);
-  addon.sgemm(view(a, rows * K), view(b, K * N), bias ? view(bias, N) : null, view(out, rows * N), rows, K, N);
+  const view = (t: tf.TensorInfo) => new Float32Array(heap, wasm.dataIdMap.get(t.dataId).memoryOffset, size(t.shape));
+  if (shared) addon.sgemm(view(a), view(b), bias ? view(bias) : null, view(out), size(aBatch) * M, K, N);
+  else addon.sgemmBatched(view(a), view(b), view(out), size(aBatch), M, K, N);
   return out;
 }
 

@@ -102,7 +102,7 @@ PB_TARGET void sgemm(const float* A, const float* B, const float* bias, float* C
         const float* a = A + i * K + pc;
         long lda = K;
         if (mr < MR) {
-          std::memset(aTail, 0, sizeof aTail);
+          std::memset(aTail, 0, sizeof(float) * MR * kc);
           for (int r = 0; r < mr; r++) std::memcpy(aTail + r * kc, a + r * K, sizeof(float) * kc);
           a = aTail;
           lda = kc;
@@ -134,6 +134,46 @@ PB_TARGET void sgemm(const float* A, const float* B, const float* bias, float* C
       for (; j < N; j++) c[j] += bias[j];
     }
   }
+}
+
+// C[R × w] = A[R × K] · B[K × w] for one block of R ≤ 4 rows and w ∈ {8, 16} columns of a small
+// product (attention: K and N of 16–64), reading B in place; R·w/8 accumulators hide FMA latency.
+template <int R, int W>
+PB_TARGET inline void smallBlock(const float* A, long K, const float* B, long N, float* C) {
+  __m256 c[R][W / 8];
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < W / 8; v++) c[r][v] = _mm256_setzero_ps();
+  for (long k = 0; k < K; k++) {
+    __m256 b[W / 8];
+    for (int v = 0; v < W / 8; v++) b[v] = _mm256_loadu_ps(B + k * N + 8 * v);
+    for (int r = 0; r < R; r++) {
+      const __m256 a = _mm256_broadcast_ss(A + r * K + k);
+      for (int v = 0; v < W / 8; v++) c[r][v] = _mm256_fmadd_ps(a, b[v], c[r][v]);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < W / 8; v++) _mm256_storeu_ps(C + r * N + 8 * v, c[r][v]);
+}
+
+template <int R>
+PB_TARGET void smallRows(const float* A, long K, const float* B, long N, float* C) {
+  long j = 0;
+  for (; j + 16 <= N; j += 16) smallBlock<R, 16>(A, K, B + j, N, C + j);
+  for (; j + 8 <= N; j += 8) smallBlock<R, 8>(A, K, B + j, N, C + j);
+  for (; j < N; j++) {
+    for (int r = 0; r < R; r++) {
+      float acc = 0.f;
+      for (long k = 0; k < K; k++) acc += A[r * K + k] * B[k * N + j];
+      C[r * N + j] = acc;
+    }
+  }
+}
+
+// C[M, N] = A[M, K] · B[K, N] for products too small to be worth packing.
+PB_TARGET void smallGemm(const float* A, const float* B, float* C, long M, long K, long N) {
+  long i = 0;
+  for (; i + 4 <= M; i += 4) smallRows<4>(A + i * K, K, B, N, C + i * N);
+  for (; i < M; i++) smallRows<1>(A + i * K, K, B, N, C + i * N);
 }
 
 bool cpuSupported() {
@@ -200,6 +240,33 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
 #endif
 }
 
+// sgemmBatched(a, b, out, batch, M, K, N): out[i] = a[i] · b[i] for each of `batch` small products
+// (attention scores and mixing: a [batch, M, K], b [batch, K, N], out [batch, M, N]).
+napi_value SgemmBatched(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value args[7];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 7) return throwError(env, "sgemmBatched(a, b, out, batch, M, K, N) takes 7 arguments");
+  float *a, *b, *out;
+  size_t na, nb, nout;
+  if (!floatArray(env, args[0], &a, &na, false) || !floatArray(env, args[1], &b, &nb, false) || !floatArray(env, args[2], &out, &nout, false))
+    return throwError(env, "sgemmBatched: a, b and out must be Float32Arrays");
+  int64_t dims[4];
+  for (int i = 0; i < 4; i++) {
+    if (napi_get_value_int64(env, args[3 + i], &dims[i]) != napi_ok || dims[i] < 0) return throwError(env, "sgemmBatched: batch, M, K and N must be non-negative integers");
+  }
+  const int64_t batch = dims[0], M = dims[1], K = dims[2], N = dims[3];
+  if (static_cast<int64_t>(na) < batch * M * K || static_cast<int64_t>(nb) < batch * K * N || static_cast<int64_t>(nout) < batch * M * N)
+    return throwError(env, "sgemmBatched: an array is shorter than its shape");
+#ifdef PB_X86
+  if (!cpuSupported()) return throwError(env, "sgemmBatched: this CPU lacks AVX2/FMA");
+  for (int64_t i = 0; i < batch; i++) smallGemm(a + i * M * K, b + i * K * N, out + i * M * N, M, K, N);
+  return nullptr;
+#else
+  return throwError(env, "sgemmBatched: built for a CPU without AVX2/FMA");
+#endif
+}
+
 napi_value Supported(napi_env env, napi_callback_info) {
   napi_value v;
   napi_get_boolean(env, cpuSupported(), &v);
@@ -211,8 +278,9 @@ napi_value Supported(napi_env env, napi_callback_info) {
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sgemmBatched", nullptr, SgemmBatched, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"supported", nullptr, Supported, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  napi_define_properties(env, exports, 2, props);
+  napi_define_properties(env, exports, 3, props);
   return exports;
 }

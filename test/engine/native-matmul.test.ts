@@ -74,7 +74,24 @@ describe('native matmul', { skip }, () => {
     out.dispose();
   });
 
-  test('leaves transposed, activated and batched-weight products to tfjs, with the same results', () => {
+  // Attention-shaped batches: 8- and 16-wide column blocks, odd columns, one query row, 4-D batches.
+  const batches: [number[], number, number, number][] = [[[3], 16, 64, 16], [[2], 5, 7, 9], [[4], 1, 64, 16], [[2, 3], 16, 16, 64], [[2], 6, 3, 27]];
+  for (const [lead, M, K, N] of batches) {
+    test(`batched matMul, [${lead}, ${M}, ${K}] · [${lead}, ${K}, ${N}]`, () => {
+      const n = lead.reduce((x, y) => x * y, 1);
+      const a = random(n * M * K, M + K), b = random(n * K * N, N);
+      const out = tf.tidy(() => tf.matMul(tf.tensor(a, [...lead, M, K]), tf.tensor(b, [...lead, K, N])));
+      assert.deepEqual(out.shape, [...lead, M, N]);
+      const got = out.dataSync() as Float32Array;
+      out.dispose();
+      for (let i = 0; i < n; i++) {
+        const expected = reference(a.subarray(i * M * K, (i + 1) * M * K), b.subarray(i * K * N, (i + 1) * K * N), undefined, M, K, N);
+        assertNear(got.subarray(i * M * N, (i + 1) * M * N), expected, K, `batch ${i}`);
+      }
+    });
+  }
+
+  test('leaves transposed, activated and broadcast-batch products to tfjs, with the same results', () => {
     const a = random(3 * 8, 3), b = random(8 * 5, 4);
     const expected = reference(a, b, undefined, 3, 8, 5);
     tf.tidy(() => {
@@ -84,8 +101,8 @@ describe('native matmul', { skip }, () => {
       assertNear(tf.matMul(tf.transpose(A), B, true, false).dataSync() as Float32Array, expected, 8, 'transposeA');
       const relu = expected.map((x) => Math.max(0, x));
       assertNear(tf.fused.matMul({ a: A, b: B, activation: 'relu' }).dataSync() as Float32Array, relu, 8, 'relu');
-      const batched = tf.matMul(tf.stack([A, A]), tf.stack([B, B])).dataSync() as Float32Array;
-      assertNear(batched, Float64Array.from([...expected, ...expected]), 8, 'batched weights');
+      const broadcast = tf.matMul(tf.stack([A]), tf.stack([B, B])).dataSync() as Float32Array;
+      assertNear(broadcast, Float64Array.from([...expected, ...expected]), 8, 'one left matrix, two right');
     });
   });
 
@@ -95,6 +112,7 @@ describe('native matmul', { skip }, () => {
     assert.throws(() => addon.sgemm(f, f, null, f, 3, 2, 2), /shorter than its shape/);
     assert.throws(() => addon.sgemm([1], f, null, f, 1, 1, 1), /must be Float32Arrays/);
     assert.throws(() => addon.sgemm(f, f, null, f, 1, -1, 1), /non-negative integers/);
+    assert.throws(() => addon.sgemmBatched(f, f, f, 2, 1, 2, 2), /shorter than its shape/);
   });
 
   test('PATCHBENCH_NATIVE_MATMUL=0 turns it off', () => {

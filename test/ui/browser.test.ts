@@ -38,7 +38,7 @@ describe('the workbench in a browser', { skip: noChromium }, () => {
     await page.goto(host.url);
     await page.getByTestId('model-info').getByText('gpt2-tiny-random').waitFor();
     assert.match(await text('model-info'), /Layers × heads\s*2 × 4/);
-    assert.match(await text('backend'), /^(wasm|cpu|tensorflow|tensorflow-gpu)$/);
+    assert.match(await text('backend'), /^(wasm( \+ native AVX2 matmul)?|cpu|tensorflow|tensorflow-gpu)$/);
     await page.getByTestId('baseline').locator('b').first().waitFor();
     assert.match(await text('baseline'), /clean -?\d+\.\d{4}\s+corrupted -?\d+\.\d{4}/);
     assert.equal(await page.locator('ol.list li').count(), 8);

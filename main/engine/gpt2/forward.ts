@@ -171,7 +171,7 @@ export function embed(w: Gpt2Weights, tokens: tf.Tensor2D, hook: HookFn): tf.Ten
   const [N, P] = tokens.shape;
   const D = w.wte.shape[1];
   const e = hook('hook_embed', tf.reshape(tf.gather(w.wte, tf.reshape(tokens, [N * P])), [N, P, D]), 0);
-  const pos = hook('hook_pos_embed', tf.tile(tf.reshape(tf.slice(w.wpe, [0, 0], [P, D]), [1, P, D]), [N, 1, 1]), 0);
+  const pos = hook('hook_pos_embed', tileTo(tf.reshape(tf.slice(w.wpe, [0, 0], [P, D]), [1, P, D]), N), 0);
   return tf.add(e, pos) as tf.Tensor3D;
 }
 
