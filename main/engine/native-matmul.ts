@@ -1,7 +1,7 @@
 /**
  * A faster matrix multiply for the wasm backend. tfjs-wasm's XNNPACK kernels are limited to 128-bit
  * SIMD without FMA (about 20 GFLOP/s per core on the build machine); the native addon in
- * native/sgemm (AVX2/FMA, built by `npm ci` where a C++ compiler is present) reaches 65–80. Matrix
+ * native/sgemm (AVX2/FMA, built by `npm ci` where a C++ compiler is present) reaches 55–80. Matrix
  * multiplies are ~90 % of the engine's time, so this module swaps the wasm backend's `_FusedMatMul`
  * and `BatchMatMul` kernels for ones that call the addon directly on the wasm heap (no copies).
  *

@@ -2,7 +2,7 @@
 // row-major, on Float32Arrays that may be views into tfjs-wasm's heap (so no copies are made).
 //
 // Why it exists: tfjs-wasm's XNNPACK kernels are limited to 128-bit SIMD without FMA, about 20
-// GFLOP/s per core here; this AVX2/FMA kernel reaches 65–80, which is most of the engine's time.
+// GFLOP/s per core here; this AVX2/FMA kernel reaches 55–80, which is most of the engine's time.
 // The binary is built for any x86-64 and checks for AVX2 and FMA at run time (`supported`); the
 // engine falls back to tfjs's own matmul where it is missing or where this addon did not build.
 //
