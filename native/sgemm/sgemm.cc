@@ -1,8 +1,9 @@
 // Single-precision matrix multiply for Patchbench's engine: C[M, N] = A[M, K] · B[K, N] (+ bias[N]),
 // row-major, on Float32Arrays that may be views into tfjs-wasm's heap (so no copies are made).
 //
-// Why it exists: tfjs-wasm's XNNPACK kernels are limited to 128-bit SIMD without FMA, about 20
-// GFLOP/s per core here; this AVX2/FMA kernel reaches 55–80, which is most of the engine's time.
+// Why it exists: matrix multiplies are most of the engine's time, and tfjs-wasm's XNNPACK kernels
+// are limited to 128-bit SIMD without FMA, about 20 GFLOP/s per core here; this AVX2/FMA kernel
+// reaches 55–80.
 // The binary is built for any x86-64 and checks for AVX2 and FMA at run time (`supported`); the
 // engine falls back to tfjs's own matmul where it is missing or where this addon did not build.
 //
@@ -78,8 +79,10 @@ struct Scratch {
   ~Scratch() { std::free(packed); }
 };
 
-PB_TARGET void sgemm(const float* A, const float* B, const float* bias, float* C, long M, long K, long N) {
+// Returns false (having done nothing) when this thread's packing buffer could not be allocated.
+PB_TARGET bool sgemm(const float* A, const float* B, const float* bias, float* C, long M, long K, long N) {
   thread_local Scratch scratch;
+  if (!scratch.packed) return false;
   alignas(32) float aTail[MR * KC];  // last rows of A when M is not a multiple of 6, zero-padded
   alignas(32) float cTail[MR * NR];  // a 6 × 16 tile of C that overhangs M or N
   // With few rows, packing B costs more than it saves: read it in place (full panels only).
@@ -134,6 +137,7 @@ PB_TARGET void sgemm(const float* A, const float* B, const float* bias, float* C
       for (; j < N; j++) c[j] += bias[j];
     }
   }
+  return true;
 }
 
 // C[R × w] = A[R × K] · B[K × w] for one block of R ≤ 4 rows and w ∈ {8, 16} columns of a small
@@ -231,8 +235,8 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   if (K == 0) {
     for (int64_t i = 0; i < M; i++)
       for (int64_t j = 0; j < N; j++) out[i * N + j] = bias ? bias[j] : 0.f;
-  } else {
-    sgemm(a, b, bias, out, M, K, N);
+  } else if (!sgemm(a, b, bias, out, M, K, N)) {
+    return throwError(env, "sgemm: out of memory for the packing buffer");
   }
   return nullptr;
 #else
