@@ -6,14 +6,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { backendLabel } from '../../main/engine/backend.ts';
 import { matmulName } from '../../main/engine/native-matmul.ts';
 import { mulberry32 } from '../../main/engine/tasks/random.ts';
-import { ROOT, TINY, useBackend } from '../helpers.ts';
+import { assertClose, readJson, ROOT, TINY, useBackend } from '../helpers.ts';
 
 const ADDON = join(ROOT, 'native/sgemm/build/Release/sgemm.node');
 const built = existsSync(ADDON);
@@ -43,6 +44,15 @@ function assertNear(actual: Float32Array, expected: Float64Array, K: number, wha
   for (let i = 0; i < expected.length; i++) {
     if (!(Math.abs(actual[i] - expected[i]) <= tol)) assert.fail(`${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
   }
+}
+
+function cli(args: string[], env: Record<string, string>) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/patchbench.mjs'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, PATCHBENCH_BACKEND: 'wasm', ...env },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
 }
 
 describe('native matmul', { skip }, () => {
@@ -116,15 +126,30 @@ describe('native matmul', { skip }, () => {
   });
 
   test('PATCHBENCH_NATIVE_MATMUL=0 turns it off', () => {
-    const info = (env: Record<string, string>) => {
-      const r = spawnSync(process.execPath, [join(ROOT, 'bin/patchbench.mjs'), 'info', '--model', TINY, '--json'], {
-        encoding: 'utf8',
-        env: { ...process.env, PATCHBENCH_BACKEND: 'wasm', ...env },
-      });
-      assert.equal(r.status, 0, r.stderr);
-      return JSON.parse(r.stdout).backend;
-    };
+    const info = (env: Record<string, string>) => JSON.parse(cli(['info', '--model', TINY, '--json'], env)).backend;
     assert.equal(info({ PATCHBENCH_NATIVE_MATMUL: '0' }), 'wasm');
     assert.equal(info({}), 'wasm + native AVX2 matmul');
   });
+});
+
+// Where the addon does not build, the engine runs on tfjs-wasm's kernels: that path must match the
+// reference too (the parity suite runs wasm with the addon where it is built).
+test('without the native matmul, patching on wasm still matches the float64 reference', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'patchbench-tfjs-kernels-'));
+  try {
+    const out = join(tmp, 'out.json');
+    const kinds = ['head_z', 'resid_pre', 'mlp_out', 'neuron'];
+    cli(['patch', '--model', TINY, '--pairs', `${TINY}/expected/ioi.pairs.jsonl`, '--kinds', kinds.join(','), '--method', 'both', '--out', out], {
+      PATCHBENCH_NATIVE_MATMUL: '0',
+    });
+    const got = JSON.parse(readFileSync(out, 'utf8'));
+    const expected = readJson(`${TINY}/expected/ioi-denoising.expected.json`);
+    for (const kind of kinds) {
+      for (const field of ['attribution', 'activation']) {
+        assertClose(got.kinds[kind].map((r: any) => r[field]), expected.kinds[kind].map((r: any) => r[field]), 1e-3, `${kind} ${field}`);
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
