@@ -76,7 +76,8 @@ log(`model ${model.info.name}: ${model.info.nLayers} layers, d_model ${model.inf
 
 const patch = (kinds: Kind[], method: PatchRequest['method']) => () =>
   runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method }, { runner: pool.runner });
-const result: Record<string, number | string> = { backend: model.info.backend, threads: pool.threads };
+// Exactly the keys the patching issue names (the thread count is on stderr above).
+const result: Record<string, number | string> = { backend: model.info.backend };
 result.forward_s = await median(repeats, async () => {
   const t = model.tokensTensor(pairs.corrupted);
   const { final } = model.run(t, { lastOnlyFinal: true });

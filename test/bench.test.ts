@@ -1,0 +1,23 @@
+/**
+ * `npm run bench`'s contract: its last stdout line is one JSON object with exactly the keys the
+ * patching issue names (and the peer prints), each a measured, positive number. Timings themselves
+ * are for benchmarks to report, not for tests to assert.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ROOT, TINY } from './helpers.ts';
+
+test('bench prints one JSON summary with exactly the agreed keys', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'main/bench/bench.ts'), '--model', TINY, '--pairs', '2', '--pos', '8', '--repeats', '1', '--threads', '1'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  const keys = ['backend', 'forward_s', 'attribution_s', 'attribution_with_neurons_s', 'activation_head_z_s', 'activation_resid_pre_s', 'peak_rss_bytes'];
+  assert.deepEqual(Object.keys(summary).sort(), [...keys].sort());
+  assert.match(summary.backend, /^(wasm|cpu|tensorflow)/);
+  for (const k of keys.slice(1)) assert.ok(Number.isFinite(summary[k]) && summary[k] > 0, `${k} = ${summary[k]}`);
+});
