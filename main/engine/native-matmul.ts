@@ -1,14 +1,15 @@
 /**
  * A faster matrix multiply for the wasm backend. tfjs-wasm's XNNPACK kernels are limited to 128-bit
  * SIMD without FMA (about 20 GFLOP/s per core on the build machine); the native addon in
- * native/sgemm (AVX2/FMA, built by `npm ci` where a C++ compiler is present) reaches 55–80. Matrix
- * multiplies are ~90 % of the engine's time, so this module swaps the wasm backend's `_FusedMatMul`
- * and `BatchMatMul` kernels for ones that call the addon directly on the wasm heap (no copies).
+ * native/sgemm (AVX2/FMA, built by `npm ci` where a C++ compiler is present) reaches 55–80 GFLOP/s.
+ * Matrix multiplies are most of the engine's time, so this module swaps the wasm backend's
+ * `_FusedMatMul` and `BatchMatMul` kernels for ones that call the addon directly on the wasm heap
+ * (no copies).
  *
- * Only plain products are taken over — no transposes, no activation — with one right-hand matrix
- * for the whole batch (every weight matmul), or a batch of small ones (attention); anything else goes
- * to the original kernel. Where the addon is missing, did not
- * build, or the CPU lacks AVX2/FMA, nothing changes. `PATCHBENCH_NATIVE_MATMUL=0` turns it off.
+ * Only plain products are taken over (no transposes, no activation): those with one right-hand
+ * matrix for the whole batch (every weight matmul), and batches of small ones (attention). Anything
+ * else goes to the original kernel. Where the addon is missing, did not build, or the CPU lacks
+ * AVX2/FMA, nothing changes. `PATCHBENCH_NATIVE_MATMUL=0` turns it off.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
@@ -83,7 +84,7 @@ function nativeMatMul(addon: SgemmAddon, { inputs, backend, attrs = {} }: Kernel
 let installed: string | undefined;
 
 /**
- * Routes the wasm backend's weight matmuls to the native addon when it loads. Returns a name for
+ * Routes the wasm backend's plain matmuls to the native addon when it loads. Returns a name for
  * reports ("AVX2") or undefined when tfjs's own kernels stay in use.
  */
 export function installNativeMatMul(backend: string): string | undefined {
