@@ -25,14 +25,16 @@ test('the bundled engine worker patches on two bundled pool threads, as the sour
   process.env.PATCHBENCH_THREADS = '2';
   const built = new EngineClient({ workerUrl: pathToFileURL(`${OUT}/engine-worker.js`) });
   clients.push(built);
+  let builtBackend: string;
   try {
-    await built.start();
+    builtBackend = await built.start();
   } finally {
     for (const [k, v] of Object.entries(env)) v === undefined ? delete process.env[k] : (process.env[k] = v);
   }
   const source = new EngineClient();
   clients.push(source);
-  await source.start();
+  // The bundle finds the native matmul where the source tree does (two levels up), if it was built.
+  assert.equal(builtBackend, await source.start());
   for (const c of [built, source]) await c.call('load', { dir: MODEL }).result;
   const pairs = await source.call('generate', { task: 'ioi', n: 6, seed: 4 }).result;
   const request = { direction: 'denoising' as const, metric: 'logit-diff' as const, kinds: ['head_z' as const, 'mlp_out' as const], method: 'both' as const };
