@@ -1,7 +1,7 @@
 /**
  * `npm run bench`'s contract: its last stdout line is one JSON object with exactly the keys the
  * patching issue names (and the peer prints), each a measured, positive number. Timings themselves
- * are for benchmarks to report, not for tests to assert.
+ * are for benchmarks to report, not for tests to assert. Likewise `npm run bench:heap`'s summary.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,4 +20,16 @@ test('bench prints one JSON summary with exactly the agreed keys', () => {
   assert.deepEqual(Object.keys(summary).sort(), [...keys].sort());
   assert.match(summary.backend, /^(wasm|cpu|tensorflow)/);
   for (const k of keys.slice(1)) assert.ok(Number.isFinite(summary[k]) && summary[k] > 0, `${k} = ${summary[k]}`);
+});
+
+test('bench:heap reports the wasm heap after loading, activation and attribution patching', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'main/bench/heap.ts'), '--model', TINY, '--pairs', '2', '--pos', '8'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, PATCHBENCH_BACKEND: 'wasm' },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const heap = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  assert.equal(heap.model, 'gpt2-tiny-random');
+  assert.ok(heap.loaded_gib > 0 && heap.loaded_gib <= heap.after_activation_gib && heap.after_activation_gib <= heap.after_attribution_gib, r.stdout);
 });

