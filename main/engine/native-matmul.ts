@@ -73,6 +73,7 @@ function nativeMatMul(addon: SgemmAddon, { inputs, backend, attrs = {} }: Kernel
   const batch = tf.broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
   const wasm = backend as WasmBackend;
   const out = wasm.makeOutput([...batch, M, N], 'float32');
+  if (size(out.shape) === 0) return out; // nothing to compute (and empty tensors have no heap offset)
   // Views are taken after makeOutput, which may grow (and so replace) the heap's buffer.
   const heap = wasm.wasm.HEAPU8.buffer;
   const view = (t: tf.TensorInfo) => new Float32Array(heap, wasm.dataIdMap.get(t.dataId).memoryOffset, size(t.shape));

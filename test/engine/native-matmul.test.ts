@@ -76,6 +76,22 @@ describe('native matmul', { skip }, () => {
     });
   }
 
+  test('60 random shapes, with and without bias, and the empty product', () => {
+    const rng = mulberry32(7);
+    const pick = (n: number) => 1 + Math.floor(rng() * n);
+    for (let t = 0; t < 60; t++) {
+      const [M, K, N] = [pick(40), pick(600), pick(100)];
+      const a = random(M * K, t), b = random(K * N, t + 100), bias = t % 2 ? random(N, t + 200) : undefined;
+      const out = tf.tidy(() =>
+        tf.fused.matMul({ a: tf.tensor2d(a, [M, K]), b: tf.tensor2d(b, [K, N]), bias: bias && tf.tensor1d(bias) }).dataSync() as Float32Array,
+      );
+      assertNear(out, reference(a, b, bias, M, K, N), K, `${M}×${K} · ${K}×${N}${bias ? ' + bias' : ''}`);
+    }
+    const empty = tf.tidy(() => tf.matMul(tf.zeros([0, 5]), tf.zeros([5, 3])));
+    assert.deepEqual(empty.shape, [0, 3]);
+    empty.dispose();
+  });
+
   test('plain matMul of a batch against one weight matrix: [2, 7, 40] · [40, 19]', () => {
     const a = random(2 * 7 * 40, 1), b = random(40 * 19, 2);
     const out = tf.tidy(() => tf.matMul(tf.tensor3d(a, [2, 7, 40]), tf.tensor2d(b, [40, 19])));
