@@ -46,7 +46,7 @@ function loadAddon(): SgemmAddon | undefined {
   }
 }
 
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const size = tf.util.sizeFromShape;
 
 /** Right-hand matrices of batched products up to this size (floats) stay in L2 as they are read. */
 const SMALL_B = 1 << 16;

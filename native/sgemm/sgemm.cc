@@ -180,9 +180,13 @@ PB_TARGET void smallGemm(const float* A, const float* B, float* C, long M, long 
   for (; i < M; i++) smallRows<1>(A + i * K, K, B, N, C + i * N);
 }
 
+// Checked once: every product calls this.
 bool cpuSupported() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return supported;
 }
 #else
 bool cpuSupported() { return false; }
