@@ -9,18 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { writeFixture } from './fixtures/generate.ts';
-import { assertClose, readJson, ROOT, TINY } from './helpers.ts';
+import { assertClose, readJson, ROOT, runCli, TINY } from './helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/patchbench.mjs'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, PATCHBENCH_BACKEND: 'wasm', PATCHBENCH_HOME: join(tmp, 'home'), HF_HOME: join(tmp, 'hf') },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (...args: string[]) => runCli(args, { PATCHBENCH_HOME: join(tmp, 'home'), HF_HOME: join(tmp, 'hf') });
 
 function assertCleanError(r: ReturnType<typeof cli>, pattern: RegExp, maxLines = 4) {
   assert.notEqual(r.code, 0);

@@ -1,7 +1,9 @@
 /** Shared test helpers: the team's reference fixtures, backends, and tolerance checks. */
 import * as tf from '@tensorflow/tfjs-core';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../main/engine/backend.ts';
 import { PatchbenchError } from '../main/engine/errors.ts';
@@ -40,3 +42,13 @@ export function throwsBadInput(fn: () => unknown, ...fragments: string[]): void 
     return true;
   });
 }
+
+/** Runs the `patchbench` command line as a user would, on wasm, with extra environment variables. */
+export function runCli(args: string[], env: Record<string, string> = {}): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/patchbench.mjs'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, PATCHBENCH_BACKEND: 'wasm', ...env },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+

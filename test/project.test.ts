@@ -4,7 +4,7 @@
  * end to end, and the bundled example.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -38,7 +38,7 @@ import {
   type ModelRef,
   type Project,
 } from '../main/engine/project/index.ts';
-import { assertClose, ROOT, TINY, useBackend } from './helpers.ts';
+import { assertClose, ROOT, runCli, TINY, useBackend } from './helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-project-'));
 process.env.PATCHBENCH_HOME = join(tmp, 'home');
@@ -501,13 +501,7 @@ describe('autosave and recovery', () => {
 });
 
 describe('patchbench run', () => {
-  const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin/patchbench.mjs'), ...args], {
-      encoding: 'utf8',
-      env: { ...process.env, PATCHBENCH_BACKEND: 'wasm', PATCHBENCH_HOME: join(tmp, 'home') },
-    });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
+  const cli = (...args: string[]) => runCli(args, { PATCHBENCH_HOME: join(tmp, 'home') });
   const oneLineError = (r: ReturnType<typeof cli>, pattern: RegExp) => {
     assert.equal(r.code, 1, r.err);
     assert.match(r.err, /^patchbench: /);

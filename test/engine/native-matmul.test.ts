@@ -5,7 +5,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -14,7 +13,7 @@ import { before, describe, test } from 'node:test';
 import { backendLabel } from '../../main/engine/backend.ts';
 import { matmulName } from '../../main/engine/native-matmul.ts';
 import { mulberry32 } from '../../main/engine/tasks/random.ts';
-import { assertClose, readJson, ROOT, TINY, useBackend } from '../helpers.ts';
+import { assertClose, readJson, ROOT, runCli, TINY, useBackend } from '../helpers.ts';
 
 const ADDON = join(ROOT, 'native/sgemm/build/Release/sgemm.node');
 const built = existsSync(ADDON);
@@ -46,13 +45,10 @@ function assertNear(actual: Float32Array, expected: Float64Array, K: number, wha
   }
 }
 
-function cli(args: string[], env: Record<string, string>) {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/patchbench.mjs'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, PATCHBENCH_BACKEND: 'wasm', ...env },
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
+function cli(args: string[], env: Record<string, string>): string {
+  const r = runCli(args, env);
+  assert.equal(r.code, 0, r.err);
+  return r.out;
 }
 
 describe('native matmul', { skip }, () => {
