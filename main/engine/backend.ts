@@ -45,6 +45,28 @@ async function tryBackend(name: BackendName, pkg?: string): Promise<boolean> {
   }
 }
 
+/** The first backend that loads: `preferred` if given (failing clearly if it cannot), else by ORDER. */
+async function selectBackend(preferred: string | undefined): Promise<BackendName> {
+  if (preferred) {
+    const name = ALIASES[preferred.toLowerCase()];
+    if (!name) {
+      throw new PatchbenchError(
+        'bad-input',
+        `PATCHBENCH_BACKEND=${preferred}: unknown backend (use one of ${Object.keys(ALIASES).join(', ')})`,
+      );
+    }
+    const entry = ORDER.find((o) => o.name === name)!;
+    if (!(await tryBackend(entry.name, entry.pkg))) {
+      throw new PatchbenchError('bad-input', `PATCHBENCH_BACKEND=${preferred}: the ${name} backend does not load on this machine`);
+    }
+    return name;
+  }
+  for (const o of ORDER) {
+    if (await tryBackend(o.name, o.pkg)) return o.name;
+  }
+  throw new PatchbenchError('internal', 'no TensorFlow.js backend could be initialised');
+}
+
 /**
  * Initialises the best available backend once per process (or thread) and returns its name.
  * `preferred` (or PATCHBENCH_BACKEND) forces a backend and fails clearly if it cannot load.
@@ -53,30 +75,10 @@ export function initBackend(preferred: string | undefined = process.env.PATCHBEN
   selected ??= (async () => {
     // Quiet tfjs's "hi there, use tfjs-node" advice and its kernel-registration warnings.
     tf.env().set('PROD', true);
-    if (preferred) {
-      const name = ALIASES[preferred.toLowerCase()];
-      if (!name) {
-        throw new PatchbenchError(
-          'bad-input',
-          `PATCHBENCH_BACKEND=${preferred}: unknown backend (use one of ${Object.keys(ALIASES).join(', ')})`,
-        );
-      }
-      const entry = ORDER.find((o) => o.name === name)!;
-      if (!(await tryBackend(entry.name, entry.pkg))) {
-        throw new PatchbenchError('bad-input', `PATCHBENCH_BACKEND=${preferred}: the ${name} backend does not load on this machine`);
-      }
-      await tf.ready();
-      installNativeMatMul(name);
-      return name;
-    }
-    for (const o of ORDER) {
-      if (await tryBackend(o.name, o.pkg)) {
-        await tf.ready();
-        installNativeMatMul(o.name);
-        return o.name;
-      }
-    }
-    throw new PatchbenchError('internal', 'no TensorFlow.js backend could be initialised');
+    const name = await selectBackend(preferred);
+    await tf.ready();
+    installNativeMatMul(name);
+    return name;
   })();
   return selected;
 }
