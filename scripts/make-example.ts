@@ -8,7 +8,7 @@
  *
  *   npm run make:example [-- --model DIR] [--pairs FILE.jsonl] [--out FILE.patchbench]
  *
- * --model/--pairs/--out try the same recipe on another model (e.g. ../shared/fixtures/gpt2-tiny-random
+ * --model/--pairs/--out try the same recipe on another model (e.g. test/fixtures/gpt2-tiny-random
  * with its expected/ioi.pairs.jsonl); the bundled example itself is only written from the bundled model.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';

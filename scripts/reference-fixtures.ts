@@ -1,7 +1,7 @@
 /**
  * Regenerates test/fixtures/expected/*.json: writes each generated fixture model, a spec of
  * token-id prompt pairs, and runs the team's independent float64 reference on it
- * (../shared/reference/gpt2_ref.py, needs Debian's python3-torch). Run: npm run fixtures:reference
+ * (the team's gpt2_ref.py, given as --reference PATH; needs Debian's python3-torch).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,9 @@ import { FIXTURE_VOCAB, FIXTURES, writeFixture } from '../test/fixtures/generate
 const root = new URL('..', import.meta.url).pathname;
 const out = join(root, 'test/fixtures/expected');
 const tmp = join(root, '.cache/reference-fixtures');
+const refArg = process.argv.indexOf('--reference');
+const reference = refArg > 0 ? process.argv[refArg + 1] : undefined;
+if (!reference) throw new Error('usage: npm run fixtures:reference -- --reference PATH/gpt2_ref.py');
 mkdirSync(out, { recursive: true });
 const DIRECTION: Record<string, string> = { 'f16-noprefix-attnbias': 'noising' };
 
@@ -32,7 +35,7 @@ for (const [name, o] of Object.entries(FIXTURES)) {
   const specPath = join(tmp, `${name}.spec.json`);
   writeFileSync(specPath, JSON.stringify(spec));
   const expectedPath = join(out, `${name}.expected.json`);
-  execFileSync('/usr/bin/python3', [join(root, '../shared/reference/gpt2_ref.py'), specPath, expectedPath], { stdio: 'inherit' });
+  execFileSync('/usr/bin/python3', [reference, specPath, expectedPath], { stdio: 'inherit' });
   writeFileSync(join(out, `${name}.spec.json`), JSON.stringify({ ...spec, model: undefined }, null, 1));
 }
 rmSync(tmp, { recursive: true, force: true });

@@ -9,9 +9,9 @@ import { initBackend } from '../main/engine/backend.ts';
 import { PatchbenchError } from '../main/engine/errors.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** ../shared/fixtures beside the project root (read-only team folder). */
-export const SHARED_FIXTURES = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
-export const TINY = SHARED_FIXTURES + 'gpt2-tiny-random';
+/** Test checkpoints and their float64 expected values, kept in the repository (test/fixtures/README.md). */
+export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+export const TINY = FIXTURES + 'gpt2-tiny-random';
 
 export function readJson<T = any>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;

@@ -3,7 +3,7 @@
  *
  * Times the engine's core work on the backend in use. Without --model it makes (once, cached in
  * .cache/) a random-weight checkpoint of GPT-2 small's shape. The last line on stdout is one JSON
- * object (seconds, median of repeats) whose keys match ../shared/reference/torch_bench.py, the
+ * object (seconds, median of repeats) whose keys match the PyTorch peer torch_bench.py (in the team folder), the
  * PyTorch peer, so both can be run on the same machine and compared.
  */
 import { parseArgs } from 'node:util';

@@ -1,5 +1,5 @@
 /**
- * The engine against the team's independent float64 reference (../shared/fixtures): token ids,
+ * The engine against the team's independent float64 reference (test/fixtures): token ids,
  * logits, top-5, every hook's statistics, and attribution and activation patching for every kind,
  * both directions, with and without BOS — on every backend the engine must support.
  */

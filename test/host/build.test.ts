@@ -9,7 +9,7 @@ import { EngineClient } from '../../main/host/engine-client.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = `${ROOT}out/test-app`;
-const MODEL = new URL('../../../shared/fixtures/gpt2-tiny-random', import.meta.url).pathname;
+const MODEL = new URL('../fixtures/gpt2-tiny-random', import.meta.url).pathname;
 const clients: EngineClient[] = [];
 after(async () => {
   await Promise.all(clients.map((c) => c.stop()));

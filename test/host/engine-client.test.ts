@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { EngineClient, type EngineStatus } from '../../main/host/engine-client.ts';
 import { HostError } from '../../main/host/errors.ts';
 
-const MODEL = new URL('../../../shared/fixtures/gpt2-tiny-random', import.meta.url).pathname;
+const MODEL = new URL('../fixtures/gpt2-tiny-random', import.meta.url).pathname;
 let engine: EngineClient;
 const statuses: EngineStatus['state'][] = [];
 

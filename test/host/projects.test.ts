@@ -11,7 +11,7 @@ import { EngineClient } from '../../main/host/engine-client.ts';
 import { HostError } from '../../main/host/errors.ts';
 import { Projects } from '../../main/host/projects.ts';
 
-const MODEL = new URL('../../../shared/fixtures/gpt2-tiny-random', import.meta.url).pathname;
+const MODEL = new URL('../fixtures/gpt2-tiny-random', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'patchbench-host-projects-'));
 const saved = { ...process.env };
 let engine: EngineClient;

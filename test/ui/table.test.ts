@@ -15,7 +15,7 @@ import { differingPositions, showToken } from '../../renderer/src/lib/tokens.ts'
 import { visibleWindow } from '../../renderer/src/lib/virtual.ts';
 import { sessionFromJson, sessionToJson } from '../../renderer/src/lib/session-file.ts';
 
-const MODEL = new URL('../../../shared/fixtures/gpt2-tiny-random', import.meta.url).pathname;
+const MODEL = new URL('../fixtures/gpt2-tiny-random', import.meta.url).pathname;
 let model: HookedModel;
 let engineResult: EngineResult;
 let result: PatchingResult;

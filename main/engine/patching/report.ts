@@ -1,5 +1,5 @@
 /**
- * Patching results as files: JSON in the schema of ../shared/fixtures (so results and reference
+ * Patching results as files: JSON in the schema of test/fixtures/gpt2-tiny-random/expected (so results and reference
  * outputs compare directly) and CSV with one readable row per component.
  */
 import type { Tokenizer } from '../tokenizer.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const FIXTURE_MODEL = fileURLToPath(new URL('../../../../shared/fixtures/gpt2-tiny-random', import.meta.url));
+export const FIXTURE_MODEL = fileURLToPath(new URL('../../fixtures/gpt2-tiny-random', import.meta.url));
 
 function newestMtime(path: string): number {
   const st = statSync(path);
