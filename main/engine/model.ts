@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path';
 import { backendLabel, initBackend } from './backend.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
-import { passThrough, type Architecture, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
+import { passThrough, type Architecture, type BackwardOptions, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
 import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
@@ -142,8 +142,8 @@ export class HookedModel {
   }
 
   /** ∂metric/∂activation for every hook, from one backward pass over a taped run (see gpt2/backward.ts). */
-  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
-    this.arch.backward(tape, gFinal, onGrad);
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o?: BackwardOptions): void {
+    this.arch.backward(tape, gFinal, onGrad, o);
   }
 
   dispose(): void {

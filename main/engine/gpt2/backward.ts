@@ -6,10 +6,13 @@
  * wasm); here every matmul is a plain one against a pre-transposed weight, and the backward costs
  * about as much as the forward. The gradient at each hook is handed to `onGrad` as soon as it is
  * known, so callers reduce it and nothing but the running residual gradient stays alive.
+ *
+ * GradDrop (AtP*) is one skipped term: at the dropped layer the residual gradient passes straight
+ * from resid_post to resid_pre, and the block's own branch is not taken (see BackwardOptions).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
-import type { GradFn } from '../architecture.ts';
+import type { BackwardOptions, GradFn } from '../architecture.ts';
 import { GELU_C, type Gpt2Tape, type LnTape } from './forward.ts';
 import { transposedWeights, type Gpt2Weights } from './weights.ts';
 
@@ -39,17 +42,27 @@ function back(g: tf.Tensor, wT: tf.Tensor2D): tf.Tensor3D {
  * gFinal: ∂metric/∂(final-layer-normed residual at the last position) [N, D]. Calls onGrad for every
  * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape.
  */
-export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
+export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
   const { nHeads: H, dHead: dh, dModel: D } = cfg;
   const P = tape.positions;
-  const N = gFinal.shape[0];
+  const N = o.start ? o.start.grad.shape[0] : gFinal.shape[0];
   const wT = transposedWeights(w);
-  let g = tf.tidy(() => {
-    const gLast = tf.reshape(layerNormBackward(gFinal, w.lnF.w, tape.lnF!), [N, 1, D]);
-    return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
-  });
-  for (let l = cfg.nLayers - 1; l >= 0; l--) {
+  let g = o.start
+    ? tf.clone(o.start.grad)
+    : tf.tidy(() => {
+        const gLast = tf.reshape(layerNormBackward(gFinal, w.lnF.w, tape.lnF!), [N, 1, D]);
+        return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
+      });
+  for (let l = o.start ? o.start.layer : cfg.nLayers - 1; l >= 0; l--) {
     const n = `blocks.${l}.`;
+    if (l === o.dropWrite) {
+      // stopgrad on the block's write: only the residual's identity path carries the gradient
+      tf.tidy(() => {
+        onGrad(n + 'hook_resid_post', g);
+        onGrad(n + 'hook_resid_pre', g);
+      });
+      continue;
+    }
     const t = tape.layers[l];
     const lw = w.layers[l];
     const lt = wT[l];

@@ -3,11 +3,13 @@
  * value is a change in the raw metric averaged over those pairs, so parts on disjoint subsets
  * combine by a pair-weighted mean, and only the combined result is normalised.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { throwIfAborted } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import { activationPatch } from './activation.ts';
-import { attributionPatch } from './attribution.ts';
+import { attributionPatch, isQkKind, PatternShifts, type BaseGradients, type ScoreName } from './attribution.ts';
+import { gradDrop } from './graddrop.ts';
 import { componentCount, type Kind } from './components.ts';
 import { prepareRuns, type Direction, type TokenizedPairs } from './runs.ts';
 
@@ -16,6 +18,10 @@ export interface PartRequest {
   metric: MetricName;
   kinds: Kind[];
   attribution: boolean;
+  /** with attribution: the AtP* QK fix for head_q/head_k */
+  qkFix?: boolean;
+  /** with attribution: GradDrop scores (L extra backward passes) */
+  gradDrop?: boolean;
   /** components to patch per kind (flat indices), or null for all of them */
   activation?: Partial<Record<Kind, number[] | null>>;
 }
@@ -28,6 +34,10 @@ export interface PartResult {
   corrupted: number;
   /** per kind, change in the raw metric per component (first order) */
   attribution: Partial<Record<Kind, Float32Array>>;
+  /** head_q/head_k with the QK fix: change in the raw metric per component (first order from the pattern on) */
+  attributionQk: Partial<Record<Kind, Float32Array>>;
+  /** ranking scores in raw metric units (mean over the part's pairs of a magnitude), per score and kind */
+  scores: Partial<Record<ScoreName, Partial<Record<Kind, Float32Array>>>>;
   /** per kind, change in the raw metric per requested component (in the order requested) */
   activation: Partial<Record<Kind, Float32Array>>;
 }
@@ -45,9 +55,9 @@ export interface PartOptions {
 
 export type PartRunner = (pairs: TokenizedPairs, req: PartRequest, o: PartOptions) => Promise<PartResult>;
 
-/** Units of work a part reports: two forward passes, a backward pass, and one per patched component. */
+/** Units of work a part reports: two forward passes, a backward pass (L more for GradDrop), and one per patched component. */
 function partTotal(model: HookedModel, positions: number, req: PartRequest): number {
-  let total = 2 + (req.attribution ? 1 : 0);
+  let total = 2 + (req.attribution ? 1 + (req.gradDrop ? model.config.nLayers : 0) : 0);
   for (const [kind, ids] of Object.entries(req.activation ?? {}) as [Kind, number[] | null][]) {
     total += ids ? ids.length : componentCount(kind, model.config, positions);
   }
@@ -59,6 +69,7 @@ export async function runPart(model: HookedModel, pairs: TokenizedPairs, req: Pa
   let done = 0;
   const report = (phase: string) => o.onProgress?.({ phase, done, total });
   const actKinds = Object.keys(req.activation ?? {}) as Kind[];
+  const qkFix = !!req.qkFix && req.kinds.some(isQkKind);
   report('forward passes');
   throwIfAborted(o.signal);
   const ctx = await prepareRuns(model, pairs, {
@@ -67,16 +78,37 @@ export async function runPart(model: HookedModel, pairs: TokenizedPairs, req: Pa
     kinds: [...new Set([...(req.attribution ? req.kinds : []), ...actKinds])],
     forAttribution: req.attribution,
     forActivation: actKinds.length > 0,
+    extraSites: req.attribution && qkFix ? [model.arch.qkSites.q, model.arch.qkSites.k] : [],
   });
+  const shifts = req.attribution && qkFix ? new PatternShifts(ctx) : undefined;
+  const kept: BaseGradients = { residPost: [] };
   try {
     done += 2;
-    const out: PartResult = { pairs: pairs.clean.length, clean: ctx.clean, corrupted: ctx.corrupted, attribution: {}, activation: {} };
+    const out: PartResult = { pairs: pairs.clean.length, clean: ctx.clean, corrupted: ctx.corrupted, attribution: {}, attributionQk: {}, scores: {}, activation: {} };
     if (req.attribution) {
       report('attribution (backward pass)');
       throwIfAborted(o.signal);
-      const attr = await attributionPatch(ctx, req.kinds);
-      for (const [k, v] of attr) out.attribution[k] = v;
+      const attr = await attributionPatch(ctx, req.kinds, { qkFix, shifts, keep: req.gradDrop ? kept : undefined });
+      out.attribution = Object.fromEntries(attr.attribution);
+      out.attributionQk = Object.fromEntries(attr.attributionQk);
+      out.scores.atp = Object.fromEntries(attr.scoreAtp);
+      if (qkFix) out.scores.atp_qk = Object.fromEntries(req.kinds.map((k) => [k, attr.scoreAtpQk.get(k) ?? attr.scoreAtp.get(k)!]));
       done += 1;
+      if (req.gradDrop) {
+        const before = done;
+        const phase = 'GradDrop (backward passes)';
+        report(phase);
+        const gd = await gradDrop(ctx, req.kinds, kept, { atp: attr.scoreAtp, atpQk: attr.scoreAtpQk }, {
+          shifts,
+          signal: o.signal,
+          onPass: (d) => {
+            done = before + d;
+            report(phase);
+          },
+        });
+        out.scores.graddrop = Object.fromEntries(gd.scoreGradDrop);
+        if (qkFix) out.scores.atp_star = Object.fromEntries(req.kinds.map((k) => [k, (isQkKind(k) && gd.scoreAtpStarQk.get(k)) || gd.scoreGradDrop.get(k)!]));
+      }
     }
     for (const kind of actKinds) {
       const before = done;
@@ -92,6 +124,8 @@ export async function runPart(model: HookedModel, pairs: TokenizedPairs, req: Pa
     }
     return out;
   } finally {
+    shifts?.dispose();
+    tf.dispose(kept.residPost);
     ctx.dispose();
   }
 }
@@ -101,14 +135,24 @@ export function combineParts(parts: PartResult[]): PartResult {
   if (parts.length === 1) return parts[0];
   const n = parts.reduce((s, p) => s + p.pairs, 0);
   const mean = (get: (p: PartResult) => number) => parts.reduce((s, p) => s + (get(p) * p.pairs) / n, 0);
-  const arrays = (field: 'attribution' | 'activation') => {
+  const arrays = (get: (p: PartResult) => Partial<Record<Kind, Float32Array>> | undefined) => {
     const out: Partial<Record<Kind, Float32Array>> = {};
-    for (const kind of Object.keys(parts[0][field]) as Kind[]) {
-      const acc = new Float64Array(parts[0][field][kind]!.length);
-      for (const p of parts) p[field][kind]!.forEach((v, i) => (acc[i] += (v * p.pairs) / n));
+    for (const kind of Object.keys(get(parts[0]) ?? {}) as Kind[]) {
+      const acc = new Float64Array(get(parts[0])![kind]!.length);
+      for (const p of parts) get(p)![kind]!.forEach((v, i) => (acc[i] += (v * p.pairs) / n));
       out[kind] = Float32Array.from(acc);
     }
     return out;
   };
-  return { pairs: n, clean: mean((p) => p.clean), corrupted: mean((p) => p.corrupted), attribution: arrays('attribution'), activation: arrays('activation') };
+  // every score is a mean over pairs, so it combines like the estimates do
+  const scores = Object.fromEntries(Object.keys(parts[0].scores).map((s) => [s, arrays((p) => p.scores[s as ScoreName])]));
+  return {
+    pairs: n,
+    clean: mean((p) => p.clean),
+    corrupted: mean((p) => p.corrupted),
+    attribution: arrays((p) => p.attribution),
+    attributionQk: arrays((p) => p.attributionQk),
+    scores,
+    activation: arrays((p) => p.activation),
+  };
 }
