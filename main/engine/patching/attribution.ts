@@ -27,13 +27,14 @@
  * the batched backward pass holds Î(c, p)/B, and mean_p |Î(c, p)| = Σ_p |row p|.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { SCORE_NAMES } from '../../../shared/contract.ts';
 import { metricGradient } from '../metrics.ts';
 import { parseHookName } from '../hooks.ts';
 import { KIND_SPECS, type Kind } from './components.ts';
 import type { PatchContext } from './runs.ts';
 
-/** The ranking scores, as named in the JSON (`score_atp`, …). */
-export const SCORE_NAMES = ['atp', 'atp_qk', 'graddrop', 'atp_star'] as const;
+/** The ranking scores, as named in the JSON (`score_atp`, …); declared once in the shared contract. */
+export { SCORE_NAMES } from '../../../shared/contract.ts';
 export type ScoreName = (typeof SCORE_NAMES)[number];
 
 export const QK_KINDS = ['head_q', 'head_k'] as const satisfies readonly Kind[];

@@ -7,6 +7,7 @@ import { badInput } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import { indexShape, type Kind } from './components.ts';
+import type { RANKINGS } from '../../../shared/contract.ts';
 import { SCORE_NAMES, type ScoreName } from './attribution.ts';
 import { runPart, type PartOptions, type PartRequest, type PartResult, type PartRunner } from './part.ts';
 import { rankingOrder, verifiedRecall, type RecallCurve } from './recall.ts';
@@ -36,7 +37,7 @@ export interface PatchRequest {
  * Orders components can be verified in: `attribution` is |the signed estimate| (attribution_qk for
  * head_q/head_k when the QK fix ran); the others are the per-pair magnitude scores score_*.
  */
-export const RANKINGS = ['attribution', ...SCORE_NAMES] as const;
+export { RANKINGS } from '../../../shared/contract.ts';
 export type Ranking = (typeof RANKINGS)[number];
 
 /** AtP* when both corrections ran, GradDrop alone when only it did, else the estimate itself. */
@@ -177,10 +178,10 @@ export async function runPatching(model: HookedModel, pairs: TokenizedPairs, req
       const trueTop = exhaustive ? new Set(topK(r.activation, req.verifyTop)) : undefined;
       r.verification = {
         k: req.verifyTop,
-        ranking: rankBy,
         checked,
         pearson: pearson(checked.map((i) => estimate[i]), checked.map((i) => r.activation![i])),
         recovered: trueTop ? checked.filter((i) => trueTop.has(i)).length : null,
+        ranking: rankBy,
       };
     }
     if (exhaustive && r.activation && r.scores) {
