@@ -6,7 +6,7 @@
  *
  * Shapes: batch B, positions P, d_model D, heads H, d_head dh, d_mlp M, vocabulary V.
  */
-import type { RefConfig, RefHook, RefModel } from './model.ts';
+import type { RefConfig, RefHook, RefModel, RunOptions } from './model.ts';
 import { readCheckpoint, type StoredTensor } from './safetensors.ts';
 import { ACTIVATIONS, add, dot, layerNorm, rowTimes, softmaxRows, type Tensor64 } from './tensor.ts';
 
@@ -134,7 +134,7 @@ class Gpt2Ref implements RefModel {
     return Float64Array.from(rows, (t) => dot(x, offset, this.WU, t * D, D));
   }
 
-  residual(tokens: number[][], hook?: RefHook, from?: { layer: number; residPre: Tensor64 }): Tensor64 {
+  residual(tokens: number[][], hook?: RefHook, o: RunOptions = {}): Tensor64 {
     const { dModel: D, dVocab: V, nCtx, eps } = this.config;
     const B = tokens.length;
     const P = tokens[0].length;
@@ -150,36 +150,42 @@ class Gpt2Ref implements RefModel {
         pos.set(this.Wpos.subarray(p * D, (p + 1) * D), (b * P + p) * D);
       }),
     );
-    let x = from ? from.residPre.data : add(at('hook_embed', embed, [B, P, D]), at('hook_pos_embed', pos, [B, P, D]));
-    for (let l = from?.layer ?? 0; l < this.config.nLayers; l++) x = this.block(l, this.layers[l], x, B, P, at);
+    const L = this.config.nLayers;
+    let x = o.from ? o.from.residPre.data : add(at('hook_embed', embed, [B, P, D]), at('hook_pos_embed', pos, [B, P, D]));
+    for (let l = o.from?.layer ?? 0; l < L; l++) x = this.block(l, this.layers[l], x, B, P, o.lastOnly && l === L - 1 ? P - 1 : 0, at);
     return { data: at('ln_final.hook_normalized', layerNorm(x, D, this.lnfW, this.lnfB, eps), [B, P, D]), shape: [B, P, D] };
   }
 
-  /** resid_pre [B, P, D] → resid_post [B, P, D] */
-  private block(l: number, w: Layer, x0: Float64Array, B: number, P: number, at: At): Float64Array {
+  /**
+   * resid_pre [B, P, D] → resid_post [B, P, D]. Queries, attention outputs and the MLP are computed
+   * at positions ≥ `first` only (keys and values everywhere); the other rows stay zero.
+   */
+  private block(l: number, w: Layer, x0: Float64Array, B: number, P: number, first: number, at: At): Float64Array {
     const { dModel: D, nHeads: H, dHead: dh, dMlp: M, eps } = this.config;
     const n = `blocks.${l}.`;
+    /** the rows b·P + p, p ≥ from, of a [B, P, …] tensor */
+    const rows = (from: number) => Array.from({ length: B * (P - from) }, (_, i) => Math.floor(i / (P - from)) * P + from + (i % (P - from)));
     const resid = at(n + 'hook_resid_pre', x0, [B, P, D]);
     // Each head reads its own copy of the residual and normalises it (TransformerLens's split qkv input).
     const copies = new Float64Array(B * P * H * D); // [B, P, H, D]
     for (let r = 0; r < B * P; r++) for (let h = 0; h < H; h++) copies.set(resid.subarray(r * D, (r + 1) * D), (r * H + h) * D);
     const normed = layerNorm(resid, D, w.ln1w, w.ln1b, eps); // [B, P, D]
-    const project = (name: string, p: Projection) => {
+    const project = (name: string, p: Projection, first: number) => {
       const input = copies.slice();
       const hooked = at(n + name, input, [B, P, H, D]);
       const out = new Float64Array(B * P * H * dh); // [B, P, H, dh]
       if (hooked === input) {
         // untouched copies all normalise to `normed`: one product serves every head
-        for (let r = 0; r < B * P; r++) rowTimes(out, r * H * dh, normed, r * D, p.all, D, H * dh, p.bAll);
+        for (const r of rows(first)) rowTimes(out, r * H * dh, normed, r * D, p.all, D, H * dh, p.bAll);
         return out;
       }
       const own = layerNorm(hooked, D, w.ln1w, w.ln1b, eps);
-      for (let r = 0; r < B * P * H; r++) rowTimes(out, r * dh, own, r * D, p.W[r % H], D, dh, p.b[r % H]);
+      for (const r of rows(first)) for (let h = 0; h < H; h++) rowTimes(out, (r * H + h) * dh, own, (r * H + h) * D, p.W[h], D, dh, p.b[h]);
       return out;
     };
-    const qIn = project('hook_q_input', w.Q);
-    const kIn = project('hook_k_input', w.K);
-    const vIn = project('hook_v_input', w.V);
+    const qIn = project('hook_q_input', w.Q, first);
+    const kIn = project('hook_k_input', w.K, 0);
+    const vIn = project('hook_v_input', w.V, 0);
     const q = at(n + 'attn.hook_q', qIn, [B, P, H, dh]);
     const k = at(n + 'attn.hook_k', kIn, [B, P, H, dh]);
     const v = at(n + 'attn.hook_v', vIn, [B, P, H, dh]);
@@ -188,18 +194,18 @@ class Gpt2Ref implements RefModel {
     const scores = new Float64Array(B * H * P * P); // [B, H, q_pos, k_pos]
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++)
-        for (let i = 0; i < P; i++)
+        for (let i = first; i < P; i++)
           for (let j = 0; j < P; j++) {
             const s = j <= i ? scale * dot(q, ((b * P + i) * H + h) * dh, k, ((b * P + j) * H + h) * dh, dh) : MASKED;
             scores[((b * H + h) * P + i) * P + j] = s;
           }
     const pattern = at(n + 'attn.hook_attn_scores', scores, [B, H, P, P]).slice();
-    softmaxRows(pattern, P);
+    for (let bh = 0; bh < B * H; bh++) softmaxRows(pattern.subarray((bh * P + first) * P, (bh + 1) * P * P), P);
     const pat = at(n + 'attn.hook_pattern', pattern, [B, H, P, P]);
     const zRaw = new Float64Array(B * P * H * dh); // [B, P, H, dh]
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++)
-        for (let i = 0; i < P; i++) {
+        for (let i = first; i < P; i++) {
           const zo = ((b * P + i) * H + h) * dh;
           for (let j = 0; j < P; j++) {
             const a = pat[((b * H + h) * P + i) * P + j];
@@ -210,10 +216,10 @@ class Gpt2Ref implements RefModel {
         }
     const z = at(n + 'attn.hook_z', zRaw, [B, P, H, dh]);
     const resultRaw = new Float64Array(B * P * H * D); // [B, P, H, D]: each head's write to the residual
-    for (let r = 0; r < B * P * H; r++) rowTimes(resultRaw, r * D, z, r * dh, w.WO[r % H], dh, D);
+    for (const r of rows(first)) for (let h = 0; h < H; h++) rowTimes(resultRaw, (r * H + h) * D, z, (r * H + h) * dh, w.WO[h], dh, D);
     const result = at(n + 'attn.hook_result', resultRaw, [B, P, H, D]);
     const attnRaw = new Float64Array(B * P * D);
-    for (let r = 0; r < B * P; r++)
+    for (const r of rows(first))
       for (let i = 0; i < D; i++) {
         let s = w.bO[i];
         for (let h = 0; h < H; h++) s += result[(r * H + h) * D + i];
@@ -225,14 +231,14 @@ class Gpt2Ref implements RefModel {
     const mlpIn = at(n + 'hook_mlp_in', mid.slice(), [B, P, D]);
     const h2 = layerNorm(mlpIn, D, w.ln2w, w.ln2b, eps);
     const preRaw = new Float64Array(B * P * M);
-    for (let r = 0; r < B * P; r++) rowTimes(preRaw, r * M, h2, r * D, w.Win, D, M, w.bIn);
+    for (const r of rows(first)) rowTimes(preRaw, r * M, h2, r * D, w.Win, D, M, w.bIn);
     const pre = at(n + 'mlp.hook_pre', preRaw, [B, P, M]);
     const act = ACTIVATIONS[this.config.activation];
     const postRaw = new Float64Array(pre.length);
     for (let i = 0; i < pre.length; i++) postRaw[i] = act(pre[i]);
     const post = at(n + 'mlp.hook_post', postRaw, [B, P, M]);
     const outRaw = new Float64Array(B * P * D);
-    for (let r = 0; r < B * P; r++) rowTimes(outRaw, r * D, post, r * M, w.Wout, M, D, w.bOut);
+    for (const r of rows(first)) rowTimes(outRaw, r * D, post, r * M, w.Wout, M, D, w.bOut);
     const mlpOut = at(n + 'hook_mlp_out', outRaw, [B, P, D]);
     return at(n + 'hook_resid_post', add(mid, mlpOut), [B, P, D]);
   }

@@ -40,16 +40,24 @@ export interface RefConfig {
   dtypes: string[];
 }
 
+/** Shortcuts for runs that only a metric at the last position reads (patching uses both). */
+export interface RunOptions {
+  /** start at block `layer` from this hook_resid_pre [batch, pos, d_model]; earlier hooks are not called */
+  from?: { layer: number; residPre: Tensor64 };
+  /**
+   * The final block computes queries, attention and MLP at the last position only (keys and values
+   * everywhere, as the last query needs them). Its other positions are not computed: zero in the
+   * attention and MLP hooks, so the residual there stays hook_resid_pre's. Only for metrics.
+   */
+  lastOnly?: boolean;
+}
+
 export interface RefModel {
   readonly config: RefConfig;
   /** tokens [batch][pos] (equal lengths) → logits [batch, pos, vocab]; `hook` sees every hook point */
   forward(tokens: number[][], hook?: RefHook): Tensor64;
-  /**
-   * The forward pass without the unembedding: ln_final.hook_normalized [batch, pos, d_model].
-   * With `from`, the pass starts at block `layer` from the given hook_resid_pre [batch, pos, d_model]
-   * (earlier hooks are not called): patching skips the layers that a patch cannot change.
-   */
-  residual(tokens: number[][], hook?: RefHook, from?: { layer: number; residPre: Tensor64 }): Tensor64;
+  /** The forward pass without the unembedding: ln_final.hook_normalized [batch, pos, d_model]. */
+  residual(tokens: number[][], hook?: RefHook, options?: RunOptions): Tensor64;
   /** the unembedding of one normalised residual vector (d_model values from `x` at `offset`):
    *  logits of the given token ids, or of the whole vocabulary */
   logits(x: Float64Array, offset: number, ids?: number[]): Float64Array;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import { FIXTURES as GENERATED, writeFixture } from '../fixtures/generate.ts';
 import { FIXTURES, readJson, TINY } from '../helpers.ts';
 import { loadRefModel, type RefModel } from './model.ts';
@@ -22,12 +22,15 @@ const TOL = 1e-6;
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-reference-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
+let worst = 0;
 function close(actual: number, expected: number, tol: number, what: string): void {
+  if (tol === TOL) worst = Math.max(worst, Math.abs(actual - expected));
   if (!(Math.abs(actual - expected) <= tol)) assert.fail(`${what}: got ${actual}, expected ${expected} (|diff| ${Math.abs(actual - expected).toExponential(2)} > ${tol})`);
 }
 
 /** Checks one expected file; `stride` > 1 checks every stride-th component of each kind. */
-function checkExpected(model: RefModel, expected: any, stride: number): void {
+function checkExpected(model: RefModel, expected: any, stride: number, t: TestContext): void {
+  worst = 0;
   const pairs: Pairs = expected.tokens;
   const run = new PatchingRun(model, pairs, expected.direction, 'logit-diff');
   close(run.clean, expected.metric.clean_logit_diff, TOL, 'clean logit diff');
@@ -60,18 +63,19 @@ function checkExpected(model: RefModel, expected: any, stride: number): void {
       close(run.attribution(el), rows[i].attribution, TOL, `${kind} [${rows[i].index}] attribution`);
     }
   }
+  t.diagnostic(`largest |difference| in logits, metrics and patching values: ${worst.toExponential(1)}`);
 }
 
 describe('float64 reference against the committed expected files', () => {
   const tiny = loadRefModel(TINY);
   for (const name of ['ioi-denoising', 'ioi-noising', 'ioi-nobos']) {
-    test(`gpt2-tiny-random ${name}`, () => checkExpected(tiny, readJson(`${TINY}/expected/${name}.expected.json`), FULL ? 1 : 5));
+    test(`gpt2-tiny-random ${name}`, (t) => checkExpected(tiny, readJson(`${TINY}/expected/${name}.expected.json`), FULL ? 1 : 5, t));
   }
   for (const [name, opts] of Object.entries(GENERATED)) {
-    test(`generated ${name}`, () => {
+    test(`generated ${name}`, (t) => {
       const model = loadRefModel(writeFixture(join(tmp, name), opts));
       assert.deepEqual(model.config.dtypes, [opts.f16 ? 'F16' : 'F32']);
-      checkExpected(model, readJson(`${FIXTURES}expected/${name}.expected.json`), 1);
+      checkExpected(model, readJson(`${FIXTURES}expected/${name}.expected.json`), 1, t);
     });
   }
 });
@@ -114,6 +118,28 @@ describe('float64 reference API', () => {
       `blocks.${l}.hook_resid_post [1,3,32]`,
     ];
     assert.deepEqual(seen, ['hook_embed [1,3,32]', 'hook_pos_embed [1,3,32]', ...block(0), ...block(1), ...block(2), 'ln_final.hook_normalized [1,3,32]']);
+  });
+
+  test('every metric, both directions: patching the whole residual restores the source run', () => {
+    const model = loadRefModel(writeFixture(join(tmp, 'api'), GENERATED['f32-3layer']));
+    const pairs: Pairs = { clean: [[256, 10, 20, 30], [256, 1, 2, 3]], corrupted: [[256, 11, 20, 31], [256, 1, 9, 3]], answer: [7, 50], wrong: [8, 60] };
+    for (const metric of ['logit-diff', 'prob-diff', 'logprob'] as const) {
+      for (const direction of ['denoising', 'noising'] as const) {
+        const run = new PatchingRun(model, pairs, direction, metric);
+        const all = run.elementsOf('blocks.1.hook_resid_pre', new Map());
+        close(run.activation(all), direction === 'denoising' ? 1 : -1, 1e-12, `${metric} ${direction}: whole resid_pre`);
+      }
+      // the metric itself, from the full forward pass's logits
+      const logits = model.forward(pairs.clean);
+      let m = 0;
+      pairs.clean.forEach((_, b) => {
+        const row = logits.data.subarray((b * 4 + 3) * 257, (b * 4 + 4) * 257);
+        const z = row.reduce((a, v) => a + Math.exp(v), 0);
+        const [a, w] = [row[pairs.answer[b]], row[pairs.wrong[b]]];
+        m += metric === 'logit-diff' ? a - w : metric === 'logprob' ? a - Math.log(z) : (Math.exp(a) - Math.exp(w)) / z;
+      });
+      close(new PatchingRun(model, pairs, 'denoising', metric).clean, m / 2, 1e-12, `${metric} of the clean run`);
+    }
   });
 
   test('split inputs and per-head results: patching one head input or result is that head alone', () => {
