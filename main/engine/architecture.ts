@@ -13,22 +13,6 @@ export const passThrough: HookFn = (_name, x) => x;
 /** Called with ∂metric/∂activation for each hook, in the hook's own shape. */
 export type GradFn = (name: string, grad: tf.Tensor) => void;
 
-/** Additive variations of the backward pass (AtP*, Kramár et al. 2024). */
-export interface BackwardOptions {
-  /**
-   * GradDrop: the gradient skips layer l's write to the residual stream, as if
-   * resid_post_l = resid_pre_l + stopgrad(resid_post_l − resid_pre_l). The forward pass is unchanged;
-   * the hooks inside layer l are not called (their gradient is zero), hook_resid_pre of layer l
-   * receives hook_resid_post's gradient unchanged.
-   */
-  dropWrite?: number;
-  /**
-   * Begin at hook_resid_post of `layer` with `grad` [N, P, D] instead of at the final norm (gFinal is
-   * then not used). A drop at layer l leaves every gradient above l as it was, so GradDrop starts
-   * each pass there with the plain pass's gradient instead of recomputing the layers above.
-   */
-  start?: { layer: number; grad: tf.Tensor3D };
-}
 
 export interface KeyValues {
   kT: tf.Tensor4D; // [N, H, dh, P'] keys, laid out for q @ kT
@@ -56,6 +40,42 @@ export interface BlockOptions {
    * whole batch (variant-major); patched runs that carry already-running variants pass their own.
    */
   expand?: (t: tf.Tensor, rows: number) => tf.Tensor;
+  /**
+   * TransformerLens's use_attn_result: each head's write to the residual stream (its z times its
+   * rows of W_O) is computed separately and passed through `attn.hook_result` [N, Q, H, d_model];
+   * the attention output is their sum plus the bias. Circuits read and patch edges there.
+   */
+  attnResult?: boolean;
+  /**
+   * TransformerLens's use_split_qkv_input and use_hook_mlp_in: each head reads its own copy of the
+   * residual stream before the norm, through `hook_q_input` [N, Q, H, d_model] and `hook_k_input`,
+   * `hook_v_input` [N, P', H_kv, d_model], and the MLP reads its input through `hook_mlp_in`
+   * [N, Q, d_model]. A hook may then give every downstream input a different value (edge patching).
+   */
+  splitInputs?: boolean;
+}
+
+/** Additive variations of the backward pass: extra gradients (EAP) and GradDrop (AtP*, Kramár et al. 2024). */
+export interface BackwardOptions {
+  /**
+   * GradDrop: the gradient skips layer l's write to the residual stream, as if
+   * resid_post_l = resid_pre_l + stopgrad(resid_post_l − resid_pre_l). The forward pass is unchanged;
+   * the hooks inside layer l are not called (their gradient is zero), hook_resid_pre of layer l
+   * receives hook_resid_post's gradient unchanged.
+   */
+  dropWrite?: number;
+  /**
+   * Begin at hook_resid_post of `layer` with `grad` [N, P, D] instead of at the final norm (gFinal is
+   * then not used). A drop at layer l leaves every gradient above l as it was, so GradDrop starts
+   * each pass there with the plain pass's gradient instead of recomputing the layers above.
+   */
+  start?: { layer: number; grad: tf.Tensor3D };
+  /**
+   * Also emit the gradient at each split input — `blocks.L.hook_q_input`, `hook_k_input`,
+   * `hook_v_input` [N, P, H(kv), d_model] and `blocks.L.hook_mlp_in` [N, P, d_model] — as if the
+   * forward pass had run with `splitInputs`. The logits' input is `blocks.{L−1}.hook_resid_post`.
+   */
+  inputGrads?: boolean;
 }
 
 export interface Architecture {

@@ -33,6 +33,9 @@ export interface RunOptions {
   keepKV?: boolean;
   /** compute the final layer at the last position only (when no hook needs its other positions) */
   lastOnlyFinal?: boolean;
+  /** per-head results and split inputs at their hooks (see BlockOptions) */
+  attnResult?: boolean;
+  splitInputs?: boolean;
 }
 
 export interface RunResult {
@@ -124,7 +127,7 @@ export class HookedModel {
     for (let l = 0; l < L; l++) {
       const xIn = x;
       x = tf.tidy(() => {
-        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape });
+        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape, attnResult: o.attnResult, splitInputs: o.splitInputs });
         if (o.keepKV) kv.push({ kT: tf.keep(r.kv.kT), v: tf.keep(r.kv.v) });
         return r.out;
       });

@@ -21,7 +21,7 @@ function perPairDerivative(run: PatchingRun, shifted: (sign: number) => RefHook,
   const { model, pairs } = run;
   const residPre = run.baseCache.get(`blocks.${from}.hook_resid_pre`)!;
   const perPair = (sign: number) => {
-    const r = model.residual(run.base, shifted(sign), { layer: from, residPre });
+    const r = model.residual(run.base, shifted(sign), { from: { layer: from, residPre }, lastOnly: true });
     const [B, P, D] = r.shape;
     return Array.from({ length: B }, (_, b) => {
       const row: Tensor64 = { data: r.data.subarray(b * P * D, (b + 1) * P * D), shape: [1, P, D] };

@@ -5,7 +5,7 @@ import { attentionPatternFrom } from '../ops.ts';
 import type { ModelConfig } from '../config.ts';
 import { backward } from './backward.ts';
 import { block, embed, finalNorm, Gpt2Tape, MaskCache } from './forward.ts';
-import { disposeGpt2Weights, loadGpt2Weights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
+import { disposeGpt2Weights, loadGpt2Weights, perHeadWeights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
 
 export class Gpt2 implements Architecture {
   private readonly masks = new MaskCache();
@@ -29,7 +29,7 @@ export class Gpt2 implements Architecture {
     return embed(this.weights, tokens, hook);
   }
   block(layer: number, x: tf.Tensor3D, o: BlockOptions) {
-    return block(this.config, this.weights.layers[layer], this.masks, layer, x, o);
+    return block(this.config, this.weights.layers[layer], () => perHeadWeights(this.weights, this.config.nHeads)[layer], this.masks, layer, x, o);
   }
   finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
     return finalNorm(this.config, this.weights, x, tape);
