@@ -169,6 +169,7 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
       const runner = await runnerFor(m);
       const r = await runPatching(m, t, request, {
         runner,
+        threads: await threadsFor(m),
         signal: ac.signal,
         onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }),
       });
