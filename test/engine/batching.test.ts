@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { isEngineFailure } from '../../main/engine/errors.ts';
 import { HookedModel } from '../../main/engine/model.ts';
 import { bytesPerPair, planBatchPairs } from '../../main/engine/patching/batches.ts';
 import { KINDS } from '../../main/engine/patching/components.ts';
@@ -77,4 +78,21 @@ describe('batched jobs', () => {
     // Attribution alone needs the tape but not the keys and values.
     assert.ok(bytesPerPair({ ...small, positions: 16, activation: false }) < bytesPerPair({ ...small, positions: 16 }));
   });
+});
+
+test('a failure of the backend during a job is said in words, with the pairs and the batch', async () => {
+  const model = await HookedModel.load(TINY);
+  try {
+    const pairs = tokenizePairs(model, generatePairs('ioi', { n: 5, seed: 1, tokenizer: model.tokenizer }));
+    const runner = async () => {
+      throw new (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly.RuntimeError('Aborted()');
+    };
+    await assert.rejects(runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds: ['head_z'], method: 'attribution' }, { runner, batchPairs: 2 }), (e: unknown) => {
+      assert.ok(isEngineFailure(e));
+      assert.match((e as Error).message, /^the engine ran out of memory at 5 pairs, in batches of 2 \(Aborted\(\)\); try fewer pairs or a smaller batch$/);
+      return true;
+    });
+  } finally {
+    model.dispose();
+  }
 });

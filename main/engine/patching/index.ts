@@ -3,7 +3,7 @@
  * the top-K components by |attribution|), normalisation, and the agreement summary. The work runs
  * through a PartRunner: in this thread, or split over worker threads by pairs (parallel/).
  */
-import { badInput } from '../errors.ts';
+import { badInput, EngineFailure, firstLine, isEngineFailure, isOutOfMemory } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import { indexShape, type Kind } from './components.ts';
@@ -111,6 +111,19 @@ export async function runPatching(model: HookedModel, pairs: TokenizedPairs, req
       (o.threads ?? 1) *
         planBatchPairs({ config: model.config, paramCount: model.info.paramCount, positions: P, kinds: req.kinds, attribution: first.attribution, activation: exhaustive || !!req.verifyTop }),
   );
+  try {
+    return await patchInBatches(model, pairs, req, o, runner, first, batch, t0);
+  } catch (e) {
+    if (!isEngineFailure(e) || e instanceof EngineFailure) throw e;
+    const what = isOutOfMemory(e) ? 'ran out of memory' : 'failed';
+    throw new EngineFailure(`the engine ${what} at ${B} pairs, in batches of ${batch} (${firstLine(e)}); try fewer pairs or a smaller batch`);
+  }
+}
+
+async function patchInBatches(model: HookedModel, pairs: TokenizedPairs, req: PatchRequest, o: JobOptions, runner: PartRunner, first: PartRequest, batch: number, t0: number): Promise<PatchingResult> {
+  const P = pairs.clean[0].length;
+  const exhaustive = req.method !== 'attribution';
+  const base = { direction: req.direction, metric: req.metric, kinds: req.kinds };
   // Progress of a second (verification) run continues where the first one ended.
   let firstTotal = 0;
   const main = await overBatches(runner, pairs, first, batch, { signal: o.signal, onProgress: o.onProgress && ((p) => ((firstTotal = p.total), o.onProgress!(p))) }, 0);
