@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path';
 import { backendLabel, initBackend } from './backend.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
-import { passThrough, type Architecture, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
+import { passThrough, type Architecture, type BackwardOptions, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
 import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
@@ -36,6 +36,9 @@ export interface RunOptions {
   keepKV?: boolean;
   /** compute the final layer at the last position only (when no hook needs its other positions) */
   lastOnlyFinal?: boolean;
+  /** per-head results and split inputs at their hooks (see BlockOptions) */
+  attnResult?: boolean;
+  splitInputs?: boolean;
 }
 
 export interface RunResult {
@@ -138,7 +141,7 @@ export class HookedModel {
     for (let l = 0; l < L; l++) {
       const xIn = x;
       x = tf.tidy(() => {
-        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape });
+        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape, attnResult: o.attnResult, splitInputs: o.splitInputs });
         if (o.keepKV) kv.push({ kT: tf.keep(r.kv.kT), v: tf.keep(r.kv.v) });
         return r.out;
       });
@@ -156,8 +159,8 @@ export class HookedModel {
   }
 
   /** ∂metric/∂activation for every hook, from one backward pass over a taped run (see gpt2/backward.ts). */
-  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
-    this.arch.backward(tape, gFinal, onGrad);
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o?: BackwardOptions): void {
+    this.arch.backward(tape, gFinal, onGrad, o);
   }
 
   dispose(): void {
