@@ -75,6 +75,7 @@ export const COMMANDS: Record<string, Command> = {
             `architecture ${i.architecture}: ${i.nLayers} layers, ${i.nHeads} heads, d_model ${i.dModel}, d_head ${i.dHead}, d_mlp ${i.dMlp}`,
             `vocabulary   ${i.dVocab} tokens, context ${i.nCtx}`,
             `parameters   ${i.paramCount.toLocaleString('en-US')} (stored as ${i.dtypes.join(', ')}; computed in float32)`,
+            `BOS token    ${i.bos ? `${JSON.stringify(i.bos.token)} (id ${i.bos.id}, from ${i.bos.from}); put in front of prompts unless --no-bos` : 'none: prompts are not prefixed'}`,
             `backend      ${i.backend}`,
           ].join('\n'),
         );
