@@ -23,7 +23,6 @@ export interface ModelConfig {
   activation: ActivationName;
   /** the factor on q·k in each layer: 1/√d_head (scale_attn_weights) and 1/(layer + 1) (scale_attn_by_inverse_layer_idx) */
   attnScale: number[];
-  bosTokenId: number;
 }
 
 export function readConfig(dir: string): ModelConfig {
@@ -88,10 +87,6 @@ export function parseConfig(raw: Record<string, unknown>, path = 'config.json'):
   if (flag('add_cross_attention', false)) {
     throw badModel(`${path}: add_cross_attention is true: cross-attention layers need an encoder's output, and Patchbench runs decoder-only language models`);
   }
-  const bos = raw.bos_token_id ?? 50256;
-  if (typeof bos !== 'number' || !Number.isInteger(bos) || bos < 0 || bos >= dVocab) {
-    throw badModel(`${path}: bos_token_id ${JSON.stringify(bos)} is not a token id below vocab_size ${dVocab}`);
-  }
   return {
     architecture: 'gpt2',
     nLayers,
@@ -104,6 +99,5 @@ export function parseConfig(raw: Record<string, unknown>, path = 'config.json'):
     eps,
     activation: activation as ActivationName,
     attnScale: Array.from({ length: nLayers }, (_, l) => (byLayer ? byDh / (l + 1) : byDh)),
-    bosTokenId: bos,
   };
 }
