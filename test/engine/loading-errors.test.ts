@@ -7,6 +7,7 @@ import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parseConfig } from '../../main/engine/config.ts';
 import { PatchbenchError } from '../../main/engine/errors.ts';
 import { HookedModel } from '../../main/engine/model.ts';
 import { encodeSafetensors, openSafetensors } from '../../main/engine/safetensors.ts';
@@ -141,8 +142,19 @@ describe('model folder', () => {
       });
     await rejects(edit((c) => delete c.n_embd), 'bad-model', /field "n_embd" must be a positive integer/);
     await rejects(edit((c) => (c.n_head = 3)), 'bad-model', /n_embd 8 is not divisible by n_head 3/);
-    await rejects(edit((c) => (c.activation_function = 'relu')), 'bad-model', /activation_function "relu" is not supported/);
+    await rejects(edit((c) => (c.activation_function = 'mish')), 'bad-model', /activation_function "mish" is not supported \(supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu, swish\)/);
+    await rejects(edit((c) => (c.scale_attn_weights = 'yes')), 'bad-model', /field "scale_attn_weights" must be true or false, got "yes"/);
+    await rejects(edit((c) => (c.add_cross_attention = true)), 'bad-model', /add_cross_attention is true: cross-attention layers need an encoder/);
     await rejects(edit((c) => (c.model_type = 'llama')), 'bad-model', /model_type "llama" is not supported yet/);
+  });
+  test('attention switches and activation names are read as transformers reads them', () => {
+    const base = { n_layer: 3, n_head: 2, n_embd: 8, vocab_size: 10, n_positions: 8, bos_token_id: 9 };
+    assert.deepEqual(parseConfig(base).attnScale, [0.5, 0.5, 0.5]); // 1/√d_head, d_head 4
+    assert.deepEqual(parseConfig({ ...base, scale_attn_by_inverse_layer_idx: true }).attnScale, [0.5, 0.25, 0.5 / 3]);
+    assert.deepEqual(parseConfig({ ...base, scale_attn_weights: false }).attnScale, [1, 1, 1]);
+    assert.deepEqual(parseConfig({ ...base, reorder_and_upcast_attn: true }).attnScale, [0.5, 0.5, 0.5]);
+    assert.equal(parseConfig(base).activation, 'gelu_new');
+    assert.equal(parseConfig({ ...base, activation_function: 'swish' }).activation, 'swish');
   });
   test('no tokenizer files', async () => {
     const dir = broken((d) => ['vocab.json', 'merges.txt', 'tokenizer.json'].forEach((f) => unlinkSync(join(d, f))));
