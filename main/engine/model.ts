@@ -13,6 +13,7 @@ import { passThrough, type Architecture, type BackwardOptions, type BlockOptions
 import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
+import { resolveBos, type BosToken } from './tokenizer/bos.ts';
 
 /** What a user is shown about a model: its shape (from config.json) and where and how it runs. */
 export interface ModelInfo extends Pick<ModelConfig, 'nLayers' | 'nHeads' | 'dModel' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
@@ -23,6 +24,8 @@ export interface ModelInfo extends Pick<ModelConfig, 'nLayers' | 'nHeads' | 'dMo
   /** dtypes stored in the checkpoint; weights are computed in float32 */
   dtypes: string[];
   backend: string;
+  /** the token put in front of prompts (unless --no-bos); null: the model has none, prompts are not prefixed */
+  bos: BosToken | null;
 }
 
 export interface RunOptions {
@@ -61,6 +64,7 @@ export class HookedModel {
     if (tokenizer.vocabSize > config.dVocab) {
       throw badModel(`${abs}: tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.dVocab}`);
     }
+    const bos = resolveBos(abs, tokenizer);
     const { arch, checkpoint: info } = Gpt2.load(abs, config);
     return new HookedModel(config, tokenizer, arch, {
       dir: abs,
@@ -76,6 +80,7 @@ export class HookedModel {
       paramCount: info.paramCount,
       dtypes: info.dtypes,
       backend: backendLabel(),
+      bos,
     });
   }
 
@@ -83,10 +88,19 @@ export class HookedModel {
     return hookNames(this.config.nLayers);
   }
 
-  /** Token ids of a prompt, with the BOS token in front unless `prependBos` is false. */
+  /** The BOS token, or null where the model has none (see tokenizer/bos.ts). */
+  get bos(): BosToken | null {
+    return this.info.bos;
+  }
+
+  /**
+   * Token ids of a prompt, with the model's BOS token in front unless `prependBos` is false (a
+   * model without one gets none either way).
+   */
   encodePrompt(text: string, prependBos = true, what = 'prompt'): number[] {
     if (text.length === 0) throw badInput(`${what} is empty`);
-    const ids = [...(prependBos ? [this.config.bosTokenId] : []), ...this.tokenizer.encode(text)];
+    const bos = prependBos && this.bos ? [this.bos.id] : [];
+    const ids = [...bos, ...this.tokenizer.encode(text, what)];
     if (ids.length === 0) throw badInput(`${what} is empty`);
     if (ids.length > this.config.nCtx) {
       throw badInput(`${what} is ${ids.length} tokens, longer than the model's context of ${this.config.nCtx}`);

@@ -130,29 +130,64 @@ export async function runPart(model: HookedModel, pairs: TokenizedPairs, req: Pa
   }
 }
 
+/**
+ * Combines parts over disjoint subsets of pairs as they arrive: pair-weighted sums in float64, so
+ * only the running totals are held, and the order and sizes of the parts do not matter beyond
+ * float32 rounding inside each part.
+ */
+export class PairAccumulator {
+  private n = 0;
+  private clean = 0;
+  private corrupted = 0;
+  /** running pair-weighted sums by field ('attribution', 'attributionQk', 'activation', 'score:NAME') and kind */
+  private sums = new Map<string, Partial<Record<Kind, Float64Array>>>();
+
+  /** every per-component field of a part: the estimates, the activation effects and the scores are all means over pairs */
+  private static fields(p: PartResult): [string, Partial<Record<Kind, Float32Array>>][] {
+    return [
+      ['attribution', p.attribution],
+      ['attributionQk', p.attributionQk],
+      ['activation', p.activation],
+      ...Object.entries(p.scores).map(([name, byKind]): [string, Partial<Record<Kind, Float32Array>>] => [`score:${name}`, byKind!]),
+    ];
+  }
+
+  add(p: PartResult): void {
+    this.n += p.pairs;
+    this.clean += p.clean * p.pairs;
+    this.corrupted += p.corrupted * p.pairs;
+    for (const [field, byKind] of PairAccumulator.fields(p)) {
+      const sums = this.sums.get(field) ?? {};
+      this.sums.set(field, sums);
+      for (const [kind, values] of Object.entries(byKind) as [Kind, Float32Array][]) {
+        const acc = (sums[kind] ??= new Float64Array(values.length));
+        for (let i = 0; i < values.length; i++) acc[i] += values[i] * p.pairs;
+      }
+    }
+  }
+
+  result(): PartResult {
+    const n = this.n;
+    const means = (field: string) =>
+      Object.fromEntries(Object.entries(this.sums.get(field) ?? {}).map(([k, acc]) => [k, Float32Array.from(acc!, (v) => v / n)])) as Partial<Record<Kind, Float32Array>>;
+    const scores: PartResult['scores'] = {};
+    for (const field of this.sums.keys()) if (field.startsWith('score:')) scores[field.slice(6) as ScoreName] = means(field);
+    return {
+      pairs: n,
+      clean: this.clean / n,
+      corrupted: this.corrupted / n,
+      attribution: means('attribution'),
+      attributionQk: means('attributionQk'),
+      scores,
+      activation: means('activation'),
+    };
+  }
+}
+
 /** Combines parts over disjoint subsets of pairs: pair-weighted means of every value. */
 export function combineParts(parts: PartResult[]): PartResult {
   if (parts.length === 1) return parts[0];
-  const n = parts.reduce((s, p) => s + p.pairs, 0);
-  const mean = (get: (p: PartResult) => number) => parts.reduce((s, p) => s + (get(p) * p.pairs) / n, 0);
-  const arrays = (get: (p: PartResult) => Partial<Record<Kind, Float32Array>> | undefined) => {
-    const out: Partial<Record<Kind, Float32Array>> = {};
-    for (const kind of Object.keys(get(parts[0]) ?? {}) as Kind[]) {
-      const acc = new Float64Array(get(parts[0])![kind]!.length);
-      for (const p of parts) get(p)![kind]!.forEach((v, i) => (acc[i] += (v * p.pairs) / n));
-      out[kind] = Float32Array.from(acc);
-    }
-    return out;
-  };
-  // every score is a mean over pairs, so it combines like the estimates do
-  const scores = Object.fromEntries(Object.keys(parts[0].scores).map((s) => [s, arrays((p) => p.scores[s as ScoreName])]));
-  return {
-    pairs: n,
-    clean: mean((p) => p.clean),
-    corrupted: mean((p) => p.corrupted),
-    attribution: arrays((p) => p.attribution),
-    attributionQk: arrays((p) => p.attributionQk),
-    scores,
-    activation: arrays((p) => p.activation),
-  };
+  const acc = new PairAccumulator();
+  for (const p of parts) acc.add(p);
+  return acc.result();
 }
