@@ -24,7 +24,8 @@ let pageErrors: string[] = [];
 async function launch(args: string[] = []): Promise<void> {
   app = await _electron.launch({
     executablePath: electronBinary()!,
-    args: [ROOT, ...args],
+    // Chromium refuses to run as root with its sandbox (containers and CI often are root).
+    args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), ROOT, ...args],
     cwd: ROOT,
     timeout: 60_000,
     env: {
@@ -44,9 +45,19 @@ async function launch(args: string[] = []): Promise<void> {
   });
 }
 
+/** Quits the app (with no unsaved changes, else the window would ask first). */
 async function quit(): Promise<void> {
-  await app?.close();
+  const a = app;
   app = undefined;
+  await a?.close();
+}
+
+/** After a failure there may be unsaved changes and no one to answer the question: the windows go without asking. */
+async function forceQuit(): Promise<void> {
+  const a = app;
+  app = undefined;
+  await a?.evaluate(({ BrowserWindow }) => BrowserWindow.getAllWindows().forEach((w) => w.destroy())).catch(() => undefined);
+  await a?.close().catch(() => undefined);
 }
 
 /** Every value of the result shown, as text (NaN and -0 survive). */
@@ -68,7 +79,7 @@ describe('the desktop app, in Electron', { skip }, () => {
     await buildAll();
     await launch();
   });
-  after(quit);
+  after(forceQuit);
 
   test('opens on the bundled demo model, in a window no smaller than the layout is tested at', async () => {
     await page.getByTestId('model-info').getByText('demo').first().waitFor({ timeout: 60_000 });
@@ -104,6 +115,7 @@ describe('the desktop app, in Electron', { skip }, () => {
   });
 
   test('a new app process opens the saved project with the same results', async () => {
+    assert.doesNotMatch(await page.title(), /•/);
     await quit();
     await launch([saved]);
     await page.getByTestId('result-row').first().waitFor({ timeout: 60_000 });
