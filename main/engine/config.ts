@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { badModel } from './errors.ts';
 import { ACTIVATIONS, type ActivationName } from './gpt2/activations.ts';
+import { jsonProblem } from './json.ts';
 
 export type Architecture = 'gpt2';
 
@@ -33,13 +34,15 @@ export function readConfig(dir: string): ModelConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw badModel(`${path}: missing (${(e as NodeJS.ErrnoException).code ?? e}); a model folder needs config.json`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw badModel(`${path}: is a folder, not a file`);
+    throw badModel(`${path}: ${code === 'ENOENT' ? 'missing' : `cannot be read (${code ?? e})`}; a model folder needs config.json`);
   }
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw badModel(`${path}: not valid JSON (${(e as Error).message})`);
+    throw badModel(`${path}: not valid JSON (${jsonProblem(e)})`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badModel(`${path}: not a JSON object`);
   return parseConfig(raw, path);

@@ -3,7 +3,7 @@
  * the problem — never a crash or a hang.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -169,6 +169,86 @@ describe('model folder', () => {
     await rejects(dir, 'bad-model', /pytorch_model\.bin/, /save_pretrained\(DIR, safe_serialization=True\)/);
   });
   test('no weights at all', async () => rejects(broken((d) => unlinkSync(join(d, 'model.safetensors'))), 'bad-model', /no model\.safetensors/));
+});
+
+/** Adds tensors to model.safetensors (their bytes appended to the data). */
+function addTensors(dir: string, tensors: Record<string, number[]>) {
+  editHeader(
+    dir,
+    (h) => {
+      let end = Math.max(...Object.entries(h).filter(([k]) => k !== '__metadata__').map(([, v]: [string, any]) => v.data_offsets[1]));
+      for (const [name, values] of Object.entries(tensors)) {
+        h[name] = { dtype: 'F32', shape: [values.length], data_offsets: [end, end + 4 * values.length] };
+        end += 4 * values.length;
+      }
+    },
+    (d) => Buffer.concat([d, ...Object.values(tensors).map((v) => Buffer.from(Float32Array.from(v).buffer))]),
+  );
+}
+
+/** Writes `value` as one float32 into tensor `name` of model.safetensors, at element `at`. */
+function poke(dir: string, name: string, at: number, value: number) {
+  const f = openSafetensors(join(dir, 'model.safetensors'));
+  const begin = f.entries.get(name)!.begin;
+  f.close();
+  const fd = openSync(join(dir, 'model.safetensors'), 'r+');
+  writeSync(fd, Buffer.from(Float32Array.of(value).buffer), 0, 4, begin + 4 * at);
+  closeSync(fd);
+}
+
+describe('loader checks: weights and config.json must agree exactly', () => {
+  test('a NaN or infinite weight is refused, naming the tensor', async () => {
+    await rejects(broken((d) => poke(d, 'transformer.h.0.mlp.c_fc.weight', 5, NaN)), 'bad-model', /tensor "transformer\.h\.0\.mlp\.c_fc\.weight" holds NaN at flat index 5/);
+    await rejects(broken((d) => poke(d, 'transformer.wte.weight', 0, -Infinity)), 'bad-model', /tensor "transformer\.wte\.weight" holds -Infinity at flat index 0/);
+  });
+  test('n_layer smaller than the checkpoint: the unused layer is an error', async () => {
+    const two = writeFixture(join(tmp, 'two-layers'), { layers: 2, heads: 2, dModel: 8, seed: 2 });
+    const p = join(two, 'config.json');
+    writeFileSync(p, JSON.stringify({ ...JSON.parse(readFileSync(p, 'utf8')), n_layer: 1 }));
+    await rejects(two, 'bad-model', /tensor "transformer\.h\.1\.\S+" \(and 11 more\) is not used by a GPT-2 model of n_layer 1, n_head 2, n_embd 8/, /config\.json and the checkpoint disagree/);
+  });
+  test('vocab_size and n_embd must match the tensors', async () => {
+    const edit = (f: (c: any) => void) =>
+      broken((d) => {
+        const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+        f(c);
+        writeFileSync(join(d, 'config.json'), JSON.stringify(c));
+      });
+    await rejects(edit((c) => (c.vocab_size += 1)), 'bad-model', /wte\.weight" has shape \[\d+,8\] but config\.json implies/);
+    await rejects(edit((c) => (c.n_embd = 16)), 'bad-model', /has shape .* but config\.json implies/);
+  });
+  test('a tensor left unused is an error; the buffers transformers ignores are not', async () => {
+    await rejects(broken((d) => addTensors(d, { 'transformer.h.0.attn.rogue': [1, 2] })), 'bad-model', /tensor "transformer\.h\.0\.attn\.rogue" is not used/, /attn\.bias, attn\.masked_bias/);
+    const dir = broken((d) => addTensors(d, { 'transformer.h.0.attn.bias': [1], 'transformer.h.0.attn.masked_bias': [-1e4], 'h.0.attention.bias': [1], 'rotary_emb.inv_freq': [1] }));
+    const m = await HookedModel.load(dir);
+    m.dispose();
+  });
+  test('a safetensors header of 100 MB or more is refused before it is read', async () => {
+    const dir = broken((d) => {
+      const p = join(d, 'model.safetensors');
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(150_000_000n);
+      writeFileSync(p, b);
+      truncateSync(p, 160_000_000); // sparse: no disk used
+    });
+    await rejects(dir, 'bad-model', /header length 150000000 is 100 MB or more/);
+  });
+  test('a folder named model.safetensors or config.json is not a file', async () => {
+    await rejects(broken((d) => (unlinkSync(join(d, 'model.safetensors')), mkdirSync(join(d, 'model.safetensors')))), 'bad-model', /model\.safetensors: is a folder, not a safetensors file/);
+    await rejects(broken((d) => (unlinkSync(join(d, 'config.json')), mkdirSync(join(d, 'config.json')))), 'bad-model', /config\.json: is a folder, not a file/);
+  });
+  test("errors never echo another file's contents", async () => {
+    const secret = join(tmp, 'passwd');
+    writeFileSync(secret, 'root:x:0:0:root:/root:/bin/bash\n');
+    for (const name of ['config.json', 'tokenizer.json']) {
+      const dir = broken((d) => (unlinkSync(join(d, name)), symlinkSync(secret, join(d, name))));
+      await assert.rejects(HookedModel.load(dir), (e: Error) => {
+        assert.match(e.message, new RegExp(`${name.replace('.', '\\.')}: not valid JSON \\(a syntax error`));
+        assert.doesNotMatch(e.message, /root/);
+        return true;
+      });
+    }
+  });
 });
 
 describe('prompts', () => {
