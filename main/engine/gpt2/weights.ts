@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Checkpoint } from '../checkpoint.ts';
+import { badModel } from '../errors.ts';
 import type { ModelConfig } from '../config.ts';
 import type { Dtype } from '../safetensors.ts';
 
