@@ -51,7 +51,7 @@ export interface CheckpointInfo {
 }
 
 /** Opens `model.safetensors` or every shard named by `model.safetensors.index.json`. */
-function openCheckpoint(dir: string): { files: SafetensorsFile[]; lookup: Map<string, SafetensorsFile> } {
+export function openCheckpoint(dir: string): { files: SafetensorsFile[]; lookup: Map<string, SafetensorsFile> } {
   const single = join(dir, 'model.safetensors');
   const index = join(dir, 'model.safetensors.index.json');
   let paths: string[];
