@@ -19,7 +19,6 @@ export interface ModelConfig {
   nCtx: number;
   eps: number;
   activation: 'gelu_new';
-  bosTokenId: number;
 }
 
 /** Activation functions we compute; HF names that are the same function map to ours. */
@@ -73,10 +72,6 @@ export function parseConfig(raw: Record<string, unknown>, path = 'config.json'):
   if (!activation) {
     throw badModel(`${path}: activation_function "${actName}" is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`);
   }
-  const bos = raw.bos_token_id ?? 50256;
-  if (typeof bos !== 'number' || !Number.isInteger(bos) || bos < 0 || bos >= dVocab) {
-    throw badModel(`${path}: bos_token_id ${JSON.stringify(bos)} is not a token id below vocab_size ${dVocab}`);
-  }
   return {
     architecture: 'gpt2',
     nLayers,
@@ -88,6 +83,5 @@ export function parseConfig(raw: Record<string, unknown>, path = 'config.json'):
     nCtx,
     eps,
     activation,
-    bosTokenId: bos,
   };
 }

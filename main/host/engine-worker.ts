@@ -81,15 +81,20 @@ const tokenized = (m: HookedModel, ids: number[]) => ({ ids, strings: ids.map((i
 
 /** Tokens of every field of a pair, and the engine's own sentence for what makes it unusable. */
 function pairTokens(m: HookedModel, p: PromptPair, i: number, prependBos: boolean): PairTokens {
-  const enc = (text: string, bos: boolean) => {
-    if (text.length === 0) return tokenized(m, bos ? [m.config.bosTokenId] : []);
-    return tokenized(m, [...(bos ? [m.config.bosTokenId] : []), ...m.tokenizer.encode(text)]);
+  const bos = prependBos && m.bos ? [m.bos.id] : [];
+  // Text the tokenizer cannot spell shows no tokens; `problem` below says which character it is.
+  const ids = (encode: () => number[]) => {
+    try {
+      return encode();
+    } catch {
+      return [];
+    }
   };
   const out: PairTokens = {
-    clean: enc(p.clean, prependBos),
-    corrupted: enc(p.corrupted, prependBos),
-    answer: enc(p.answer, false),
-    wrong: enc(p.wrong, false),
+    clean: tokenized(m, [...bos, ...ids(() => m.tokenizer.encode(p.clean))]),
+    corrupted: tokenized(m, [...bos, ...ids(() => m.tokenizer.encode(p.corrupted))]),
+    answer: tokenized(m, ids(() => m.tokenizer.encodeContinuation(p.answer))),
+    wrong: tokenized(m, ids(() => m.tokenizer.encodeContinuation(p.wrong))),
   };
   try {
     tokenizePairs(m, [p], prependBos, [`pair ${i + 1}`]);
