@@ -48,6 +48,14 @@ function int(v: Values, name: string, fallback: number): number {
   return n;
 }
 
+/** --batch N: pairs per batch, or undefined to let the job plan it. */
+function batchOption(v: Values): number | undefined {
+  if (v.batch === undefined) return undefined;
+  const n = int(v, 'batch', 0);
+  if (n < 1) throw badInput('--batch must be a positive integer');
+  return n;
+}
+
 function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
@@ -137,7 +145,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'attribution and/or activation patching over prompt pairs',
     args:
       '[--model DIR] [--pairs FILE.jsonl] [--direction denoising|noising] [--metric logit-diff|prob-diff|logprob] [--kinds all|k1,k2,…] ' +
-      '[--method attribution|activation|both] [--verify-top K] [--no-bos] [--threads N] [--out FILE.json] [--csv FILE.csv]',
+      '[--method attribution|activation|both] [--verify-top K] [--no-bos] [--threads N] [--batch N] [--out FILE.json] [--csv FILE.csv]',
     options: {
       ...common,
       ...modelOpt,
@@ -149,6 +157,7 @@ export const COMMANDS: Record<string, Command> = {
       'verify-top': { type: 'string' },
       'no-bos': { type: 'boolean' },
       threads: { type: 'string' },
+      batch: { type: 'string' },
       out: { type: 'string' },
       csv: { type: 'string' },
     },
@@ -160,6 +169,7 @@ export const COMMANDS: Record<string, Command> = {
       '--method       attribution (default), activation or both',
       '--verify-top K also run activation patching on the K components with the largest |attribution| per kind',
       '--threads N    worker threads (default: one per core for models of 20M parameters or more, else 1)',
+      '--batch N      pairs in memory at once (default: planned from the model size and free memory)',
       '--out FILE     results as JSON (without it, the top components are printed)',
     ],
     async run(v) {
@@ -184,7 +194,7 @@ export const COMMANDS: Record<string, Command> = {
       if (threads < 1) throw badInput('--threads must be a positive integer');
       const pool = threads > 1 ? await PartPool.start(m, threads) : undefined;
       const bar = progressBar();
-      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update, runner: pool?.runner }).finally(() => pool?.dispose());
+      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
       if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
       if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
@@ -272,8 +282,8 @@ export const COMMANDS: Record<string, Command> = {
   },
   run: {
     summary: 'recompute a project file (*.patchbench) with its model, pairs and settings',
-    args: 'FILE.patchbench [--model DIR] [--threads N] [--out FILE.json] [--csv FILE.csv] [--save]',
-    options: { ...common, ...modelOpt, threads: { type: 'string' }, out: { type: 'string' }, csv: { type: 'string' }, save: { type: 'boolean' } },
+    args: 'FILE.patchbench [--model DIR] [--threads N] [--batch N] [--out FILE.json] [--csv FILE.csv] [--save]',
+    options: { ...common, ...modelOpt, threads: { type: 'string' }, batch: { type: 'string' }, out: { type: 'string' }, csv: { type: 'string' }, save: { type: 'boolean' } },
     positional: true,
     help: [
       '--out FILE     results as JSON, in the schema of `patchbench patch --out`',
@@ -281,6 +291,7 @@ export const COMMANDS: Record<string, Command> = {
       '--save         store the new results (and model fingerprint) in the project file, atomically',
       '--model DIR    use this model folder instead of the one the project names (it is still fingerprinted)',
       '--threads N    worker threads (as for patch)',
+      '--batch N      pairs in memory at once (as for patch)',
       'A missing model is an error; a changed one (fingerprint differs) is used with a warning.',
     ],
     async run(v, positionals) {
@@ -301,7 +312,7 @@ export const COMMANDS: Record<string, Command> = {
       if (threads < 1) throw badInput('--threads must be a positive integer');
       const pool = threads > 1 ? await PartPool.start(m, threads) : undefined;
       const bar = progressBar();
-      const result = await runPatching(m, tokens, requestFromSettings(project.settings), { onProgress: bar.update, runner: pool?.runner }).finally(() => pool?.dispose());
+      const result = await runPatching(m, tokens, requestFromSettings(project.settings), { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
       if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
       if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
