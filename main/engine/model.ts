@@ -7,11 +7,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { backendLabel, initBackend } from './backend.ts';
+import { Checkpoint } from './checkpoint.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
 import { passThrough, type Architecture, type BackwardOptions, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
 import { Gpt2 } from './gpt2/index.ts';
-import { openCheckpoint } from './gpt2/weights.ts';
 import { hookNames } from './hooks.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import { resolveBos, type BosToken } from './tokenizer/bos.ts';
@@ -53,11 +53,11 @@ export interface RunResult {
 function checkFitsGpu(dir: string): void {
   const gpu = tf.getBackend() === 'webgpu' ? webgpuAdapter() : undefined;
   if (!gpu) return;
-  const { files } = openCheckpoint(dir);
+  const checkpoint = Checkpoint.open(dir);
   try {
-    checkFitsAdapter(gpu, files.flatMap((f) => [...f.entries.values()]), dir);
+    checkFitsAdapter(gpu, checkpoint.entries(), dir);
   } finally {
-    for (const f of files) f.close();
+    checkpoint.close();
   }
 }
 

@@ -14,7 +14,7 @@ import { initBackend } from '../../main/engine/backend.ts';
 import { HookedModel } from '../../main/engine/model.ts';
 import { KINDS } from '../../main/engine/patching/components.ts';
 import { runPatching, type PatchRequest } from '../../main/engine/patching/index.ts';
-import { openCheckpoint } from '../../main/engine/gpt2/weights.ts';
+import { Checkpoint } from '../../main/engine/checkpoint.ts';
 import { PatchbenchError } from '../../main/engine/errors.ts';
 import { checkFitsAdapter, describeAdapter, registerWebGpu, webgpuAdapter } from '../../main/engine/webgpu.ts';
 import { FIXTURES, writeFixture } from '../fixtures/generate.ts';
@@ -39,9 +39,9 @@ test('adapters are told apart: software ones by the fallback flag or by name', (
 });
 
 test('a checkpoint with a tensor larger than one GPU buffer is refused before loading, naming the tensor and the limit', () => {
-  const { files } = openCheckpoint(TINY);
-  const entries = files.flatMap((f) => [...f.entries.values()]);
-  files.forEach((f) => f.close());
+  const checkpoint = Checkpoint.open(TINY);
+  const entries = checkpoint.entries();
+  checkpoint.close();
   // The tiny model's largest tensor is the embedding, 50257 × 64 floats = 12.3 MiB.
   const small = fakeAdapter({ vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true }, 256 * MiB, 8 * MiB);
   assert.throws(
