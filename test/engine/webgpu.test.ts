@@ -16,7 +16,7 @@ import { KINDS } from '../../main/engine/patching/components.ts';
 import { runPatching, type PatchRequest } from '../../main/engine/patching/index.ts';
 import { Checkpoint } from '../../main/engine/checkpoint.ts';
 import { PatchbenchError } from '../../main/engine/errors.ts';
-import { checkFitsAdapter, describeAdapter, registerWebGpu, webgpuAdapter } from '../../main/engine/webgpu.ts';
+import { checkFitsAdapter, checkGpuErrors, describeAdapter, registerWebGpu, webgpuAdapter } from '../../main/engine/webgpu.ts';
 import { rankEdges, topN } from '../../main/engine/circuits/extract.ts';
 import { faithfulness, prepareFaithfulness } from '../../main/engine/circuits/faithfulness.ts';
 import { edgeName } from '../../main/engine/circuits/graph.ts';
@@ -99,6 +99,13 @@ describe('the engine on WebGPU', { skip: noAdapter && `no WebGPU adapter: ${noAd
       assertClose(k.attribution!, rows.map((r) => r.attribution), 1e-3, `${k.kind} attribution`);
       assertClose(k.activation!, rows.map((r) => r.activation), 1e-3, `${k.kind} activation`);
     }
+  });
+
+  test('an error the GPU reports asynchronously becomes an error in words', async () => {
+    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+    const tooLarge = () => device.createBuffer({ size: device.limits.maxBufferSize + 4, usage: GPUBufferUsage.STORAGE }).destroy();
+    await assert.rejects(checkGpuErrors('a test buffer', async () => tooLarge()), (e: unknown) => e instanceof PatchbenchError && /^a test buffer: the GPU rejected it \(.+\)$/s.test(e.message));
+    assert.equal(await checkGpuErrors('a test', async () => 42), 42);
   });
 
   test('EAP edge scores and the faithfulness of a circuit match float64', async () => {
