@@ -12,7 +12,7 @@ import { topComponentsTable, toCsv, toJsonReport } from '../engine/patching/repo
 import type { Direction } from '../engine/patching/runs.ts';
 import { predictNext } from '../engine/predict.ts';
 import { generatePairs, TASKS } from '../engine/tasks/index.ts';
-import { writeFileAtomic } from '../engine/files.ts';
+import { checkNotReadOnly, checkOutput, writeOutput } from '../engine/files.ts';
 import { checkModel, loadProject, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
 import { progressBar } from './progress.ts';
 import { runCircuit, type CircuitMethod } from '../engine/circuits/index.ts';
@@ -46,6 +46,12 @@ function int(v: Values, name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n)) throw badInput(`--${name} must be an integer, got "${raw}"`);
   return n;
+}
+
+/** --out and --csv are refused before any work when they name a project or a model file. */
+function checkOutputs(v: Values): void {
+  checkOutput(typeof v.out === 'string' ? v.out : undefined, '--out');
+  checkOutput(typeof v.csv === 'string' ? v.csv : undefined, '--csv');
 }
 
 /** --batch N: pairs per batch, or undefined to let the job plan it. */
@@ -129,6 +135,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(v) {
       if (typeof v.task !== 'string') throw badInput(`pairs needs --task (one of ${Object.keys(TASKS).join(', ')})`);
       if (typeof v.out !== 'string') throw badInput('pairs needs --out FILE.jsonl');
+      checkOutput(v.out, '--out');
       const m = await HookedModel.load(modelDir(v));
       const pairs = generatePairs(v.task, {
         n: int(v, 'n', 64),
@@ -136,7 +143,7 @@ export const COMMANDS: Record<string, Command> = {
         tokenizer: m.tokenizer,
         corruption: v.corruption as never,
       });
-      writeFileAtomic(v.out, pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
+      writeOutput(v.out, pairs.map((p) => JSON.stringify(p)).join('\n') + '\n', '--out');
       process.stderr.write(`wrote ${pairs.length} ${v.task} pairs to ${v.out}\n`);
       m.dispose();
     },
@@ -173,6 +180,7 @@ export const COMMANDS: Record<string, Command> = {
       '--out FILE     results as JSON (without it, the top components are printed)',
     ],
     async run(v) {
+      checkOutputs(v);
       const direction = (v.direction ?? 'denoising') as Direction;
       if (direction !== 'denoising' && direction !== 'noising') throw badInput(`--direction must be denoising or noising, got "${direction}"`);
       const method = (v.method ?? 'attribution') as Method;
@@ -196,8 +204,8 @@ export const COMMANDS: Record<string, Command> = {
       const bar = progressBar();
       const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
-      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
-      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
+      if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toJsonReport(result)), '--out');
+      if (typeof v.csv === 'string') writeOutput(v.csv, toCsv(result, m.tokenizer), '--csv');
       const norm = `clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}`;
       const wrote = [v.out, v.csv].filter((f) => typeof f === 'string');
       process.stderr.write(`${metric} ${norm}; ${kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}${wrote.length ? `; wrote ${wrote.join(', ')}` : ''}\n`);
@@ -245,6 +253,7 @@ export const COMMANDS: Record<string, Command> = {
     ],
     async run(v) {
       if (typeof v.out !== 'string' && typeof v.csv !== 'string') throw badInput('circuit needs --out FILE.json (or --csv FILE.csv)');
+      checkOutputs(v);
       const direction = (v.direction ?? 'denoising') as Direction;
       if (direction !== 'denoising' && direction !== 'noising') throw badInput(`--direction must be denoising or noising, got "${direction}"`);
       const method = (v.method ?? 'eap') as CircuitMethod;
@@ -267,8 +276,8 @@ export const COMMANDS: Record<string, Command> = {
       const bar = progressBar();
       const r = await runCircuit(m, tokens, { direction, metric, method, steps, extraction, n, curve: !!v.curve }, { onProgress: bar.update });
       bar.done();
-      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toCircuitJson(r)));
-      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCircuitCsv(r));
+      if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toCircuitJson(r)), '--out');
+      if (typeof v.csv === 'string') writeOutput(v.csv, toCircuitCsv(r), '--csv');
       const own = r.faithfulness.find((p) => p.ranking === r.ranking && p.n === Math.min(n, r.graph.src.length))!;
       const kept = r.circuit.reduce((a, b) => a + b, 0);
       const wrote = [v.out, v.csv].filter((f) => typeof f === 'string').join(', ');
@@ -298,6 +307,9 @@ export const COMMANDS: Record<string, Command> = {
       if (positionals.length !== 1) throw badInput(`run needs one FILE.patchbench${positionals.length ? `, got ${positionals.length} files` : ''}`);
       if (!v.out && !v.csv && !v.save) throw badInput('run needs --out FILE.json, --csv FILE.csv or --save (otherwise the results go nowhere)');
       const file = positionals[0];
+      checkOutputs(v);
+      // A read-only project is refused now, not after the job.
+      if (v.save) checkNotReadOnly(file);
       const warn = (s: string) => process.stderr.write(`patchbench: warning: ${s}\n`);
       const project = loadProject(file);
       const check = await checkModel(project, typeof v.model === 'string' ? v.model : undefined);
@@ -314,8 +326,8 @@ export const COMMANDS: Record<string, Command> = {
       const bar = progressBar();
       const result = await runPatching(m, tokens, requestFromSettings(project.settings), { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
-      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
-      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
+      if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toJsonReport(result)), '--out');
+      if (typeof v.csv === 'string') writeOutput(v.csv, toCsv(result, m.tokenizer), '--csv');
       if (v.save) saveProject(file, projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view }));
       const wrote = [v.out, v.csv, v.save ? file : undefined].filter((x) => typeof x === 'string').join(', ');
       process.stderr.write(`${project.settings.metric} clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}; ${result.kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}; wrote ${wrote}\n`);
