@@ -14,7 +14,7 @@ import { predictNext } from '../engine/predict.ts';
 import { generatePairs, generatePairSet, TASKS } from '../engine/tasks/index.ts';
 import { loadTokenizer } from '../engine/tokenizer.ts';
 import { checkNotReadOnly, checkOutput, writeOutput } from '../engine/files.ts';
-import { checkModel, loadProject, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
+import { checkModel, loadProjectInfo, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
 import { progressBar } from './progress.ts';
 import { runCircuit, type CircuitMethod } from '../engine/circuits/index.ts';
 import { toCircuitCsv, toCircuitJson } from '../engine/circuits/report.ts';
@@ -315,7 +315,8 @@ export const COMMANDS: Record<string, Command> = {
       // A read-only project is refused now, not after the job.
       if (v.save) checkNotReadOnly(file);
       const warn = (s: string) => process.stderr.write(`patchbench: warning: ${s}\n`);
-      const project = loadProject(file);
+      const { project, warnings } = loadProjectInfo(file);
+      for (const w of warnings) warn(`${file}: ${w}`);
       const check = await checkModel(project, typeof v.model === 'string' ? v.model : undefined);
       if (check.status === 'missing') throw badModel(`${file}: ${check.message}${typeof v.model === 'string' ? '' : '; pass --model DIR to use a copy elsewhere'}`);
       if (check.status !== 'ok') warn(`${check.message}; recomputing with it anyway`);
