@@ -24,6 +24,8 @@ export interface ModelConfig {
   activation: ActivationName;
   /** the factor on q·k in each layer: 1/√d_head (scale_attn_weights) and 1/(layer + 1) (scale_attn_by_inverse_layer_idx) */
   attnScale: number[];
+  /** the unembedding is wte (tie_word_embeddings), else lm_head.weight */
+  tiedEmbeddings: boolean;
 }
 
 export function readConfig(dir: string): ModelConfig {
@@ -102,5 +104,6 @@ export function parseConfig(raw: Record<string, unknown>, path = 'config.json'):
     eps,
     activation: activation as ActivationName,
     attnScale: Array.from({ length: nLayers }, (_, l) => (byLayer ? byDh / (l + 1) : byDh)),
+    tiedEmbeddings: flag('tie_word_embeddings', true),
   };
 }

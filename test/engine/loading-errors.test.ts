@@ -145,6 +145,7 @@ describe('model folder', () => {
     await rejects(edit((c) => (c.activation_function = 'mish')), 'bad-model', /activation_function "mish" is not supported \(supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu, swish\)/);
     await rejects(edit((c) => (c.scale_attn_weights = 'yes')), 'bad-model', /field "scale_attn_weights" must be true or false, got "yes"/);
     await rejects(edit((c) => (c.add_cross_attention = true)), 'bad-model', /add_cross_attention is true: cross-attention layers need an encoder/);
+    await rejects(edit((c) => (c.tie_word_embeddings = false)), 'bad-model', /tie_word_embeddings to false, but the checkpoint has no lm_head\.weight/);
     await rejects(edit((c) => (c.model_type = 'llama')), 'bad-model', /model_type "llama" is not supported yet/);
   });
   test('attention switches and activation names are read as transformers reads them', () => {

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Checkpoint } from '../checkpoint.ts';
+import { badModel } from '../errors.ts';
 import type { ModelConfig } from '../config.ts';
 import type { Dtype } from '../safetensors.ts';
 
@@ -92,6 +93,10 @@ export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2W
     }
     const lnF = { w: t1('ln_f.weight', D), b: t1('ln_f.bias', D) };
     // Hugging Face keeps lm_head.weight as [d_vocab, d_model]; when absent it is tied to wte.
+    // Untied but absent, transformers would start it from random weights: no model to study.
+    if (!cfg.tiedEmbeddings && !has('lm_head.weight')) {
+      throw badModel(`${dir}: config.json sets tie_word_embeddings to false, but the checkpoint has no lm_head.weight (transformers would initialise it at random)`);
+    }
     const unembedRows = has('lm_head.weight') ? t2('lm_head.weight', V, D) : wte;
     const unembed = keep(tf.transpose(unembedRows) as tf.Tensor2D);
     ckpt.checkAllUsed(`a GPT-2 model of n_layer ${cfg.nLayers}, n_head ${cfg.nHeads}, n_embd ${D} (config.json)`);
