@@ -353,6 +353,6 @@ export function usage(name?: string): string {
     Object.entries(COMMANDS)
       .map(([k, c]) => `  ${k.padEnd(9)} ${c.summary}`)
       .join('\n') +
-    '\n\nRun `patchbench COMMAND --help` for its options. PATCHBENCH_BACKEND=wasm|cpu|node forces a compute backend.\n'
+    '\n\nRun `patchbench COMMAND --help` for its options. PATCHBENCH_BACKEND=webgpu|node-gpu|node|wasm|cpu forces a compute backend.\n'
   );
 }

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { badModel } from './errors.ts';
 import { jsonProblem } from './json.ts';
-import { openSafetensors, type Dtype, type SafetensorsFile } from './safetensors.ts';
+import { openSafetensors, type Dtype, type SafetensorsFile, type TensorEntry } from './safetensors.ts';
 
 /** Buffers (causal masks, rotary frequencies) that `transformers` recomputes and ignores when loading. */
 export const IGNORED_BUFFERS = ['attn.bias', 'attn.masked_bias', 'attention.bias', 'attention.masked_bias', 'rotary_emb.inv_freq'];
@@ -59,6 +59,11 @@ export class Checkpoint {
 
   get paths(): string[] {
     return this.files.map((f) => f.path);
+  }
+
+  /** Every tensor's name (as stored) and shape, from the headers alone. */
+  entries(): TensorEntry[] {
+    return this.files.flatMap((f) => [...f.entries.values()]);
   }
 
   has(bare: string): boolean {
