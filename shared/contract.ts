@@ -73,9 +73,14 @@ export type ModelEntry = Infer<typeof modelEntry>;
 export const modelInfo = s.object({
   dir: s.string(),
   name: s.string(),
+  /** the family: GPT-2, Llama, Mistral, Qwen2, GPT-NeoX */
   architecture: s.string(),
+  /** the component kinds this model has (resid_mid is absent under parallel attention) */
+  kinds: s.optional(s.array(s.enum(KIND_NAMES))),
   nLayers: s.number({ int: true }),
   nHeads: s.number({ int: true }),
+  /** key/value heads (fewer than nHeads under grouped-query attention); head_k and head_v are indexed by them */
+  nKvHeads: s.optional(s.number({ int: true })),
   dModel: s.number({ int: true }),
   dHead: s.number({ int: true }),
   dMlp: s.number({ int: true }),

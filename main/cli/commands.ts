@@ -70,10 +70,11 @@ export const COMMANDS: Record<string, Command> = {
         print(
           [
             `model        ${i.name}  (${i.dir})`,
-            `architecture ${i.architecture}: ${i.nLayers} layers, ${i.nHeads} heads, d_model ${i.dModel}, d_head ${i.dHead}, d_mlp ${i.dMlp}`,
+            `architecture ${i.architecture}: ${i.nLayers} layers, ${i.nHeads} heads${i.nKvHeads !== i.nHeads ? ` (${i.nKvHeads} key/value heads)` : ''}, d_model ${i.dModel}, d_head ${i.dHead}, d_mlp ${i.dMlp}`,
             `vocabulary   ${i.dVocab} tokens, context ${i.nCtx}`,
             `parameters   ${i.paramCount.toLocaleString('en-US')} (stored as ${i.dtypes.join(', ')}; computed in float32)`,
             `backend      ${i.backend}`,
+            `kinds        ${i.kinds.join(', ')}`,
           ].join('\n'),
         );
       }
@@ -154,6 +155,7 @@ export const COMMANDS: Record<string, Command> = {
       '--direction    denoising (clean into corrupted; default) or noising (corrupted into clean)',
       '--metric       logit-diff (default), prob-diff or logprob; reported raw and normalised (corrupted 0, clean 1)',
       '--kinds        resid_pre,resid_mid,resid_post,attn_out,mlp_out,head_z,head_q,head_k,head_v,head_z_pos,head_pattern,neuron or all',
+      '               (all: every kind the model has; `patchbench info` lists them)',
       '--method       attribution (default), activation or both',
       '--verify-top K also run activation patching on the K components with the largest |attribution| per kind',
       '--threads N    worker threads (default: one per core for models of 20M parameters or more, else 1)',
@@ -165,10 +167,11 @@ export const COMMANDS: Record<string, Command> = {
       const method = (v.method ?? 'attribution') as Method;
       if (!['attribution', 'activation', 'both'].includes(method)) throw badInput(`--method must be attribution, activation or both, got "${method}"`);
       const metric = parseMetric(String(v.metric ?? 'logit-diff'));
-      const kinds = parseKinds(v.kinds as string | undefined);
+      parseKinds(v.kinds as string | undefined); // names checked before the model loads
       const verifyTop = v['verify-top'] === undefined ? undefined : int(v, 'verify-top', 0);
       if (verifyTop !== undefined && verifyTop < 1) throw badInput('--verify-top must be a positive integer');
       const m = await HookedModel.load(modelDir(v));
+      const kinds = parseKinds(v.kinds as string | undefined, m.info.kinds);
       let given: { pairs: PromptPair[]; labels?: string[] };
       if (typeof v.pairs === 'string') given = parsePairsJsonl(readText(v.pairs, 'the pairs file'), v.pairs);
       else {

@@ -1,29 +1,60 @@
 /**
  * Model configuration, read from a Hugging Face `config.json` and checked field by field so that a
- * bad file is reported by name rather than failing somewhere inside the forward pass.
+ * bad file is reported by name rather than failing somewhere inside the forward pass. Each family
+ * parses its own fields (gpt2 here, llama/config.ts, neox/config.ts) into one ModelConfig that says
+ * what the forward pass computes: the norm, the MLP, rotary or learned positions, biases.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { badModel } from './errors.ts';
+import { parseLlamaConfig } from './llama/config.ts';
+import { parseNeoxConfig } from './neox/config.ts';
 
-export type Architecture = 'gpt2';
+/** Families with a module in main/engine; `modelType` keeps config.json's own name (e.g. qwen2). */
+export type Family = 'gpt2' | 'llama' | 'gpt_neox';
+export type Activation = 'gelu_new' | 'gelu' | 'silu';
+
+export interface RotaryConfig {
+  /** leading dimensions of each head that are rotated (the rest pass through) */
+  dims: number;
+  /** angle per position of each rotated pair i < dims / 2, after any rope_scaling */
+  invFreq: number[];
+}
 
 export interface ModelConfig {
-  architecture: Architecture;
+  architecture: Family;
+  /** config.json's model_type: gpt2, llama, mistral, qwen2, gpt_neox */
+  modelType: string;
   nLayers: number;
+  /** query heads */
   nHeads: number;
+  /** key/value heads (fewer than nHeads under grouped-query attention) */
+  nKvHeads: number;
   dModel: number;
   dHead: number;
   dMlp: number;
   dVocab: number;
   nCtx: number;
   eps: number;
-  activation: 'gelu_new';
+  norm: 'layer' | 'rms';
+  activation: Activation;
+  /** SwiGLU: mlp.hook_post = act(gate) · up */
+  gatedMlp: boolean;
+  /** attention and MLP both read resid_pre (GPT-NeoX); there is no resid_mid */
+  parallelAttnMlp: boolean;
+  /** null: learned absolute positions (GPT-2) */
+  rotary: RotaryConfig | null;
+  qkvBias: boolean;
+  outBias: boolean;
+  mlpBias: boolean;
+  /** the unembedding is the embedding matrix (no lm_head.weight / embed_out.weight) */
+  tiedEmbeddings: boolean;
+  /** Mistral-style sliding-window attention: prompts longer than this are refused */
+  slidingWindow: number | null;
   bosTokenId: number;
 }
 
-/** Activation functions we compute; HF names that are the same function map to ours. */
-const ACTIVATIONS: Record<string, 'gelu_new'> = { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new' };
+export const SUPPORTED_MODEL_TYPES = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox'] as const;
 
 export function readConfig(dir: string): ModelConfig {
   const path = join(dir, 'config.json');
@@ -45,49 +76,102 @@ export function readConfig(dir: string): ModelConfig {
 
 export function parseConfig(raw: Record<string, unknown>, path = 'config.json'): ModelConfig {
   const modelType = raw.model_type ?? 'gpt2';
-  if (modelType !== 'gpt2') {
-    throw badModel(`${path}: model_type "${String(modelType)}" is not supported yet (supported: gpt2)`);
+  const f = new ConfigFields(raw, path);
+  switch (modelType) {
+    case 'gpt2':
+      return parseGpt2Config(f);
+    case 'llama':
+    case 'mistral':
+    case 'qwen2':
+      return parseLlamaConfig(f, modelType as 'llama' | 'mistral' | 'qwen2');
+    case 'gpt_neox':
+      return parseNeoxConfig(f);
+    default:
+      throw badModel(`${path}: model_type "${String(modelType)}" is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`);
   }
-  const int = (field: string, fallback?: number): number => {
-    const v = raw[field] ?? fallback;
+}
+
+/** Typed reads of config.json fields; every failure names the file and the field. */
+export class ConfigFields {
+  constructor(
+    readonly raw: Record<string, unknown>,
+    readonly path: string,
+  ) {}
+  fail(message: string): never {
+    throw badModel(`${this.path}: ${message}`);
+  }
+  has(field: string): boolean {
+    return this.raw[field] !== undefined && this.raw[field] !== null;
+  }
+  /** a positive integer (the first of `fields` present), or `fallback` when none is */
+  int(fields: string | string[], fallback?: number): number {
+    const names = Array.isArray(fields) ? fields : [fields];
+    const field = names.find((n) => this.has(n)) ?? names[0];
+    const v = this.raw[field] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-      throw badModel(`${path}: field "${field}" must be a positive integer, got ${JSON.stringify(raw[field])}`);
+      this.fail(`field "${field}" must be a positive integer, got ${JSON.stringify(this.raw[field])}`);
     }
     return v;
-  };
-  const nLayers = int('n_layer');
-  const nHeads = int('n_head');
-  const dModel = int('n_embd');
-  const dVocab = int('vocab_size');
-  const nCtx = int('n_positions', raw.n_ctx as number | undefined);
-  if (dModel % nHeads !== 0) {
-    throw badModel(`${path}: n_embd ${dModel} is not divisible by n_head ${nHeads}`);
   }
-  const dMlp = raw.n_inner == null ? 4 * dModel : int('n_inner');
-  const eps = raw.layer_norm_epsilon ?? 1e-5;
-  if (typeof eps !== 'number' || !(eps > 0)) {
-    throw badModel(`${path}: field "layer_norm_epsilon" must be a positive number, got ${JSON.stringify(eps)}`);
+  positive(field: string, fallback: number): number {
+    const v = this.raw[field] ?? fallback;
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) this.fail(`field "${field}" must be a positive number, got ${JSON.stringify(v)}`);
+    return v;
   }
-  const actName = String(raw.activation_function ?? 'gelu_new');
-  const activation = ACTIVATIONS[actName];
-  if (!activation) {
-    throw badModel(`${path}: activation_function "${actName}" is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`);
+  bool(field: string, fallback: boolean): boolean {
+    const v = this.raw[field] ?? fallback;
+    if (typeof v !== 'boolean') this.fail(`field "${field}" must be true or false, got ${JSON.stringify(v)}`);
+    return v;
   }
-  const bos = raw.bos_token_id ?? 50256;
-  if (typeof bos !== 'number' || !Number.isInteger(bos) || bos < 0 || bos >= dVocab) {
-    throw badModel(`${path}: bos_token_id ${JSON.stringify(bos)} is not a token id below vocab_size ${dVocab}`);
+  /** a token id below the vocabulary size */
+  tokenId(field: string, fallback: number, dVocab: number): number {
+    const v = this.raw[field] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= dVocab) {
+      this.fail(`${field} ${JSON.stringify(v)} is not a token id below vocab_size ${dVocab}`);
+    }
+    return v;
   }
+  /** `field` names one of `known` (HF names that are the same function map to ours) */
+  oneOf<T>(field: string, fallback: string, known: Record<string, T>): T {
+    const name = String(this.raw[field] ?? fallback);
+    const v = known[name];
+    if (v === undefined) this.fail(`${field} "${name}" is not supported (supported: ${Object.keys(known).join(', ')})`);
+    return v;
+  }
+  divides(what: string, whole: number, part: number, partName: string): void {
+    if (whole % part !== 0) this.fail(`${what} ${whole} is not divisible by ${partName} ${part}`);
+  }
+}
+
+function parseGpt2Config(f: ConfigFields): ModelConfig {
+  const nLayers = f.int('n_layer');
+  const nHeads = f.int('n_head');
+  const dModel = f.int('n_embd');
+  const dVocab = f.int('vocab_size');
+  const nCtx = f.int(['n_positions', 'n_ctx']);
+  f.divides('n_embd', dModel, nHeads, 'n_head');
   return {
     architecture: 'gpt2',
+    modelType: 'gpt2',
     nLayers,
     nHeads,
+    nKvHeads: nHeads,
     dModel,
     dHead: dModel / nHeads,
-    dMlp,
+    dMlp: f.has('n_inner') ? f.int('n_inner') : 4 * dModel,
     dVocab,
     nCtx,
-    eps,
-    activation,
-    bosTokenId: bos,
+    eps: f.positive('layer_norm_epsilon', 1e-5),
+    norm: 'layer',
+    activation: f.oneOf('activation_function', 'gelu_new', { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new' } as const),
+    gatedMlp: false,
+    parallelAttnMlp: false,
+    rotary: null,
+    qkvBias: true,
+    outBias: true,
+    mlpBias: true,
+    tiedEmbeddings: f.bool('tie_word_embeddings', true),
+    slidingWindow: null,
+    bosTokenId: f.tokenId('bos_token_id', 50256, dVocab),
   };
 }

@@ -142,7 +142,7 @@ describe('model folder', () => {
     await rejects(edit((c) => delete c.n_embd), 'bad-model', /field "n_embd" must be a positive integer/);
     await rejects(edit((c) => (c.n_head = 3)), 'bad-model', /n_embd 8 is not divisible by n_head 3/);
     await rejects(edit((c) => (c.activation_function = 'relu')), 'bad-model', /activation_function "relu" is not supported/);
-    await rejects(edit((c) => (c.model_type = 'llama')), 'bad-model', /model_type "llama" is not supported yet/);
+    await rejects(edit((c) => (c.model_type = 'bert')), 'bad-model', /model_type "bert" is not supported \(supported: gpt2, llama, mistral, qwen2, gpt_neox\)/);
   });
   test('no tokenizer files', async () => {
     const dir = broken((d) => ['vocab.json', 'merges.txt', 'tokenizer.json'].forEach((f) => unlinkSync(join(d, f))));

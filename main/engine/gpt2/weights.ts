@@ -8,11 +8,8 @@
  * made only when a backward pass first runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { openCheckpoint, type CheckpointInfo } from '../checkpoint.ts';
 import type { ModelConfig } from '../config.ts';
-import { badModel } from '../errors.ts';
-import { openSafetensors, type Dtype, type SafetensorsFile } from '../safetensors.ts';
 
 export interface LayerWeights {
   ln1: { w: tf.Tensor1D; b: tf.Tensor1D };
@@ -43,81 +40,12 @@ export interface Gpt2Weights {
   transposed?: LayerWeightsT[];
 }
 
-export interface CheckpointInfo {
-  files: string[];
-  dtypes: Dtype[];
-  /** number of parameters in the checkpoint (tied matrices counted once) */
-  paramCount: number;
-}
-
-/** Opens `model.safetensors` or every shard named by `model.safetensors.index.json`. */
-function openCheckpoint(dir: string): { files: SafetensorsFile[]; lookup: Map<string, SafetensorsFile> } {
-  const single = join(dir, 'model.safetensors');
-  const index = join(dir, 'model.safetensors.index.json');
-  let paths: string[];
-  if (existsSync(single)) paths = [single];
-  else if (existsSync(index)) {
-    let map: Record<string, unknown>;
-    try {
-      map = JSON.parse(readFileSync(index, 'utf8')).weight_map;
-    } catch (e) {
-      throw badModel(`${index}: not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof map !== 'object' || map === null) throw badModel(`${index}: has no "weight_map" object`);
-    const shards = new Set<string>();
-    for (const [k, v] of Object.entries(map)) {
-      if (typeof v !== 'string' || v.includes('/') || v.includes('\\')) throw badModel(`${index}: weight_map["${k}"] is not a file name in the folder`);
-      shards.add(v);
-    }
-    paths = [...shards].sort().map((f) => join(dir, f));
-    for (const p of paths) if (!existsSync(p)) throw badModel(`${p}: shard listed in ${index} is missing`);
-  } else if (existsSync(join(dir, 'pytorch_model.bin'))) {
-    throw badModel(
-      `${join(dir, 'pytorch_model.bin')}: PyTorch pickle checkpoints are not read (they can run code). Convert the folder to safetensors once, e.g. in Python: ` +
-        `AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`,
-    );
-  } else {
-    throw badModel(`${dir}: no model.safetensors or model.safetensors.index.json in the folder`);
-  }
-  const files: SafetensorsFile[] = [];
-  const lookup = new Map<string, SafetensorsFile>();
-  try {
-    for (const p of paths) {
-      const f = openSafetensors(p);
-      files.push(f);
-      for (const name of f.entries.keys()) {
-        const bare = name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
-        if (lookup.has(bare)) throw badModel(`${p}: tensor "${name}" appears twice in the checkpoint`);
-        lookup.set(bare, f);
-      }
-    }
-  } catch (e) {
-    for (const f of files) f.close();
-    throw e;
-  }
-  return { files, lookup };
-}
-
 export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2Weights; info: CheckpointInfo } {
-  const { files, lookup } = openCheckpoint(dir);
+  const ckpt = openCheckpoint(dir, 'transformer.');
   const { dModel: D, dMlp: M, dVocab: V, nCtx: C } = cfg;
-  const dtypes = new Set<Dtype>();
-  let paramCount = 0;
   const created: tf.Tensor[] = [];
-  const entryName = (bare: string) => (lookup.get(bare)!.entries.has(bare) ? bare : `transformer.${bare}`);
-  const has = (bare: string) => lookup.has(bare);
-  /** reads a tensor by checkpoint name, checking its shape against config.json */
-  const read = (bare: string, shape: number[]): Float32Array => {
-    const file = lookup.get(bare);
-    if (!file) throw badModel(`${dir}: checkpoint has no tensor "${bare}" (with or without the "transformer." prefix)`);
-    const e = file.entries.get(entryName(bare))!;
-    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-      throw badModel(`${file.path}: tensor "${e.name}" has shape [${e.shape}] but config.json implies [${shape}]`);
-    }
-    dtypes.add(e.dtype);
-    paramCount += e.shape.reduce((a, b) => a * b, 1);
-    return file.read(e.name);
-  };
+  const read = ckpt.read;
+  const has = ckpt.has;
   const t1 = (bare: string, n: number) => keep(tf.tensor1d(read(bare, [n])));
   const t2 = (bare: string, r: number, c: number) => keep(tf.tensor2d(read(bare, [r, c]), [r, c]));
   const keep = <T extends tf.Tensor>(t: T): T => (created.push(t), t);
@@ -151,13 +79,13 @@ export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2W
     const unembed = keep(tf.transpose(unembedRows) as tf.Tensor2D);
     return {
       weights: { wte, wpe, lnF, unembedRows, unembed, layers },
-      info: { files: files.map((f) => f.path), dtypes: [...dtypes].sort(), paramCount },
+      info: ckpt.info(),
     };
   } catch (e) {
     for (const t of created) t.dispose();
     throw e;
   } finally {
-    for (const f of files) f.close();
+    ckpt.close();
   }
 }
 

@@ -6,7 +6,7 @@
 import { badInput } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
-import { indexShape, type Kind } from './components.ts';
+import { checkKindsAvailable, indexShape, type Kind } from './components.ts';
 import { runPart, type PartOptions, type PartRequest, type PartResult, type PartRunner } from './part.ts';
 import type { Direction, TokenizedPairs } from './runs.ts';
 import { pearson, summarize, topK, type AgreementSummary } from './summary.ts';
@@ -62,6 +62,7 @@ export interface PatchingResult {
 
 export async function runPatching(model: HookedModel, pairs: TokenizedPairs, req: PatchRequest, o: JobOptions = {}): Promise<PatchingResult> {
   const t0 = performance.now();
+  checkKindsAvailable(req.kinds, model.info.kinds, model.info.architecture);
   const runner: PartRunner = o.runner ?? ((p, r, opts) => runPart(model, p, r, opts));
   const P = pairs.clean[0].length;
   const exhaustive = req.method !== 'attribution';

@@ -1,0 +1,56 @@
+/** The rotary decoders (Llama, Mistral, Qwen2, GPT-NeoX) behind the Architecture interface. */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Architecture, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
+import type { ModelConfig } from '../config.ts';
+import { MaskCache } from '../gpt2/forward.ts';
+import { backward } from './backward.ts';
+import { asDecoderTape, block, decoderBlockHooks, DecoderTape, embed, finalNorm } from './forward.ts';
+import { Rotary } from './rotary.ts';
+import { disposeDecoderWeights, type DecoderWeights } from './weights.ts';
+
+const FAMILY_NAMES: Record<string, string> = { llama: 'Llama', mistral: 'Mistral', qwen2: 'Qwen2', gpt_neox: 'GPT-NeoX' };
+
+export class Decoder implements Architecture {
+  readonly family: string;
+  readonly embedHooks = ['hook_embed'];
+  readonly blockHooks: readonly string[];
+  private readonly masks = new MaskCache();
+  private readonly rotary: Rotary;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: DecoderWeights,
+  ) {
+    if (!config.rotary) throw new Error('the decoder needs a rotary configuration');
+    this.family = FAMILY_NAMES[config.modelType] ?? config.modelType;
+    this.blockHooks = decoderBlockHooks(config);
+    this.rotary = new Rotary(config.rotary, config.dHead);
+  }
+
+  get unembedRows(): tf.Tensor2D {
+    return this.weights.unembedRows;
+  }
+  get unembed(): tf.Tensor2D {
+    return this.weights.unembed;
+  }
+  embed(tokens: tf.Tensor2D, hook: HookFn): tf.Tensor3D {
+    return embed(this.weights, tokens, hook);
+  }
+  block(layer: number, x: tf.Tensor3D, o: BlockOptions) {
+    return block({ cfg: this.config, w: this.weights.layers[layer], masks: this.masks, rotary: this.rotary }, layer, x, o);
+  }
+  finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
+    return finalNorm(this.config, this.weights, x, tape);
+  }
+  newTape(positions: number): Tape {
+    return new DecoderTape(positions);
+  }
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
+    backward(this.config, this.weights, this.rotary, asDecoderTape(tape), gFinal, onGrad);
+  }
+  dispose(): void {
+    disposeDecoderWeights(this.weights);
+    this.masks.dispose();
+    this.rotary.dispose();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Reading a family's checkpoint into DecoderWeights: tensors by name (without the family prefix),
+ * shapes checked against config.json, nn.Linear weights transposed to [in, out] once, and every
+ * tensor made so far freed if any later one is missing or malformed.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { openCheckpoint, type CheckpointInfo } from '../checkpoint.ts';
+import { transposeRows, type DecoderWeights } from './weights.ts';
+
+export interface WeightReader {
+  has(name: string): boolean;
+  /** [n] */
+  vector(name: string, n: number): tf.Tensor1D;
+  /** an nn.Linear weight stored [out, in], as [in, out] */
+  linear(name: string, out: number, inp: number): tf.Tensor2D;
+  /** a matrix as stored, [rows, cols] */
+  matrix(name: string, rows: number, cols: number): tf.Tensor2D;
+  /** the raw float32 data of a tensor, for layouts the family splits itself */
+  raw(name: string, shape: number[]): Float32Array;
+  /** registers a tensor made from raw data, so it is freed on failure */
+  own<T extends tf.Tensor>(t: T): T;
+}
+
+export function loadDecoderWeights(dir: string, prefix: string, build: (r: WeightReader) => DecoderWeights): { weights: DecoderWeights; info: CheckpointInfo } {
+  const ckpt = openCheckpoint(dir, prefix);
+  const created: tf.Tensor[] = [];
+  const own = <T extends tf.Tensor>(t: T): T => (created.push(t), t);
+  const reader: WeightReader = {
+    has: ckpt.has,
+    raw: ckpt.read,
+    own,
+    vector: (name, n) => own(tf.tensor1d(ckpt.read(name, [n]))),
+    linear: (name, out, inp) => own(tf.tensor2d(transposeRows(ckpt.read(name, [out, inp]), out, inp), [inp, out])),
+    matrix: (name, rows, cols) => own(tf.tensor2d(ckpt.read(name, [rows, cols]), [rows, cols])),
+  };
+  try {
+    const weights = build(reader);
+    return { weights, info: ckpt.info() };
+  } catch (e) {
+    tf.dispose(created);
+    throw e;
+  } finally {
+    ckpt.close();
+  }
+}
