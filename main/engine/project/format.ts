@@ -11,7 +11,7 @@
  *   schemaVersion  2
  *   pairs          [{clean, corrupted, answer, wrong}]
  *   settings       {direction, metric, kinds, method, verifyTop?, prependBos}
- *   model          {path, name, fingerprint, files: [{name, bytes}], dims: {nLayers, nHeads, dModel, dMlp, dVocab}, bundled?}
+ *   model          {path, name, fingerprint, files: [{name, bytes}], dims: {nLayers, nHeads, nKvHeads?, dModel, dMlp, dVocab}, bundled?}
  *   provenance     {appVersion, backend, date, seconds} or null (no results yet)
  *   results        {metric: {clean, corrupted}, tokens: {clean, corrupted, answer, wrong},
  *                   kinds: {KIND: {shape, attribution?: ARRAY, activation?: ARRAY, summary?, verification?}}} or null
@@ -206,6 +206,7 @@ function readModel(f: Fields, v: unknown, file: string): ModelRef {
     const d = f.obj(dimsRaw, `${at}.dims`);
     const n = (k: keyof ModelDims) => f.int(f.get(d, `${at}.dims`, k), `${at}.dims.${k}`, 1);
     dims = { nLayers: n('nLayers'), nHeads: n('nHeads'), dModel: n('dModel'), dMlp: n('dMlp'), dVocab: n('dVocab') };
+    if (f.opt(d, 'nKvHeads') !== undefined) dims.nKvHeads = n('nKvHeads');
   }
   const ref: ModelRef = { path: resolveStoredPath(stored, file), name: f.str(f.get(o, at, 'name'), `${at}.name`), fingerprint, files, dims };
   const bundled = f.opt(o, 'bundled');
@@ -270,11 +271,12 @@ function readResults(f: Fields, v: unknown, nPairs: number, s: ProjectSettings, 
   const needAttr = s.method !== 'activation' || !!s.verifyTop;
   const needAct = s.method !== 'attribution' || !!s.verifyTop;
   // Without the model's dims, sizes must at least agree between kinds.
-  const seen: Record<string, number> = dims ? { layer: dims.nLayers, head: dims.nHeads, neuron: dims.dMlp, pos: P } : { pos: P };
+  const seen: Record<string, number> = dims ? { layer: dims.nLayers, head: dims.nHeads, 'key/value head': dims.nKvHeads ?? dims.nHeads, neuron: dims.dMlp, pos: P } : { pos: P };
   const kinds = s.kinds.map((kind): KindResult => {
     const w = `${at}.kinds.${kind}`;
     const ko = f.obj(f.get(kindsObj, `${at}.kinds`, kind), w);
-    const dimNames = ['layer', ...KIND_SPECS[kind].dims];
+    // head_k and head_v count key/value heads (fewer than query heads under grouped-query attention)
+    const dimNames = ['layer', ...KIND_SPECS[kind].dims.map((d) => (d === 'head' && KIND_SPECS[kind].kvHeads ? 'key/value head' : d))];
     const shape = f.arr(f.get(ko, w, 'shape'), `${w}.shape`).map((d, i) => f.int(d, `${w}.shape[${i}]`, 1));
     if (shape.length !== dimNames.length) f.fail(`${w}.shape is [${shape}] but ${kind} is indexed by [${dimNames.join(', ')}]`);
     shape.forEach((d, i) => {

@@ -27,6 +27,8 @@ export interface ProjectSettings {
 export interface ModelDims {
   nLayers: number;
   nHeads: number;
+  /** key/value heads, where fewer than nHeads (grouped-query attention): head_k and head_v are indexed by them */
+  nKvHeads?: number;
   dModel: number;
   dMlp: number;
   dVocab: number;
