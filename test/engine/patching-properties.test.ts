@@ -136,17 +136,19 @@ describe('patching properties on a random model', () => {
     const before = tf.memory().numTensors;
     const ac = new AbortController();
     let progressCalls = 0;
-    const t0 = performance.now();
+    let afterAbort = 0;
     await assert.rejects(
       runPatching(model, pairs, req, {
         signal: ac.signal,
         onProgress: (p) => {
+          if (ac.signal.aborted) afterAbort++;
           if (p.phase.startsWith('activation') && p.done > 2 && ++progressCalls === 1) ac.abort();
         },
       }),
       (e: unknown) => e instanceof PatchbenchError && e.code === 'cancelled',
     );
-    assert.ok(performance.now() - t0 < 5000);
+    // Promptly: counted in work done after the abort, not in seconds (which a loaded machine stretches).
+    assert.ok(afterAbort <= 1, `${afterAbort} progress steps after the abort`);
     assert.equal(tf.memory().numTensors, before);
   });
 });

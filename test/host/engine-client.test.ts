@@ -26,10 +26,11 @@ test('a running patching job stops promptly when cancelled', async () => {
   let progressed = 0;
   const h = engine.call('patch', { pairs, request: { direction: 'denoising', metric: 'logit-diff', kinds: ['resid_pre', 'head_z_pos', 'neuron'], method: 'activation' } }, () => progressed++);
   while (progressed < 3) await new Promise((r) => setTimeout(r, 10));
-  const t0 = performance.now();
+  const before = progressed;
   engine.cancel(h.id);
   await assert.rejects(h.result, (e: HostError) => e.code === 'cancelled');
-  assert.ok(performance.now() - t0 < 2000, 'cancelled within 2 s');
+  // Promptly: counted in progress steps after the cancel, not seconds (a loaded machine stretches those).
+  assert.ok(progressed - before <= 2, `${progressed - before} progress steps after the cancel`);
 });
 
 test('when the worker dies, pending calls fail in words, a new worker starts and the model is reloaded', async () => {
