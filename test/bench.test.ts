@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT, TINY } from './helpers.ts';
@@ -32,4 +33,18 @@ test('bench:heap reports the wasm heap after loading, activation and attribution
   const heap = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
   assert.equal(heap.model, 'gpt2-tiny-random');
   assert.ok(heap.loaded_gib > 0 && heap.loaded_gib <= heap.after_activation_gib && heap.after_activation_gib <= heap.after_attribution_gib, r.stdout);
+});
+
+test('bench --arch llama-3.2-1b is refused on wasm before its weights are made, with the size and what would run it', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'main/bench/bench.ts'), '--arch', 'llama-3.2-1b'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, PATCHBENCH_BACKEND: 'wasm' },
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /1236M parameters need 4\.60 GiB of float32 weights.*wasm backend's 4 GiB heap.*tfjs-node/);
+  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  assert.equal(summary.arch, 'llama-3.2-1b');
+  assert.equal(summary.parameters, 1235814400);
+  assert.ok(!existsSync(join(ROOT, '.cache', 'bench-llama-3.2-1b-random')), 'no weights were made');
 });

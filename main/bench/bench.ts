@@ -1,18 +1,23 @@
 /**
- * `npm run bench -- [--model DIR] [--pairs 8] [--pos 16] [--repeats 3]`
+ * `npm run bench -- [--model DIR | --arch gpt2-small|pythia-410m|qwen2.5-0.5b|llama-3.2-1b] [--pairs 8] [--pos 16] [--repeats 3]`
  *
  * Times the engine's core work on the backend in use. Without --model it makes (once, cached in
- * .cache/) a random-weight checkpoint of GPT-2 small's shape. The last line on stdout is one JSON
+ * .cache/) a random-weight checkpoint of the --arch shape (default GPT-2 small); a shape that does
+ * not fit the backend is refused before its weights are made. The last line on stdout is one JSON
  * object (seconds, median of repeats) whose keys match the PyTorch peer torch_bench.py (in the team folder), the
  * PyTorch peer, so both can be run on the same machine and compared.
  */
 import { parseArgs } from 'node:util';
 import { HookedModel } from '../engine/model.ts';
 import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
-import { KINDS, type Kind } from '../engine/patching/components.ts';
+import type { Kind } from '../engine/patching/components.ts';
 import { runPatching, type PatchRequest } from '../engine/patching/index.ts';
 import { meanMetric } from '../engine/patching/runs.ts';
-import { randomGpt2, randomPairs } from './checkpoints.ts';
+import { initBackend } from '../engine/backend.ts';
+import { parseConfig } from '../engine/config.ts';
+import { PatchbenchError } from '../engine/errors.ts';
+import { checkFitsBackend, memoryNeed } from '../engine/memory.ts';
+import { ARCH_NAMES, archConfig, randomArch, randomPairs } from './checkpoints.ts';
 
 async function median(repeats: number, f: () => Promise<unknown>): Promise<number> {
   await f(); // warm-up: kernels, packed weights, caches
@@ -28,13 +33,29 @@ async function median(repeats: number, f: () => Promise<unknown>): Promise<numbe
 const { values: a } = parseArgs({
   options: {
     model: { type: 'string' },
+    arch: { type: 'string', default: 'gpt2-small' },
     pairs: { type: 'string', default: '8' },
     pos: { type: 'string', default: '16' },
     repeats: { type: 'string', default: '3' },
     threads: { type: 'string', default: String(defaultThreads()) },
   },
 });
-const model = await HookedModel.load(a.model ?? randomGpt2('small'));
+if (!a.model && !ARCH_NAMES.includes(a.arch!)) throw new Error(`--arch ${a.arch}: use one of ${ARCH_NAMES.join(', ')}`);
+if (!a.model && a.arch !== 'gpt2-small') {
+  await initBackend();
+  const cfg = parseConfig(archConfig(a.arch!), `${a.arch} config.json`);
+  const need = memoryNeed(cfg);
+  process.stderr.write(`${a.arch}: ${(need.parameters / 1e6).toFixed(0)}M parameters, ${(need.weightBytes / 2 ** 30).toFixed(2)} GiB float32 weights, ${(need.copyBytes / 2 ** 30).toFixed(2)} GiB transposed copies\n`);
+  try {
+    checkFitsBackend(cfg, a.arch!);
+  } catch (e) {
+    if (!(e instanceof PatchbenchError)) throw e;
+    process.stderr.write(`${e.message}\n`);
+    console.log(JSON.stringify({ arch: a.arch, refused: e.message, parameters: need.parameters, weight_bytes: need.weightBytes }));
+    process.exit(1);
+  }
+}
+const model = await HookedModel.load(a.model ?? randomArch(a.arch!));
 const B = Number(a.pairs);
 const P = Number(a.pos);
 const repeats = Number(a.repeats);
@@ -55,9 +76,10 @@ result.forward_s = await median(repeats, async () => {
   final.dispose();
 });
 log(`forward ${result.forward_s}`);
-result.attribution_s = await median(repeats, patch(KINDS.filter((k) => k !== 'neuron'), 'attribution'));
+const kinds = model.info.kinds;
+result.attribution_s = await median(repeats, patch(kinds.filter((k) => k !== 'neuron'), 'attribution'));
 log(`attribution ${result.attribution_s}`);
-result.attribution_with_neurons_s = await median(repeats, patch([...KINDS], 'attribution'));
+result.attribution_with_neurons_s = await median(repeats, patch([...kinds], 'attribution'));
 log(`attribution with neurons ${result.attribution_with_neurons_s}`);
 result.activation_head_z_s = await median(1, patch(['head_z'], 'activation'));
 log(`activation head_z ${result.activation_head_z_s}`);

@@ -13,6 +13,8 @@ import { passThrough, type Architecture, type BlockOptions, type GradFn, type Ho
 import type { CheckpointInfo } from './checkpoint.ts';
 import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
+import { checkFitsBackend } from './memory.ts';
+import { fastTransposedMatMul } from './native-matmul.ts';
 import { loadLlama } from './llama/index.ts';
 import { loadNeox } from './neox/index.ts';
 import { availableKinds, type Kind } from './patching/components.ts';
@@ -73,6 +75,7 @@ export class HookedModel {
     if (!existsSync(abs) || !statSync(abs).isDirectory()) throw badModel(`${abs}: model folder not found`);
     await initBackend();
     const config = readConfig(abs);
+    checkFitsBackend(config, abs); // before anything is read: a model too large says so at once
     const tokenizer = await loadTokenizer(abs);
     if (tokenizer.vocabSize > config.dVocab) {
       throw badModel(`${abs}: tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.dVocab}`);
@@ -163,7 +166,8 @@ export class HookedModel {
 
   /** Logits over the vocabulary from the final residual: [N, D] → [N, d_vocab]. */
   logits(final: tf.Tensor2D): tf.Tensor2D {
-    return tf.matMul(final, this.arch.unembed);
+    // The unembedding's rows as stored where a transposed product is fast: no [D, V] copy is made.
+    return fastTransposedMatMul() ? tf.matMul(final, this.arch.unembedRows, false, true) : tf.matMul(final, this.arch.unembed);
   }
 
   /** ∂metric/∂activation for every hook, from one backward pass over a taped run (see gpt2/backward.ts). */

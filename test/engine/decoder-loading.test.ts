@@ -4,16 +4,17 @@
  * window is enforced on prompts.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parseConfig } from '../../main/engine/config.ts';
 import { PatchbenchError } from '../../main/engine/errors.ts';
+import { memoryNeed } from '../../main/engine/memory.ts';
 import { HookedModel } from '../../main/engine/model.ts';
 import { runPatching } from '../../main/engine/patching/index.ts';
 import { writeDecoderFixture, type DecoderFixtureOptions } from '../fixtures/generate-decoder.ts';
-import { runCli, throwsBadInput } from '../helpers.ts';
+import { runCli, throwsBadInput, useBackend } from '../helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-decoder-loading-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -127,5 +128,30 @@ describe('kinds and windows', () => {
     const text = runCli(['info', '--model', fixture(LLAMA)]);
     assert.match(text.out, /architecture Llama: 1 layers, 4 heads \(2 key\/value heads\)/);
     assert.match(text.out, /kinds {8}resid_pre, resid_mid, resid_post/);
+  });
+});
+
+describe('memory', () => {
+  test('the parameter count from config.json is what the checkpoint holds, in every family', async () => {
+    for (const o of [LLAMA, NEOX, { ...LLAMA, family: 'qwen2' as const, tied: true }, { ...LLAMA, attnBias: true }]) {
+      const m = await HookedModel.load(fixture(o));
+      try {
+        assert.equal(memoryNeed(m.config).parameters, m.info.paramCount, `${o.family}${o.attnBias ? ' with biases' : ''}`);
+      } finally {
+        m.dispose();
+      }
+    }
+  });
+  test('a model too large for the wasm heap is refused before loading, saying what would run it', async () => {
+    await useBackend('wasm');
+    // Llama 3.2 1B's config.json alone: the refusal comes before any weight or tokenizer file is read.
+    const dir = join(tmp, 'llama-3.2-1b-config-only');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({
+      model_type: 'llama', hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8,
+      head_dim: 64, vocab_size: 128256, max_position_embeddings: 131072, rope_theta: 500000, tie_word_embeddings: true, bos_token_id: 128000,
+      rope_scaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+    }));
+    await rejects(dir, /1236M parameters need 4\.60 GiB of float32 weights/, /wasm backend's 4 GiB heap/, /tfjs-node/, /tfjs-node-gpu/);
   });
 });

@@ -1,7 +1,9 @@
 /**
  * The backward pass of the rotary decoders with respect to activations only, written out by hand
- * as gpt2/backward.ts is (and for the same reasons: no weight gradients, plain matmuls against
- * transposed weights, each hook's gradient handed to `onGrad` as soon as it is known).
+ * as gpt2/backward.ts is (and for the same reasons: no weight gradients, no slow transposed kernels,
+ * each hook's gradient handed to `onGrad` as soon as it is known). Where the native matmul does
+ * `a · bᵀ` directly, no transposed copy of any weight is kept, which decides whether larger models
+ * fit the wasm heap.
  *
  * Under grouped-query attention a key/value head's gradient is the sum over the query heads that
  * read it; viewing [N, H, P, x] as [N, K, G·P, x] makes that sum part of one matmul.
@@ -11,7 +13,8 @@ import type { ModelConfig } from '../config.ts';
 import type { GradFn } from '../architecture.ts';
 import { byKvHead, GELU_C, type DecoderLayerTape, type DecoderTape, type NormTape } from './forward.ts';
 import type { Rotary } from './rotary.ts';
-import { transposedWeights, type DecoderWeights, type Norm } from './weights.ts';
+import { fastTransposedMatMul } from '../native-matmul.ts';
+import { transposedWeights, type DecoderLayerT, type DecoderWeights, type Norm } from './weights.ts';
 
 /** Through y = xhat·w (+ b): gy [.., D] → gx [.., D]; LayerNorm also removes the mean. */
 function normBackward(cfg: ModelConfig, gy: tf.Tensor, n: Norm, t: NormTape): tf.Tensor {
@@ -39,10 +42,23 @@ function activationGrad(cfg: ModelConfig, x: tf.Tensor): tf.Tensor {
   }
 }
 
-/** g [N, P, in] @ wT [in, out] → [N, P, out] */
-function back(g: tf.Tensor, wT: tf.Tensor2D): tf.Tensor3D {
-  const [n, p, d] = g.shape;
-  return tf.reshape(tf.matMul(tf.reshape(g, [n * p, d]) as tf.Tensor2D, wT), [n, p, wT.shape[1]]);
+/**
+ * Through y = x @ w (w [in, out]): g [N, P, out] → g @ wᵀ [N, P, in]. With a fast transposed
+ * matmul (the native kernel) w is read as stored; otherwise from its transposed copy, made once.
+ */
+type Back = (g: tf.Tensor, w: keyof DecoderLayerT) => tf.Tensor3D;
+function backThrough(l: number, w: DecoderWeights): Back {
+  const layer = w.layers[l];
+  const forward: Record<keyof DecoderLayerT, tf.Tensor2D | undefined> = {
+    wqT: layer.wq, wkT: layer.wk, wvT: layer.wv, woT: layer.wo, wInT: layer.wIn, wUpT: layer.wUp, wOutT: layer.wOut,
+  };
+  const copies = fastTransposedMatMul() ? undefined : transposedWeights(w)[l];
+  return (g, name) => {
+    const [n, p, d] = g.shape;
+    const g2 = tf.reshape(g, [n * p, d]) as tf.Tensor2D;
+    const out = copies ? tf.matMul(g2, copies[name]!) : tf.matMul(g2, forward[name]!, false, true);
+    return tf.reshape(out, [n, p, out.shape[1]!]);
+  };
 }
 
 const T = (t: tf.Tensor, perm: number[]) => tf.transpose(t, perm);
@@ -55,7 +71,6 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
   const { nHeads: H, nKvHeads: K, dHead: dh, dModel: D } = cfg;
   const P = tape.positions;
   const N = gFinal.shape[0];
-  const wT = transposedWeights(w);
   let g = tf.tidy(() => {
     const gLast = tf.reshape(normBackward(cfg, gFinal, w.lnF, tape.lnF!), [N, 1, D]);
     return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
@@ -64,12 +79,12 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
     const n = `blocks.${l}.`;
     const t: DecoderLayerTape = tape.layers[l];
     const lw = w.layers[l];
-    const lt = wT[l];
+    const back = backThrough(l, w);
     const gIn = g;
     g = tf.tidy(() => {
       onGrad(n + 'hook_resid_post', gIn);
       onGrad(n + 'hook_mlp_out', gIn);
-      const gPost = back(gIn, lt.wOutT); // [N, P, M]
+      const gPost = back(gIn, 'wOutT'); // [N, P, M]
       onGrad(n + 'mlp.hook_post', gPost);
       let gH2: tf.Tensor;
       if (t.up) {
@@ -77,18 +92,18 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
         const gUp = tf.mul(gPost, tf.mul(t.pre, tf.sigmoid(t.pre)));
         onGrad(n + 'mlp.hook_pre', gPre);
         onGrad(n + 'mlp.hook_pre_linear', gUp);
-        gH2 = tf.add(back(gPre, lt.wInT), back(gUp, lt.wUpT!));
+        gH2 = tf.add(back(gPre, 'wInT'), back(gUp, 'wUpT'));
       } else {
         const gPre = tf.mul(gPost, activationGrad(cfg, t.pre));
         onGrad(n + 'mlp.hook_pre', gPre);
-        gH2 = back(gPre, lt.wInT);
+        gH2 = back(gPre, 'wInT');
       }
       const gMlpIn = normBackward(cfg, gH2, lw.ln2, t.ln2);
       // Sequential: the attention writes to resid_mid, which the MLP reads. Parallel: both read resid_pre.
       const gAttnOut = cfg.parallelAttnMlp ? gIn : tf.add(gIn, gMlpIn);
       if (!cfg.parallelAttnMlp) onGrad(n + 'hook_resid_mid', gAttnOut);
       onGrad(n + 'hook_attn_out', gAttnOut);
-      const gZ = tf.reshape(back(gAttnOut, lt.woT), [N, P, H, dh]);
+      const gZ = tf.reshape(back(gAttnOut, 'woT'), [N, P, H, dh]);
       onGrad(n + 'attn.hook_z', gZ);
       const gZT = T(gZ, [0, 2, 1, 3]); // [N, H, P, dh]
       const gPattern = tf.reshape(tf.matMul(byKvHead(gZT, K), t.vDP), [N, H, P, P]);
@@ -111,7 +126,7 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
       const gQ = rotary.backward(gRotQ, 0);
       onGrad(n + 'attn.hook_k', gK);
       onGrad(n + 'attn.hook_q', gQ);
-      const gH = tf.addN([back(tf.reshape(gQ, [N, P, H * dh]), lt.wqT), back(tf.reshape(gK, [N, P, K * dh]), lt.wkT), back(tf.reshape(gV, [N, P, K * dh]), lt.wvT)]);
+      const gH = tf.addN([back(tf.reshape(gQ, [N, P, H * dh]), 'wqT'), back(tf.reshape(gK, [N, P, K * dh]), 'wkT'), back(tf.reshape(gV, [N, P, K * dh]), 'wvT')]);
       const gAttnIn = normBackward(cfg, gH, lw.ln1, t.ln1);
       const gResidPre = cfg.parallelAttnMlp ? tf.addN([gIn, gMlpIn, gAttnIn]) : tf.add(gAttnOut, gAttnIn);
       onGrad(n + 'hook_resid_pre', gResidPre);

@@ -1,5 +1,5 @@
 /** The rotary decoders (Llama, Mistral, Qwen2, GPT-NeoX) behind the Architecture interface. */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Architecture, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
 import type { ModelConfig } from '../config.ts';
 import { MaskCache } from '../gpt2/forward.ts';
@@ -31,7 +31,7 @@ export class Decoder implements Architecture {
     return this.weights.unembedRows;
   }
   get unembed(): tf.Tensor2D {
-    return this.weights.unembed;
+    return (this.weights.unembed ??= tf.keep(tf.transpose(this.weights.unembedRows) as tf.Tensor2D));
   }
   embed(tokens: tf.Tensor2D, hook: HookFn): tf.Tensor3D {
     return embed(this.weights, tokens, hook);

@@ -36,8 +36,8 @@ export interface DecoderWeights {
   lnF: Norm;
   /** [d_vocab, d_model]: rows of the unembedding (the embedding when tied) */
   unembedRows: tf.Tensor2D;
-  /** [d_model, d_vocab] */
-  unembed: tf.Tensor2D;
+  /** [d_model, d_vocab], made on first use (not at all where the native kernel multiplies by unembedRowsᵀ) */
+  unembed?: tf.Tensor2D;
   layers: DecoderLayer[];
   /** made on the first backward pass */
   transposed?: DecoderLayerT[];

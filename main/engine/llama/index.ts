@@ -3,7 +3,6 @@
  * mlp.gate_proj, input_layernorm, …) loaded into the rotary decoder. The weights are in Hugging
  * Face's `rotate_half` layout, which decoder/rotary.ts computes.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo } from '../checkpoint.ts';
 import type { ModelConfig } from '../config.ts';
 import { Decoder } from '../decoder/index.ts';
@@ -33,8 +32,7 @@ export function loadLlama(dir: string, cfg: ModelConfig): { arch: Decoder; check
     }
     const lnF = { w: r.vector('norm.weight', D) };
     const unembedRows = cfg.tiedEmbeddings ? embed : r.matrix('lm_head.weight', V, D);
-    const unembed = r.own(tf.transpose(unembedRows) as tf.Tensor2D);
-    return { embed, lnF, unembedRows, unembed, layers };
+    return { embed, lnF, unembedRows, layers };
   });
   return { arch: new Decoder(cfg, weights), checkpoint: info };
 }

@@ -50,8 +50,7 @@ export function loadNeox(dir: string, cfg: ModelConfig): { arch: Decoder; checkp
     }
     const lnF = ln('final_layer_norm');
     const unembedRows = cfg.tiedEmbeddings ? embed : r.matrix('embed_out.weight', V, D);
-    const unembed = r.own(tf.transpose(unembedRows) as tf.Tensor2D);
-    return { embed, lnF, unembedRows, unembed, layers };
+    return { embed, lnF, unembedRows, layers };
   });
   return { arch: new Decoder(cfg, weights), checkpoint: info };
 }
