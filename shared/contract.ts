@@ -89,6 +89,8 @@ export const modelInfo = s.object({
   paramCount: s.number({ int: true }),
   dtypes: s.array(s.string()),
   backend: s.string(),
+  /** the token put in front of prompts unless BOS is turned off; null: the model has none */
+  bos: s.nullable(s.object({ id: s.number({ int: true }), token: s.string(), from: s.string() })),
 });
 export type ModelInfo = Infer<typeof modelInfo>;
 

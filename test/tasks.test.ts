@@ -167,9 +167,13 @@ test('bad requests are rejected with clear messages', () => {
 /** A character-level tokenizer in which only the listed strings are single tokens. */
 function charTokenizer(singles: string[]): Tokenizer {
   const ids = new Map(singles.map((s, i) => [s, 1000 + i]));
+  const encode = (text: string) => (ids.has(text) ? [ids.get(text)!] : [...text].map((c) => c.codePointAt(0)!));
   return {
+    name: 'chars',
     vocabSize: 1000 + singles.length,
-    encode: (text) => (ids.has(text) ? [ids.get(text)!] : [...text].map((c) => c.codePointAt(0)!)),
+    encode,
+    encodeContinuation: encode,
+    idOf: (token) => ids.get(token),
     decode: (list) => list.map((id) => String.fromCodePoint(id)).join(''),
     tokenString: (id) => String.fromCodePoint(id),
     tokenId: (text) => ids.get(text) ?? ([...text].length === 1 ? text.codePointAt(0) : undefined),

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { encode as gpt3Encode, decode as gpt3Decode } from 'gpt-3-encoder';
 import { BYTE_TO_UNICODE, byteLevelTokenizerJson, loadTokenizer } from '../main/engine/tokenizer.ts';
 import { PatchbenchError } from '../main/engine/errors.ts';
@@ -196,8 +196,13 @@ test('bad tokenizer folders and files are reported with the file and the problem
   writeFileSync(join(unknownSymbol, 'merges.txt'), '#version: 0.2\nĠ b\n');
   await rejectsWith(loadTokenizer(unknownSymbol), 'bad-tokenizer', join(unknownSymbol, 'merges.txt'), 'line 2', '"Ġb" is not in the vocab');
 
+});
+
+test('a byte-level vocabulary that lacks byte symbols loads; only text it cannot spell is refused', async (t) => {
   const missingBytes = tempDir(t);
   writeFileSync(join(missingBytes, 'vocab.json'), JSON.stringify({ a: 0, b: 1, '<|endoftext|>': 2 }));
   writeFileSync(join(missingBytes, 'merges.txt'), '#version: 0.2\n');
-  await rejectsWith(loadTokenizer(missingBytes), 'bad-tokenizer', 'vocab.json', 'byte symbols');
+  const tok = await loadTokenizer(missingBytes);
+  assert.deepEqual(tok.encode('abba'), [0, 1, 1, 0]);
+  throwsWith(() => tok.encode('abc', 'prompt'), 'bad-input', 'prompt "abc"', 'the character "c" (U+0063) at position 3', `model ${basename(missingBytes)}`);
 });

@@ -7,6 +7,7 @@ import { app, BrowserWindow, dialog, ipcMain, Menu, session, type IpcMainInvokeE
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CHANNEL_NAMES, EVENT_NAMES, type MenuCommand } from '../../shared/contract.ts';
+import { MIN_WINDOW } from '../../shared/window-size.ts';
 import { Host } from '../host/host.ts';
 import { nativeDialogs } from './dialogs.ts';
 import { buildMenu } from './menu.ts';
@@ -97,8 +98,10 @@ function createWindow() {
   win = new BrowserWindow({
     width: 1440,
     height: 900,
-    minWidth: 1000,
-    minHeight: 640,
+    // Content sizes, as the browser host's viewport: the layout is tested down to MIN_WINDOW.
+    useContentSize: true,
+    minWidth: MIN_WINDOW.width,
+    minHeight: MIN_WINDOW.height,
     title: 'Patchbench',
     icon: ICON,
     show: false,

@@ -15,6 +15,8 @@ import { generatePairs, TASKS } from '../engine/tasks/index.ts';
 import { writeFileAtomic } from '../engine/files.ts';
 import { checkModel, loadProject, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
 import { progressBar } from './progress.ts';
+import { runCircuit, type CircuitMethod } from '../engine/circuits/index.ts';
+import { toCircuitCsv, toCircuitJson } from '../engine/circuits/report.ts';
 
 type Values = Record<string, string | boolean | undefined>;
 interface Option { type: 'string' | 'boolean'; short?: string }
@@ -46,6 +48,14 @@ function int(v: Values, name: string, fallback: number): number {
   return n;
 }
 
+/** --batch N: pairs per batch, or undefined to let the job plan it. */
+function batchOption(v: Values): number | undefined {
+  if (v.batch === undefined) return undefined;
+  const n = int(v, 'batch', 0);
+  if (n < 1) throw badInput('--batch must be a positive integer');
+  return n;
+}
+
 function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
@@ -73,6 +83,7 @@ export const COMMANDS: Record<string, Command> = {
             `architecture ${i.architecture}: ${i.nLayers} layers, ${i.nHeads} heads${i.nKvHeads !== i.nHeads ? ` (${i.nKvHeads} key/value heads)` : ''}, d_model ${i.dModel}, d_head ${i.dHead}, d_mlp ${i.dMlp}`,
             `vocabulary   ${i.dVocab} tokens, context ${i.nCtx}`,
             `parameters   ${i.paramCount.toLocaleString('en-US')} (stored as ${i.dtypes.join(', ')}; computed in float32)`,
+            `BOS token    ${i.bos ? `${JSON.stringify(i.bos.token)} (id ${i.bos.id}, from ${i.bos.from}); put in front of prompts unless --no-bos` : 'none: prompts are not prefixed'}`,
             `backend      ${i.backend}`,
             `kinds        ${i.kinds.join(', ')}`,
           ].join('\n'),
@@ -135,7 +146,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'attribution and/or activation patching over prompt pairs',
     args:
       '[--model DIR] [--pairs FILE.jsonl] [--direction denoising|noising] [--metric logit-diff|prob-diff|logprob] [--kinds all|k1,k2,…] ' +
-      '[--method attribution|activation|both] [--verify-top K] [--no-bos] [--threads N] [--out FILE.json] [--csv FILE.csv]',
+      '[--method attribution|activation|both] [--verify-top K] [--no-bos] [--threads N] [--batch N] [--out FILE.json] [--csv FILE.csv]',
     options: {
       ...common,
       ...modelOpt,
@@ -147,6 +158,7 @@ export const COMMANDS: Record<string, Command> = {
       'verify-top': { type: 'string' },
       'no-bos': { type: 'boolean' },
       threads: { type: 'string' },
+      batch: { type: 'string' },
       out: { type: 'string' },
       csv: { type: 'string' },
     },
@@ -159,6 +171,7 @@ export const COMMANDS: Record<string, Command> = {
       '--method       attribution (default), activation or both',
       '--verify-top K also run activation patching on the K components with the largest |attribution| per kind',
       '--threads N    worker threads (default: one per core for models of 20M parameters or more, else 1)',
+      '--batch N      pairs in memory at once (default: planned from the model size and free memory)',
       '--out FILE     results as JSON (without it, the top components are printed)',
     ],
     async run(v) {
@@ -184,7 +197,7 @@ export const COMMANDS: Record<string, Command> = {
       if (threads < 1) throw badInput('--threads must be a positive integer');
       const pool = threads > 1 ? await PartPool.start(m, threads) : undefined;
       const bar = progressBar();
-      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update, runner: pool?.runner }).finally(() => pool?.dispose());
+      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
       if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
       if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
@@ -201,10 +214,79 @@ export const COMMANDS: Record<string, Command> = {
       m.dispose();
     },
   },
+  circuit: {
+    summary: 'edge attribution patching (EAP, EAP-IG): edge scores, a circuit and its faithfulness',
+    args:
+      '[--model DIR] [--pairs FILE.jsonl] [--method eap|eap-ig] [--steps 5] [--top-n 200 | --greedy N] [--curve] ' +
+      '[--direction denoising|noising] [--metric logit-diff|prob-diff|logprob] [--no-bos] --out FILE.json [--csv FILE.csv]',
+    options: {
+      ...common,
+      ...modelOpt,
+      pairs: { type: 'string' },
+      method: { type: 'string' },
+      steps: { type: 'string' },
+      'top-n': { type: 'string' },
+      greedy: { type: 'string' },
+      curve: { type: 'boolean' },
+      direction: { type: 'string' },
+      metric: { type: 'string' },
+      'no-bos': { type: 'boolean' },
+      out: { type: 'string' },
+      csv: { type: 'string' },
+    },
+    help: [
+      '--pairs FILE   one JSON object a line: {"clean", "corrupted", "answer", "wrong"} (default: 16 IOI pairs, seed 0)',
+      '--method       eap (default: 2 forward passes, 1 backward) or eap-ig (integrated gradients on the inputs; also reports eap)',
+      '--steps M      EAP-IG steps (default 5)',
+      '--top-n N      the circuit: top N edges by |score|, then pruned (default 200)',
+      '--greedy N     the circuit: grown from the logits by the best edge into it, N edges, then pruned',
+      '--curve        faithfulness against the number of edges for each score and random circuits (5 samples, seed 0)',
+      '--direction    denoising (default) or noising: where gradients are taken (faithfulness is the same for both)',
+      '--metric       logit-diff (default), prob-diff or logprob',
+      '--out FILE     JSON: {"edges", "circuit": {"nodes", "edges"}, "faithfulness"} (also opens in the app)',
+      '--csv FILE     one row per edge: src, dst, eap, eap_ig, in_circuit',
+    ],
+    async run(v) {
+      if (typeof v.out !== 'string' && typeof v.csv !== 'string') throw badInput('circuit needs --out FILE.json (or --csv FILE.csv)');
+      const direction = (v.direction ?? 'denoising') as Direction;
+      if (direction !== 'denoising' && direction !== 'noising') throw badInput(`--direction must be denoising or noising, got "${direction}"`);
+      const method = (v.method ?? 'eap') as CircuitMethod;
+      if (method !== 'eap' && method !== 'eap-ig') throw badInput(`--method must be eap or eap-ig, got "${method}"`);
+      const metric = parseMetric(String(v.metric ?? 'logit-diff'));
+      if (v['top-n'] !== undefined && v.greedy !== undefined) throw badInput('give --top-n N or --greedy N, not both');
+      const extraction = v.greedy !== undefined ? 'greedy' : 'top-n';
+      const n = extraction === 'greedy' ? int(v, 'greedy', 0) : int(v, 'top-n', 200);
+      if (n < 0) throw badInput(`--${extraction} must be a non-negative integer, got ${n}`);
+      const steps = int(v, 'steps', 5);
+      if (steps < 1 || steps > 100) throw badInput(`--steps must be an integer from 1 to 100, got ${steps}`);
+      const m = await HookedModel.load(modelDir(v));
+      let given: { pairs: PromptPair[]; labels?: string[] };
+      if (typeof v.pairs === 'string') given = parsePairsJsonl(readText(v.pairs, 'the pairs file'), v.pairs);
+      else {
+        given = { pairs: generatePairs('ioi', { n: 16, seed: 0, tokenizer: m.tokenizer }) };
+        process.stderr.write('no --pairs given: using 16 IOI pairs from the task library (seed 0)\n');
+      }
+      const tokens = tokenizePairs(m, given.pairs, !v['no-bos'], given.labels);
+      const bar = progressBar();
+      const r = await runCircuit(m, tokens, { direction, metric, method, steps, extraction, n, curve: !!v.curve }, { onProgress: bar.update });
+      bar.done();
+      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toCircuitJson(r)));
+      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCircuitCsv(r));
+      const own = r.faithfulness.find((p) => p.ranking === r.ranking && p.n === Math.min(n, r.graph.src.length))!;
+      const kept = r.circuit.reduce((a, b) => a + b, 0);
+      const wrote = [v.out, v.csv].filter((f) => typeof f === 'string').join(', ');
+      process.stderr.write(
+        `${r.graph.src.length} edges scored by ${method}${method === 'eap-ig' ? ` (${steps} steps)` : ''}; circuit: ${extraction} ${n} → ${kept} edges after pruning, ` +
+          `faithfulness ${own.faithfulness.toFixed(4)} (${metric} clean ${r.metric.clean.toFixed(4)}, corrupted ${r.metric.corrupted.toFixed(4)}); ` +
+          `${r.seconds.toFixed(2)} s on ${r.backend}; wrote ${wrote}\n`,
+      );
+      m.dispose();
+    },
+  },
   run: {
     summary: 'recompute a project file (*.patchbench) with its model, pairs and settings',
-    args: 'FILE.patchbench [--model DIR] [--threads N] [--out FILE.json] [--csv FILE.csv] [--save]',
-    options: { ...common, ...modelOpt, threads: { type: 'string' }, out: { type: 'string' }, csv: { type: 'string' }, save: { type: 'boolean' } },
+    args: 'FILE.patchbench [--model DIR] [--threads N] [--batch N] [--out FILE.json] [--csv FILE.csv] [--save]',
+    options: { ...common, ...modelOpt, threads: { type: 'string' }, batch: { type: 'string' }, out: { type: 'string' }, csv: { type: 'string' }, save: { type: 'boolean' } },
     positional: true,
     help: [
       '--out FILE     results as JSON, in the schema of `patchbench patch --out`',
@@ -212,6 +294,7 @@ export const COMMANDS: Record<string, Command> = {
       '--save         store the new results (and model fingerprint) in the project file, atomically',
       '--model DIR    use this model folder instead of the one the project names (it is still fingerprinted)',
       '--threads N    worker threads (as for patch)',
+      '--batch N      pairs in memory at once (as for patch)',
       'A missing model is an error; a changed one (fingerprint differs) is used with a warning.',
     ],
     async run(v, positionals) {
@@ -232,7 +315,7 @@ export const COMMANDS: Record<string, Command> = {
       if (threads < 1) throw badInput('--threads must be a positive integer');
       const pool = threads > 1 ? await PartPool.start(m, threads) : undefined;
       const bar = progressBar();
-      const result = await runPatching(m, tokens, requestFromSettings(project.settings), { onProgress: bar.update, runner: pool?.runner }).finally(() => pool?.dispose());
+      const result = await runPatching(m, tokens, requestFromSettings(project.settings), { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
       if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
       if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));

@@ -40,6 +40,29 @@ export interface BlockOptions {
    * whole batch (variant-major); patched runs that carry already-running variants pass their own.
    */
   expand?: (t: tf.Tensor, rows: number) => tf.Tensor;
+  /**
+   * TransformerLens's use_attn_result: each head's write to the residual stream (its z times its
+   * rows of W_O) is computed separately and passed through `attn.hook_result` [N, Q, H, d_model];
+   * the attention output is their sum plus the bias. Circuits read and patch edges there.
+   */
+  attnResult?: boolean;
+  /**
+   * TransformerLens's use_split_qkv_input and use_hook_mlp_in: each head reads its own copy of the
+   * residual stream before the norm, through `hook_q_input` [N, Q, H, d_model] and `hook_k_input`,
+   * `hook_v_input` [N, P', H_kv, d_model], and the MLP reads its input through `hook_mlp_in`
+   * [N, Q, d_model]. A hook may then give every downstream input a different value (edge patching).
+   */
+  splitInputs?: boolean;
+}
+
+/** Additive options of the backward pass. */
+export interface BackwardOptions {
+  /**
+   * Also emit the gradient at each split input — `blocks.L.hook_q_input`, `hook_k_input`,
+   * `hook_v_input` [N, P, H(kv), d_model] and `blocks.L.hook_mlp_in` [N, P, d_model] — as if the
+   * forward pass had run with `splitInputs`. The logits' input is `blocks.{L−1}.hook_resid_post`.
+   */
+  inputGrads?: boolean;
 }
 
 export interface Architecture {
@@ -61,6 +84,6 @@ export interface Architecture {
   readonly unembed: tf.Tensor2D;
   newTape(positions: number): Tape;
   /** ∂metric/∂activation at every hook, given ∂metric/∂(final-normed last residual) [N, D] */
-  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void;
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o?: BackwardOptions): void;
   dispose(): void;
 }

@@ -51,7 +51,6 @@ export interface ModelConfig {
   tiedEmbeddings: boolean;
   /** Mistral-style sliding-window attention: prompts longer than this are refused */
   slidingWindow: number | null;
-  bosTokenId: number;
 }
 
 export const SUPPORTED_MODEL_TYPES = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox'] as const;
@@ -123,14 +122,6 @@ export class ConfigFields {
     if (typeof v !== 'boolean') this.fail(`field "${field}" must be true or false, got ${JSON.stringify(v)}`);
     return v;
   }
-  /** a token id below the vocabulary size */
-  tokenId(field: string, fallback: number, dVocab: number): number {
-    const v = this.raw[field] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= dVocab) {
-      this.fail(`${field} ${JSON.stringify(v)} is not a token id below vocab_size ${dVocab}`);
-    }
-    return v;
-  }
   /** `field` names one of `known` (HF names that are the same function map to ours) */
   oneOf<T>(field: string, fallback: string, known: Record<string, T>): T {
     const name = String(this.raw[field] ?? fallback);
@@ -172,6 +163,5 @@ function parseGpt2Config(f: ConfigFields): ModelConfig {
     mlpBias: true,
     tiedEmbeddings: f.bool('tie_word_embeddings', true),
     slidingWindow: null,
-    bosTokenId: f.tokenId('bos_token_id', 50256, dVocab),
   };
 }

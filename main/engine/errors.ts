@@ -27,3 +27,28 @@ export const badInput = (message: string) => new PatchbenchError('bad-input', me
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new PatchbenchError('cancelled', 'cancelled');
 }
+
+/**
+ * Failures after which the compute backend cannot be trusted: the wasm heap ran out or was
+ * corrupted (tfjs-wasm aborts, or traps with "memory access out of bounds"), an allocation failed,
+ * or a worker thread holding a share of the work died. Only a fresh engine recovers from them.
+ */
+export function isEngineFailure(e: unknown): boolean {
+  if (e instanceof EngineFailure || (WasmRuntimeError && e instanceof WasmRuntimeError)) return true;
+  return isOutOfMemory(e) || /engine worker (failed|exited)/.test(firstLine(e));
+}
+
+/** The ways tfjs-wasm, V8 and the native matmul say that memory ran out. */
+export const isOutOfMemory = (e: unknown) => /Aborted\(|memory access out of bounds|out of memory|allocation failed|Cannot allocate/i.test(firstLine(e));
+
+const WasmRuntimeError = (globalThis as { WebAssembly?: { RuntimeError: ErrorConstructor } }).WebAssembly?.RuntimeError;
+
+/** An engine failure, said in words (see isEngineFailure). */
+export class EngineFailure extends PatchbenchError {
+  constructor(message: string) {
+    super('internal', message);
+  }
+}
+
+/** The first line of an error's message, for quoting in another message. */
+export const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 200);

@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path';
 import { backendLabel, initBackend } from './backend.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
-import { passThrough, type Architecture, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
+import { passThrough, type Architecture, type BackwardOptions, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
 import type { CheckpointInfo } from './checkpoint.ts';
 import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
@@ -19,6 +19,7 @@ import { loadLlama } from './llama/index.ts';
 import { loadNeox } from './neox/index.ts';
 import { availableKinds, type Kind } from './patching/components.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
+import { resolveBos, type BosToken } from './tokenizer/bos.ts';
 
 /** What a user is shown about a model: its shape (from config.json) and where and how it runs. */
 export interface ModelInfo extends Pick<ModelConfig, 'nLayers' | 'nHeads' | 'nKvHeads' | 'dModel' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
@@ -32,6 +33,8 @@ export interface ModelInfo extends Pick<ModelConfig, 'nLayers' | 'nHeads' | 'nKv
   /** dtypes stored in the checkpoint; weights are computed in float32 */
   dtypes: string[];
   backend: string;
+  /** the token put in front of prompts (unless --no-bos); null: the model has none, prompts are not prefixed */
+  bos: BosToken | null;
 }
 
 export interface RunOptions {
@@ -42,6 +45,9 @@ export interface RunOptions {
   keepKV?: boolean;
   /** compute the final layer at the last position only (when no hook needs its other positions) */
   lastOnlyFinal?: boolean;
+  /** per-head results and split inputs at their hooks (see BlockOptions) */
+  attnResult?: boolean;
+  splitInputs?: boolean;
 }
 
 export interface RunResult {
@@ -80,6 +86,7 @@ export class HookedModel {
     if (tokenizer.vocabSize > config.dVocab) {
       throw badModel(`${abs}: tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.dVocab}`);
     }
+    const bos = resolveBos(abs, tokenizer);
     const { arch, checkpoint: info } = loadArchitecture(abs, config);
     return new HookedModel(config, tokenizer, arch, {
       dir: abs,
@@ -97,6 +104,7 @@ export class HookedModel {
       paramCount: info.paramCount,
       dtypes: info.dtypes,
       backend: backendLabel(),
+      bos,
     });
   }
 
@@ -104,10 +112,19 @@ export class HookedModel {
     return hookNames(this.config.nLayers, this.arch.blockHooks, this.arch.embedHooks);
   }
 
-  /** Token ids of a prompt, with the BOS token in front unless `prependBos` is false. */
+  /** The BOS token, or null where the model has none (see tokenizer/bos.ts). */
+  get bos(): BosToken | null {
+    return this.info.bos;
+  }
+
+  /**
+   * Token ids of a prompt, with the model's BOS token in front unless `prependBos` is false (a
+   * model without one gets none either way).
+   */
   encodePrompt(text: string, prependBos = true, what = 'prompt'): number[] {
     if (text.length === 0) throw badInput(`${what} is empty`);
-    const ids = [...(prependBos ? [this.config.bosTokenId] : []), ...this.tokenizer.encode(text)];
+    const bos = prependBos && this.bos ? [this.bos.id] : [];
+    const ids = [...bos, ...this.tokenizer.encode(text, what)];
     if (ids.length === 0) throw badInput(`${what} is empty`);
     if (ids.length > this.config.nCtx) {
       throw badInput(`${what} is ${ids.length} tokens, longer than the model's context of ${this.config.nCtx}`);
@@ -152,7 +169,7 @@ export class HookedModel {
     for (let l = 0; l < L; l++) {
       const xIn = x;
       x = tf.tidy(() => {
-        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape });
+        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape, attnResult: o.attnResult, splitInputs: o.splitInputs });
         if (o.keepKV) kv.push({ kT: tf.keep(r.kv.kT), v: tf.keep(r.kv.v) });
         return r.out;
       });
@@ -171,8 +188,8 @@ export class HookedModel {
   }
 
   /** ∂metric/∂activation for every hook, from one backward pass over a taped run (see gpt2/backward.ts). */
-  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
-    this.arch.backward(tape, gFinal, onGrad);
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o?: BackwardOptions): void {
+    this.arch.backward(tape, gFinal, onGrad, o);
   }
 
   dispose(): void {

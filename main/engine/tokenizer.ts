@@ -1,24 +1,46 @@
 /**
- * Tokenizers for GPT-2-family models. A model folder holds either `tokenizer.json` (Hugging Face
- * format, preferred) or GPT-2's original `vocab.json` + `merges.txt`. The second form is turned
- * into the equivalent tokenizer.json object in memory, so both go through one code path:
- * `@huggingface/tokenizers`, whose ByteLevel pre-tokenizer and BPE give GPT-2's ids exactly
- * (checked in test/tokenizer.test.ts against the fixtures and the `gpt-3-encoder` package).
+ * Tokenizers for every model family. A model folder holds `tokenizer.json` (Hugging Face format,
+ * preferred), GPT-2's original `vocab.json` + `merges.txt`, or SentencePiece's `tokenizer.model`;
+ * each is read into one tokenizer.json object (tokenizer/files.ts), so all run through one code
+ * path: `@huggingface/tokenizers`. Supported there and tested here: byte-level BPE (GPT-2, Llama
+ * 3, Qwen2, Pythia, SmolLM), SentencePiece-style BPE with byte fallback (Llama 2, TinyLlama,
+ * Mistral), and word- or character-level vocabularies (`WordLevel`, or BPE without merges).
+ *
+ * The library silently drops text its vocabulary cannot spell (a byte-level vocabulary that lacks
+ * some byte symbols, a character-level one without "A"); `encode` refuses such text instead,
+ * naming the character, its position and the model. No special tokens are added here: the model
+ * decides about BOS (tokenizer/bos.ts), so a tokenizer's own template never adds a second one.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { badInput, badTokenizer } from './errors.ts';
+import { readTokenizerSource, type TokenizerJson, type TokenizerSource } from './tokenizer/files.ts';
+
+export { GPT2_EOS, byteLevelTokenizerJson } from './tokenizer/files.ts';
 
 export interface Tokenizer {
+  /** the model folder's name, for messages */
+  readonly name: string;
   readonly vocabSize: number;
-  /** Token ids of `text`; no BOS is added here, the caller adds it. */
-  encode(text: string): number[];
+  /**
+   * Token ids of `text`; no BOS is added here, the caller adds it. Text the vocabulary cannot
+   * spell is refused with an error naming `what` ("prompt"), the character and its position.
+   */
+  encode(text: string, what?: string): number[];
   decode(ids: number[]): string;
-  /** The decoded text of one token, e.g. " Mary" (leading space kept). */
+  /** The text of one token as it reads inside a text, e.g. " Mary" (leading space kept). */
   tokenString(id: number): string;
-  /** The id if `text` encodes to exactly one token, else undefined. */
+  /**
+   * Token ids of `text` where it continues a prompt (an answer such as " Mary"). For a
+   * SentencePiece tokenizer that is "▁Mary", not the "▁" + "▁Mary" that encoding " Mary" on its
+   * own gives, since its dummy prefix goes only in front of a whole text. Refuses what `encode` does.
+   */
+  encodeContinuation(text: string, what?: string): number[];
+  /** The id if `text` is exactly one token where it continues a prompt, else undefined. */
   tokenId(text: string): number | undefined;
+  /** The id of a vocabulary entry given as the token itself (e.g. "<s>"), or undefined. */
+  idOf(token: string): number | undefined;
 }
 
 /** GPT-2's pre-tokenisation pattern (the one in OpenAI's encoder.py and HF's ByteLevel). */
@@ -41,214 +63,82 @@ export const BYTE_TO_UNICODE: readonly string[] = (() => {
   return table;
 })();
 
-export const GPT2_EOS = '<|endoftext|>';
-
-/**
- * The tokenizer.json object of GPT-2 on the Hugging Face hub, for this vocab and merges. Merges
- * are "a b" strings, which every version of HF tokenizers reads (byte-level symbols have no spaces).
- */
-export function byteLevelTokenizerJson(
-  vocab: Record<string, number>,
-  merges: [string, string][],
-  specialTokens: string[] = [GPT2_EOS],
-): Record<string, unknown> {
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: specialTokens
-      .filter((t) => Object.hasOwn(vocab, t))
-      .map((t) => ({
-        id: vocab[t],
-        content: t,
-        single_word: false,
-        lstrip: false,
-        rstrip: false,
-        normalized: true,
-        special: true,
-      })),
-    normalizer: null,
-    pre_tokenizer: byteLevel,
-    post_processor: { ...byteLevel, trim_offsets: false },
-    decoder: byteLevel,
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: '',
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges: merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
-}
-
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
-  const info = await stat(dir).catch(() => undefined);
-  if (!info) throw badTokenizer(`${dir}: tokenizer folder not found`);
-  if (!info.isDirectory()) throw badTokenizer(`${dir}: not a folder`);
-
-  const tokenizerJsonPath = join(dir, 'tokenizer.json');
-  const tokenizerJsonText = await readOptional(tokenizerJsonPath);
-  if (tokenizerJsonText !== undefined) {
-    const json = parseJson(tokenizerJsonPath, tokenizerJsonText);
-    const maxId = checkTokenizerJson(tokenizerJsonPath, json);
-    return wrap(tokenizerJsonPath, json, maxId);
-  }
-
-  const vocabPath = join(dir, 'vocab.json');
-  const mergesPath = join(dir, 'merges.txt');
-  const [vocabText, mergesText] = await Promise.all([readOptional(vocabPath), readOptional(mergesPath)]);
-  if (vocabText === undefined && mergesText === undefined) {
-    throw badTokenizer(`${dir}: no tokenizer files (expected tokenizer.json, or vocab.json and merges.txt)`);
-  }
-  if (vocabText === undefined) throw badTokenizer(`${vocabPath}: missing (merges.txt needs it)`);
-  if (mergesText === undefined) throw badTokenizer(`${mergesPath}: missing (vocab.json needs it)`);
-  const vocab = parseJson(vocabPath, vocabText);
-  const { tokens, maxId } = checkVocab(vocabPath, vocab);
-  const merges = parseMergesTxt(mergesPath, mergesText, tokens);
-  const json = byteLevelTokenizerJson(vocab, merges);
-  // In memory the library takes [a, b] pairs as they are, sparing it 50k string splits.
-  (json.model as { merges: unknown }).merges = merges;
-  return wrap(`${vocabPath} + merges.txt`, json, maxId);
+  const abs = resolve(dir);
+  const info = await stat(abs).catch(() => undefined);
+  if (!info) throw badTokenizer(`${abs}: tokenizer folder not found`);
+  if (!info.isDirectory()) throw badTokenizer(`${abs}: not a folder`);
+  return wrap(basename(abs), await readTokenizerSource(abs));
 }
 
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw badTokenizer(`${path}: cannot be read (${(e as Error).message})`);
-  }
+/** The library's view of a model, as far as this module needs it. */
+interface HfModel {
+  tokens_to_ids: Map<string, number>;
+  unk_token?: string | null;
+  byte_fallback?: boolean;
+  bpe?: (word: string) => string[];
+  encode(tokens: string[]): string[];
 }
 
-function parseJson(path: string, text: string): any {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw badTokenizer(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-/** Checks every id is a non-negative integer; returns the token set and the largest id. */
-function checkVocab(path: string, vocab: unknown): { tokens: Set<string>; maxId: number } {
-  if (!isPlainObject(vocab)) throw badTokenizer(`${path}: vocab must be an object mapping token strings to ids`);
-  const tokens = new Set<string>();
-  let maxId = -1;
-  for (const token in vocab) {
-    const id = vocab[token];
-    if (!Number.isInteger(id) || (id as number) < 0) {
-      throw badTokenizer(`${path}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}, not a non-negative integer`);
-    }
-    tokens.add(token);
-    maxId = Math.max(maxId, id as number);
-  }
-  if (tokens.size === 0) throw badTokenizer(`${path}: vocab is empty`);
-  return { tokens, maxId };
-}
-
-/**
- * Follows HF's reader: a first line starting with "#version" is a header; every other non-empty
- * line is exactly two symbols, each (and their concatenation) in the vocab, as HF's BPE builder
- * demands, since a merge producing an unknown token would silently drop text.
- */
-function parseMergesTxt(path: string, text: string, tokens: Set<string>): [string, string][] {
-  const lines = text.split('\n');
-  const merges: [string, string][] = [];
-  const lineOf: number[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
-    if (i === 0 && line.startsWith('#version')) continue;
-    if (line === '') {
-      if (lines.slice(i + 1).every((l) => l.trim() === '')) break;
-      throw badTokenizer(`${path}: line ${i + 1} is empty`);
-    }
-    const parts = line.split(' ');
-    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
-      throw badTokenizer(`${path}: line ${i + 1} ${JSON.stringify(line)} is not two symbols separated by one space`);
-    }
-    merges.push(parts as [string, string]);
-    lineOf.push(i + 1);
-  }
-  checkMerges(path, merges, tokens, (k) => `line ${lineOf[k]}`);
-  return merges;
-}
-
-function checkMerges(path: string, merges: [string, string][], tokens: Set<string>, where: (k: number) => string): void {
-  merges.forEach(([a, b], k) => {
-    for (const t of [a, b, a + b]) {
-      if (!tokens.has(t)) {
-        throw badTokenizer(`${path}: ${where(k)} merges ${JSON.stringify(a)} + ${JSON.stringify(b)} but ${JSON.stringify(t)} is not in the vocab`);
-      }
-    }
-  });
-}
-
-/**
- * Checks what the library would otherwise accept and then mis-tokenise or crash on later.
- * Returns the largest token id, added tokens included.
- */
-function checkTokenizerJson(path: string, json: any): number {
-  if (!isPlainObject(json)) throw badTokenizer(`${path}: must be a JSON object`);
-  const model = json.model;
-  if (!isPlainObject(model)) throw badTokenizer(`${path}: "model" is missing or not an object`);
-  if (model.type !== undefined && model.type !== 'BPE') {
-    throw badTokenizer(`${path}: model type ${JSON.stringify(model.type)} is not supported (GPT-2-family models use BPE)`);
-  }
-  const { tokens, maxId } = checkVocab(`${path} (model.vocab)`, model.vocab);
-  if (!Array.isArray(model.merges)) throw badTokenizer(`${path}: "model.merges" is missing or not a list`);
-  const pairs = model.merges.map((m: unknown, i: number) => {
-    let pair: unknown[] | undefined;
-    if (typeof m === 'string') pair = m.split(' ');
-    else if (Array.isArray(m)) pair = m;
-    const ok = pair?.length === 2 && pair.every((s) => typeof s === 'string' && s !== '');
-    if (!ok) throw badTokenizer(`${path}: model.merges[${i}] ${JSON.stringify(m)} is not a pair of symbols ("a b" or ["a", "b"])`);
-    return pair as [string, string];
-  });
-  checkMerges(path, pairs, tokens, (k) => `model.merges[${k}]`);
-  const added = json.added_tokens ?? [];
-  if (!Array.isArray(added)) throw badTokenizer(`${path}: "added_tokens" is not a list`);
-  added.forEach((t: any, i: number) => {
-    if (!isPlainObject(t) || typeof t.content !== 'string' || !Number.isInteger(t.id) || (t.id as number) < 0) {
-      throw badTokenizer(`${path}: added_tokens[${i}] needs a string "content" and a non-negative integer "id"`);
-    }
-  });
-  for (const key of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) {
-    if (json[key] !== undefined && json[key] !== null && !isPlainObject(json[key])) {
-      throw badTokenizer(`${path}: "${key}" must be an object or null`);
-    }
-  }
-  return Math.max(maxId, ...added.map((t: { id: number }) => t.id));
-}
-
-function wrap(source: string, json: any, maxId: number): Tokenizer {
+function wrap(name: string, source: TokenizerSource): Tokenizer {
+  const { json, maxId } = source;
   // The library requires these keys to exist (null is fine) and iterates added_tokens.
-  const full = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json };
+  const full: TokenizerJson = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json };
   full.added_tokens ??= [];
+  const isWordLevel = full.model.type === 'WordLevel';
+  if (isWordLevel) {
+    // The library has no WordLevel class; a model without merges or subword prefix is its
+    // "Legacy" model, which maps each pre-token to its id or the unk token, exactly WordLevel.
+    full.model = { type: 'WordLevel', vocab: full.model.vocab, unk_token: full.model.unk_token ?? null };
+  }
   let hf: HfTokenizer;
   try {
-    hf = new HfTokenizer(full, {});
+    hf = new HfTokenizer(full, isWordLevel ? { unk_token: full.model.unk_token ?? undefined } : {});
   } catch (e) {
-    throw badTokenizer(`${source}: ${(e as Error).message}`);
+    throw badTokenizer(`${source.path}: ${(e as Error).message}`);
   }
-  if (full.pre_tokenizer?.type === 'ByteLevel') {
-    // Byte-level BPE can spell any text only if every byte symbol is a token; a missing one
-    // would make the library drop that character without a word.
-    const missing = BYTE_TO_UNICODE.filter((c) => hf.token_to_id(c) === undefined);
-    if (missing.length > 0) {
-      throw badTokenizer(`${source}: byte-level vocab lacks ${missing.length} of the 256 byte symbols (e.g. ${JSON.stringify(missing[0])})`);
-    }
-  }
-
   const vocabSize = maxId + 1;
+  const model = hf.model as unknown as HfModel;
+  const lost = watchLostPieces(model, isWordLevel);
+  const prepare = source.prepare ?? ((t: string) => t);
+  const isByteLevel = JSON.stringify(full.pre_tokenizer ?? null).includes('"ByteLevel"');
+
+  /** ids, and the pieces the library dropped or could not map (empty when all is well) */
+  const encodeRaw = (text: string): { ids: (number | undefined)[]; lost: string[] } => {
+    lost.length = 0;
+    const ids = hf.encode(prepare(text), { add_special_tokens: false }).ids as (number | undefined)[];
+    const missing = [...lost];
+    if (ids.some((id) => id === undefined)) missing.push('(unknown)');
+    return { ids, lost: missing };
+  };
+  const encode = (text: string, what = 'text'): number[] => {
+    if (typeof text !== 'string') throw badInput(`${what} to tokenize must be a string, got ${typeof text}`);
+    const r = encodeRaw(text);
+    if (r.lost.length > 0) throw unencodable(text, what, r.lost[0]);
+    return r.ids as number[];
+  };
+
+  /**
+   * Names what cannot be encoded: a word that a word-level vocabulary lacks, else the first
+   * character that cannot be encoded even on its own (byte- and character-level vocabularies).
+   */
+  const unencodable = (text: string, what: string, piece: string) => {
+    const refuse = (thing: string, at: number) =>
+      badInput(`${what} ${JSON.stringify(text)}: ${thing} at position ${at} cannot be encoded by the tokenizer of model ${name} (no token spells it)`);
+    const word = isByteLevel ? undefined : piece;
+    if (word !== undefined && [...word].length > 1 && text.includes(word)) {
+      return refuse(`the word ${JSON.stringify(word)}`, [...text.slice(0, text.indexOf(word))].length + 1);
+    }
+    let position = 0;
+    for (const c of text) {
+      position++;
+      if (encodeRaw(c).lost.length > 0) {
+        const code = `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+        return refuse(`the character ${JSON.stringify(c)} (${code})`, position);
+      }
+    }
+    return refuse(`the piece ${JSON.stringify(piece)}`, 1 + Math.max(0, [...text.slice(0, Math.max(0, text.indexOf(piece)))].length));
+  };
 
   const checkIds = (ids: number[]) => {
     for (const id of ids) {
@@ -263,18 +153,79 @@ function wrap(source: string, json: any, maxId: number): Tokenizer {
     // breaking decode(encode(text)) === text.
     return ids.length === 0 ? '' : hf.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   };
-  const encode = (text: string): number[] => {
-    if (typeof text !== 'string') throw badInput(`text to tokenize must be a string, got ${typeof text}`);
-    return hf.encode(text, { add_special_tokens: false }).ids;
+
+  // Where the tokenizer puts a prefix in front of a whole text, a word's continuation ids are
+  // those it gets after an anchor: encode(anchor + text) minus encode(anchor).
+  // A text that merges into the anchor has no continuation of its own; it is then encoded alone.
+  const anchor = addsPrefix(full) ? '.' : '';
+  const anchorIds = anchor ? encodeRaw(anchor) : undefined;
+  const encodeContinuation = (text: string, what = 'text'): number[] => {
+    const alone = encode(text, what);
+    if (!anchorIds || anchorIds.lost.length > 0 || text === '') return alone;
+    const r = encodeRaw(anchor + text);
+    const n = anchorIds.ids.length;
+    if (r.lost.length > 0 || r.ids.length <= n || anchorIds.ids.some((id, i) => r.ids[i] !== id)) return alone;
+    return r.ids.slice(n) as number[];
   };
+
   return {
+    name,
     vocabSize,
     encode,
     decode,
-    tokenString: (id) => decode([id]),
+    tokenString(id) {
+      // After the anchor the decoder keeps the token's leading space ("▁Mary" reads " Mary"),
+      // which it strips at the start of a whole text.
+      if (!anchorIds || anchorIds.lost.length > 0) return decode([id]);
+      const a = anchorIds.ids as number[];
+      return decode([...a, id]).slice(decode(a).length);
+    },
+    encodeContinuation,
     tokenId(text) {
-      const ids = encode(text);
+      if (typeof text !== 'string' || text === '' || encodeRaw(text).lost.length > 0) return undefined;
+      const ids = encodeContinuation(text);
       return ids.length === 1 ? ids[0] : undefined;
     },
+    idOf: (token) => hf.token_to_id(token),
   };
+}
+
+/**
+ * Wraps the library's model so every piece it cannot map to a token is recorded in the returned
+ * list, which the caller empties before each encode. The library itself would drop such a piece
+ * (BPE with no unk token or byte fallback for it) or give it no id (WordLevel without unk).
+ */
+function watchLostPieces(model: HfModel, isWordLevel: boolean): string[] {
+  const lost: string[] = [];
+  const vocab = model.tokens_to_ids;
+  const hasUnk = model.unk_token != null && vocab.has(model.unk_token);
+  const utf8 = new TextEncoder();
+  const byteToken = (b: number) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+  const spelled = (piece: string) =>
+    vocab.has(piece) || hasUnk || (!!model.byte_fallback && Array.from(utf8.encode(piece)).every((b) => vocab.has(byteToken(b))));
+  const encode = model.encode.bind(model);
+  model.encode = (tokens: string[]) => {
+    for (const token of tokens) {
+      if (vocab.has(token)) continue;
+      const pieces = isWordLevel || !model.bpe ? [token] : model.bpe(token);
+      for (const p of pieces) if (!spelled(p)) lost.push(p);
+    }
+    return encode(tokens);
+  };
+  return lost;
+}
+
+/** Whether the tokenizer puts something ("▁", " ") in front of a whole text. */
+function addsPrefix(json: TokenizerJson): boolean {
+  const steps = (x: any, key: string): any[] => (x?.type === 'Sequence' ? (x[key] ?? []).flatMap((y: any) => steps(y, key)) : x ? [x] : []);
+  const normalizers = steps(json.normalizer, 'normalizers');
+  const preTokenizers = steps(json.pre_tokenizer, 'pretokenizers');
+  return (
+    normalizers.some((n) => n.type === 'Prepend') ||
+    preTokenizers.some(
+      (p) =>
+        (p.type === 'Metaspace' && (p.prepend_scheme ?? (p.add_prefix_space === false ? 'never' : 'always')) !== 'never') ||
+        (p.type === 'ByteLevel' && p.add_prefix_space === true),
+    )
+  );
 }

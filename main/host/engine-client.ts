@@ -113,8 +113,20 @@ export class EngineClient extends EventEmitter<{ status: [EngineStatus] }> {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.settle(m.id);
+    // The engine's backend failed (out of memory, an abort): replace the engine before the caller
+    // hears of it, so whatever it asks next waits for a fresh engine with the model reloaded.
+    if (!m.ok && m.error.code === 'engine-crashed') this.replaceAfterFailure(m.error.message);
     if (m.ok) p.resolve(m.value);
     else p.reject(new HostError(m.error.code, m.error.message));
+  }
+
+  private replaceAfterFailure(why: string) {
+    const w = this.worker;
+    this.worker = undefined;
+    this.failAll({ code: 'engine-crashed', message: 'The engine was restarted after another request failed; run this again.' });
+    void w?.terminate();
+    this.setStatus({ state: 'crashed', backend: null, message: `${why}.` });
+    this.restart();
   }
 
   private settle(id: number) {

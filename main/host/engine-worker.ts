@@ -6,7 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { backendLabel, initBackend } from '../engine/backend.ts';
-import { PatchbenchError } from '../engine/errors.ts';
+import { firstLine, isEngineFailure, PatchbenchError } from '../engine/errors.ts';
 import { METRICS } from '../engine/metrics.ts';
 import { meanMetricOf } from './baseline.ts';
 import { HookedModel } from '../engine/model.ts';
@@ -81,15 +81,20 @@ const tokenized = (m: HookedModel, ids: number[]) => ({ ids, strings: ids.map((i
 
 /** Tokens of every field of a pair, and the engine's own sentence for what makes it unusable. */
 function pairTokens(m: HookedModel, p: PromptPair, i: number, prependBos: boolean): PairTokens {
-  const enc = (text: string, bos: boolean) => {
-    if (text.length === 0) return tokenized(m, bos ? [m.config.bosTokenId] : []);
-    return tokenized(m, [...(bos ? [m.config.bosTokenId] : []), ...m.tokenizer.encode(text)]);
+  const bos = prependBos && m.bos ? [m.bos.id] : [];
+  // Text the tokenizer cannot spell shows no tokens; `problem` below says which character it is.
+  const ids = (encode: () => number[]) => {
+    try {
+      return encode();
+    } catch {
+      return [];
+    }
   };
   const out: PairTokens = {
-    clean: enc(p.clean, prependBos),
-    corrupted: enc(p.corrupted, prependBos),
-    answer: enc(p.answer, false),
-    wrong: enc(p.wrong, false),
+    clean: tokenized(m, [...bos, ...ids(() => m.tokenizer.encode(p.clean))]),
+    corrupted: tokenized(m, [...bos, ...ids(() => m.tokenizer.encode(p.corrupted))]),
+    answer: tokenized(m, ids(() => m.tokenizer.encodeContinuation(p.answer))),
+    wrong: tokenized(m, ids(() => m.tokenizer.encodeContinuation(p.wrong))),
   };
   try {
     tokenizePairs(m, [p], prependBos, [`pair ${i + 1}`]);
@@ -169,6 +174,7 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
       const runner = await runnerFor(m);
       const r = await runPatching(m, t, request, {
         runner,
+        threads: await threadsFor(m),
         signal: ac.signal,
         onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }),
       });
@@ -184,8 +190,10 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
     return ids.map((row) => row.map((id) => m.tokenizer.tokenString(id)));
   },
 
-  async crash({ exitCode }) {
-    process.exit(exitCode);
+  async crash(p) {
+    if ('exitCode' in p) process.exit(p.exitCode);
+    // What tfjs-wasm throws when its heap is exhausted or corrupted.
+    throw new (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly.RuntimeError('memory access out of bounds');
   },
 };
 
@@ -224,7 +232,13 @@ port.on('message', (msg: ToWorker) => {
   }
   fn(msg.params, msg.id).then(
     (value) => send({ type: 'reply', id: msg.id, ok: true, value }, transferables(value)),
-    (e) => send({ type: 'reply', id: msg.id, ok: false, error: errorInfo(e) }),
+    (e) => {
+      if (!isEngineFailure(e)) return send({ type: 'reply', id: msg.id, ok: false, error: errorInfo(e) });
+      // The backend's heap cannot be trusted any more: answer in words with 'engine-crashed', on
+      // which the host replaces this engine and reloads the model before the next request.
+      const message = `${e instanceof PatchbenchError ? e.message : `the engine failed (${firstLine(e)})`}. The engine is being restarted and the model reloaded`;
+      send({ type: 'reply', id: msg.id, ok: false, error: { code: 'engine-crashed', message } });
+    },
   );
 });
 

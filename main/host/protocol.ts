@@ -16,8 +16,8 @@ export interface WorkerMethods {
   patch: { params: { pairs: PromptPair[]; prependBos?: boolean; request: PatchRequest }; result: PatchingResult };
   /** token ids as strings, with the current model's tokenizer (to label a project's positions) */
   tokenStrings: { params: { ids: number[][] }; result: string[][] };
-  /** for tests of crash recovery: makes the worker exit as a crash would */
-  crash: { params: { exitCode: number }; result: void };
+  /** for tests of crash recovery: makes the worker exit as a crash would, or fail as an exhausted wasm heap does */
+  crash: { params: { exitCode: number } | { heap: true }; result: void };
 }
 export type Method = keyof WorkerMethods;
 

@@ -166,7 +166,7 @@ describe('prompts', () => {
       assert.throws(() => m.encodePrompt('x'.repeat(64)), /prompt is 65 tokens, longer than the model's context of 64/);
       assert.equal(m.encodePrompt('x'.repeat(63)).length, 64);
       assert.deepEqual(m.encodePrompt('ab', false), m.tokenizer.encode('ab'));
-      assert.equal(m.encodePrompt('ab')[0], m.config.bosTokenId);
+      assert.equal(m.encodePrompt('ab')[0], m.bos!.id);
     } finally {
       m.dispose();
     }

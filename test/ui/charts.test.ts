@@ -9,8 +9,8 @@ import { AriaComponent, GridComponent, TitleComponent, TooltipComponent, VisualM
 import { SVGRenderer } from 'echarts/renderers';
 import type { KindName, KindResult, PatchingResult } from '../../shared/contract.ts';
 import { cellRef, heatmapAxes, heatmapFocusPatch, heatmapKinds, heatmapOption, panelValues } from '../../renderer/src/lib/charts/heatmap-option.ts';
-import { errorOrder, facetGrid, facetPoints, pointIndex, pointRef, stepPoint, scatterFacets, scatterFocusPatch, scatterOption, sharedRange, tick } from '../../renderer/src/lib/charts/scatter-option.ts';
-import { divergingColor, fmt, inkOn, maxAbs, RDBU, THEMES } from '../../renderer/src/lib/charts/theme.ts';
+import { errorOrder, FACET_MIN_SIDE, FACET_PAD, facetGrid, facetPoints, pointIndex, pointRef, stepPoint, scatterFacets, scatterFocusPatch, scatterOption, sharedRange, tick } from '../../renderer/src/lib/charts/scatter-option.ts';
+import { divergingColor, fmt, inkOn, maxAbs, RDBU, RDBU_DARK, THEMES } from '../../renderer/src/lib/charts/theme.ts';
 import { readView, runMethodOf, settingsOf } from '../../renderer/src/lib/project-view.ts';
 import {
   coordsOf,
@@ -118,6 +118,13 @@ test('the scatter option: large series, no animation, y = x per facet, square fa
   for (const g of o.grid) assert.equal(g.width, g.height, 'square plots keep y = x at 45°');
   assert.match(o.title[0].subtext, /^r 0\.98 · ρ 0\.97 · RMSE 0\.12 · n 12$/);
   assert.match(o.title[2].subtext, /top 3 verified/);
+  // Each title and its stats line have explicit line heights (the canvas otherwise draws the stats
+  // into the title), and both fit in the room above the plot.
+  for (const [i, t] of (o.title as any[]).entries()) {
+    assert.ok(t.textStyle.lineHeight >= t.textStyle.fontSize && t.subtextStyle.lineHeight >= t.subtextStyle.fontSize);
+    const bottom = t.top + 5 + t.textStyle.lineHeight + t.itemGap + t.subtextStyle.lineHeight; // ECharts' title padding is 5
+    assert.ok(bottom <= o.grid[i].top, `facet ${i}: the title block ends at ${bottom}, the plot starts at ${o.grid[i].top}`);
+  }
   assert.equal(o.aria.enabled, true);
   assert.match(o.aria.label.description, /resid_pre: n 12 · Pearson 0\.980 · Spearman 0\.970 · RMSE 0\.120; worst outliers resid_pre L1 @1 When/);
   // The tooltip names the component under the pointer.
@@ -153,11 +160,23 @@ test('the keyboard steps through a facet from the worst approximated point, and 
   assert.equal(stepPoint([], null, 'ArrowRight'), null);
 });
 
-test('facets are laid out for the largest squares', () => {
-  assert.deepEqual(facetGrid(4, 1200, 400), { cols: 4, rows: 1, side: 240 });
+test('facets are laid out for the largest squares that fit, else reflow to fewer columns and scroll', () => {
+  const padX = FACET_PAD.left + FACET_PAD.right;
+  const padY = FACET_PAD.top + FACET_PAD.bottom;
+  assert.deepEqual(facetGrid(4, 1200, 400), { cols: 4, rows: 1, side: 240, height: 400 });
   assert.equal(facetGrid(4, 600, 600).cols, 2);
-  assert.equal(facetGrid(12, 1100, 420).rows, 2);
-  assert.equal(facetGrid(1, 300, 900).side, 300 - 48 - 12);
+  assert.equal(facetGrid(12, 1560, 500).rows, 2);
+  assert.equal(facetGrid(1, 300, 900).side, 300 - padX);
+  // 12 facets in a laptop's short view: as many columns as fit at the minimum side, rows below scroll.
+  const short = facetGrid(12, 880, 170);
+  assert.equal(short.cols, Math.floor(880 / (FACET_MIN_SIDE + padX)));
+  assert.ok(short.side >= FACET_MIN_SIDE);
+  assert.ok(short.cols * (short.side + padX) <= 880, 'never wider than the box');
+  assert.equal(short.rows, Math.ceil(12 / short.cols));
+  assert.equal(short.height, short.rows * (short.side + padY));
+  // A narrow box: one column, squares no larger than one row of the box.
+  const narrow = facetGrid(3, 900, 250, 90);
+  assert.equal(narrow.side, Math.max(90, Math.min(Math.floor(900 / narrow.cols) - padX, 250 - padY)));
   assert.equal(tick(0.30000000000000004), '0.3');
   assert.equal(tick(-2.5e-5), '-0.000025');
 });
@@ -246,6 +265,21 @@ test('the diverging scale: white at zero, RdBu ends at ±max, blue negative, red
   assert.equal(inkOn(RDBU[0]), '#ffffff');
   assert.equal(fmt(0.0123), '0.012');
   assert.equal(fmt(null), '—');
+});
+
+test('token chips in the dark theme: no effect is the dark chip colour, not white; the ends stay blue and red', () => {
+  assert.equal(THEMES.light.tokenScale, RDBU);
+  const dark = THEMES.dark.tokenScale;
+  assert.equal(divergingColor(0, 1, dark), '#22272d');
+  assert.equal(inkOn(divergingColor(0, 1, dark)!), '#ffffff', 'light text on an unaffected dark chip');
+  assert.equal(divergingColor(-1, 1, dark), RDBU[2]);
+  assert.equal(divergingColor(1, 1, dark), RDBU[8]);
+  const lum = (c: string) => [1, 3, 5].reduce((s, i) => s + parseInt(c.slice(i, i + 2), 16), 0);
+  for (let i = 0; i < 5; i++) {
+    assert.ok(lum(dark[i]) > lum(dark[i + 1]), 'brighter towards the negative end');
+    assert.ok(lum(dark[10 - i]) > lum(dark[9 - i]), 'brighter towards the positive end');
+  }
+  assert.deepEqual(RDBU_DARK, dark);
 });
 
 test('the token view shades the focused kind and layer at every position', () => {

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
-import type { GradFn } from '../architecture.ts';
+import type { BackwardOptions, GradFn } from '../architecture.ts';
 import { GELU_C, type Gpt2Tape, type LnTape } from './forward.ts';
 import { transposedWeights, type Gpt2Weights } from './weights.ts';
 
@@ -36,14 +36,28 @@ function back(g: tf.Tensor, wT: tf.Tensor2D): tf.Tensor3D {
 }
 
 /**
- * gFinal: ∂metric/∂(final-layer-normed residual at the last position) [N, D]. Calls onGrad for every
- * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape.
+ * Each head's own input gradient: g [N, P, H, dh] through its projection w [H, D, dh] → [N, P, H, D],
+ * before the norm. `wT` is w transposed per head [H, dh, D].
  */
-export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
+function perHeadBack(g: tf.Tensor, wT: tf.Tensor3D): tf.Tensor4D {
+  const [n, p, H, dh] = g.shape;
+  const y = tf.matMul(tf.reshape(tf.transpose(g, [2, 0, 1, 3]), [H, n * p, dh]) as tf.Tensor3D, wT); // [H, N·P, D]
+  return tf.transpose(tf.reshape(y, [H, n, p, wT.shape[2]]), [1, 2, 0, 3]) as tf.Tensor4D;
+}
+
+/**
+ * gFinal: ∂metric/∂(final-layer-normed residual at the last position) [N, D]. Calls onGrad for every
+ * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape. With
+ * `inputGrads`, also at each head's q/k/v input copy and the MLP's input (see BackwardOptions): the
+ * residual gradient through attention is then the sum of the heads' input gradients, so the pass
+ * costs about what it does without them.
+ */
+export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
   const { nHeads: H, dHead: dh, dModel: D } = cfg;
   const P = tape.positions;
   const N = gFinal.shape[0];
   const wT = transposedWeights(w);
+  const split = !!o.inputGrads;
   let g = tf.tidy(() => {
     const gLast = tf.reshape(layerNormBackward(gFinal, w.lnF.w, tape.lnF!), [N, 1, D]);
     return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
@@ -61,7 +75,9 @@ export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFina
       onGrad(n + 'mlp.hook_post', gPost);
       const gPre = tf.mul(gPost, geluNewGrad(t.pre));
       onGrad(n + 'mlp.hook_pre', gPre);
-      const gMid = tf.add(gIn, layerNormBackward(back(gPre, lt.wfcT), lw.ln2.w, t.ln2)); // [N, P, D]
+      const gMlpIn = layerNormBackward(back(gPre, lt.wfcT), lw.ln2.w, t.ln2); // [N, P, D]
+      if (split) onGrad(n + 'hook_mlp_in', gMlpIn);
+      const gMid = tf.add(gIn, gMlpIn);
       onGrad(n + 'hook_resid_mid', gMid);
       onGrad(n + 'hook_attn_out', gMid);
       const gZ = tf.reshape(back(gMid, lt.woT), [N, P, H, dh]);
@@ -83,8 +99,24 @@ export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFina
       onGrad(n + 'attn.hook_v', gV);
       onGrad(n + 'attn.hook_k', gK);
       onGrad(n + 'attn.hook_q', gQ);
-      const gH = tf.addN([back(tf.reshape(gQ, [N, P, D]), lt.wqT), back(tf.reshape(gK, [N, P, D]), lt.wkT), back(tf.reshape(gV, [N, P, D]), lt.wvT)]);
-      const gPre0 = tf.add(gMid, layerNormBackward(gH, lw.ln1.w, t.ln1));
+      let gAttnIn: tf.Tensor; // [N, P, D]
+      if (split) {
+        // The norm acts on each head's copy alone: broadcast its saved statistics over the head axis.
+        const ln1 = { xhat: tf.expandDims(t.ln1.xhat, 2), inv: tf.expandDims(t.ln1.inv, 2) };
+        // wT [D_out, D_in]: head h's rows are its outputs h·dh … (h+1)·dh − 1.
+        const perHead = (g: tf.Tensor, wTall: tf.Tensor2D) => layerNormBackward(perHeadBack(g, tf.reshape(wTall, [H, dh, D]) as tf.Tensor3D), lw.ln1.w, ln1);
+        const gQin = perHead(gQ, lt.wqT); // [N, P, H, D]
+        const gKin = perHead(gK, lt.wkT);
+        const gVin = perHead(gV, lt.wvT);
+        onGrad(n + 'hook_v_input', gVin);
+        onGrad(n + 'hook_k_input', gKin);
+        onGrad(n + 'hook_q_input', gQin);
+        gAttnIn = tf.sum(tf.addN([gQin, gKin, gVin]), 2);
+      } else {
+        const gH = tf.addN([back(tf.reshape(gQ, [N, P, D]), lt.wqT), back(tf.reshape(gK, [N, P, D]), lt.wkT), back(tf.reshape(gV, [N, P, D]), lt.wvT)]);
+        gAttnIn = layerNormBackward(gH, lw.ln1.w, t.ln1);
+      }
+      const gPre0 = tf.add(gMid, gAttnIn);
       onGrad(n + 'hook_resid_pre', gPre0);
       return gPre0;
     });

@@ -12,8 +12,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
 import type { BlockOptions, HookFn, KeyValues, Tape } from '../architecture.ts';
-import { tileTo } from '../ops.ts';
-import type { Gpt2Weights, LayerWeights } from './weights.ts';
+import { sliceAxis, tileTo } from '../ops.ts';
+import type { Gpt2Weights, LayerWeights, LayerWeightsPerHead } from './weights.ts';
 
 export interface LnTape { xhat: tf.Tensor; inv: tf.Tensor }
 /** What the backward pass needs from one block of a full forward pass. */
@@ -94,20 +94,40 @@ function align<A extends tf.Tensor, B extends tf.Tensor>(a: A, b: B, expand: Exp
   return [(a.shape[0] === n ? a : expand(a, n)) as A, (b.shape[0] === n ? b : expand(b, n)) as B];
 }
 
-const lastPosition = (x: tf.Tensor): tf.Tensor3D => {
+/** The last position of x [N, P, …] → [N, 1, …]. */
+const lastPosition = <T extends tf.Tensor>(x: T): T => sliceAxis(x, 1, x.shape[1]! - 1, 1) as T;
+
+/** One copy of the residual stream per head: x [N, P, D] → [N, P, H, D]. */
+const headCopies = (x: tf.Tensor, H: number): tf.Tensor4D => {
   const [n, p, d] = x.shape;
-  return tf.slice(x, [0, p - 1, 0], [n, 1, d]) as tf.Tensor3D;
+  return tf.mul(tf.reshape(x, [n, p, 1, d]), tf.ones([1, 1, H, 1])) as tf.Tensor4D;
 };
+
+/** Each head's own projection: x [N, P, H, D] @ w [H, D, dh] + b [H, dh] → [N, P, H, dh]. */
+function perHeadIn(x: tf.Tensor, w: tf.Tensor3D, b: tf.Tensor2D): tf.Tensor4D {
+  const [n, p, H, d] = x.shape;
+  const y = tf.matMul(tf.reshape(tf.transpose(x, [2, 0, 1, 3]), [H, n * p, d]) as tf.Tensor3D, w); // [H, N·P, dh]
+  return tf.add(tf.transpose(tf.reshape(y, [H, n, p, w.shape[2]]), [1, 2, 0, 3]), b) as tf.Tensor4D;
+}
+
+/** Each head's write to the residual stream: z [N, Q, H, dh] @ W_O rows [H, dh, D] → [N, Q, H, D]. */
+function perHeadOut(z: tf.Tensor, wo: tf.Tensor3D): tf.Tensor4D {
+  const [n, q, H, dh] = z.shape;
+  const y = tf.matMul(tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [H, n * q, dh]) as tf.Tensor3D, wo); // [H, N·Q, D]
+  return tf.transpose(tf.reshape(y, [H, n, q, wo.shape[2]]), [1, 2, 0, 3]) as tf.Tensor4D;
+}
 
 /** One transformer block. x: resid_pre at positions [p0, P) [N, P - p0, D] → resid_post [N', Q, D]. */
 export function block(
   cfg: ModelConfig,
   w: LayerWeights,
+  heads: () => LayerWeightsPerHead,
   masks: MaskCache,
   l: number,
   x0: tf.Tensor3D,
   o: BlockOptions,
 ): { out: tf.Tensor3D; kv: KeyValues } {
+  if (o.splitInputs && o.tape) throw new Error('a taped run cannot split the inputs (the backward pass reads one shared norm)');
   const n = `blocks.${l}.`;
   const { nHeads: H, dHead: dh, dModel: D, eps } = cfg;
   const hook = o.hook;
@@ -117,11 +137,25 @@ export function block(
   const qStart = o.lastOnly ? P - 1 : o.p0;
   const Q = P - qStart;
   const taped: Partial<LayerTape> = {};
-  const h = layerNorm(x, w.ln1, eps, o.tape && ((t) => (taped.ln1 = t)));
-  const hq = o.lastOnly ? lastPosition(h) : h;
-  const q = hook(n + 'attn.hook_q', tf.reshape(linear(hq, w.wq, w.bq), [N, Q, H, dh]), qStart); // [N, Q, H, dh]
-  const k = hook(n + 'attn.hook_k', tf.reshape(linear(h, w.wk, w.bk), [N, Pn, H, dh]), o.p0); // [N, P', H, dh]
-  const v = hook(n + 'attn.hook_v', tf.reshape(linear(h, w.wv, w.bv), [N, Pn, H, dh]), o.p0);
+  let qPre: tf.Tensor, kPre: tf.Tensor, vPre: tf.Tensor; // [N, Q|P', H, dh]
+  if (o.splitInputs) {
+    const hw = heads();
+    const xq = hook(n + 'hook_q_input', headCopies(o.lastOnly ? lastPosition(x) : x, H), qStart); // [N, Q, H, D]
+    const xk = hook(n + 'hook_k_input', headCopies(x, H), o.p0); // [N, P', H, D]
+    const xv = hook(n + 'hook_v_input', headCopies(x, H), o.p0);
+    qPre = perHeadIn(layerNorm(xq, w.ln1, eps), hw.wq, hw.bq);
+    kPre = perHeadIn(layerNorm(xk, w.ln1, eps), hw.wk, hw.bk);
+    vPre = perHeadIn(layerNorm(xv, w.ln1, eps), hw.wv, hw.bv);
+  } else {
+    const h = layerNorm(x, w.ln1, eps, o.tape && ((t) => (taped.ln1 = t)));
+    const hq = o.lastOnly ? lastPosition(h) : h;
+    qPre = tf.reshape(linear(hq, w.wq, w.bq), [N, Q, H, dh]);
+    kPre = tf.reshape(linear(h, w.wk, w.bk), [N, Pn, H, dh]);
+    vPre = tf.reshape(linear(h, w.wv, w.bv), [N, Pn, H, dh]);
+  }
+  const q = hook(n + 'attn.hook_q', qPre, qStart); // [N, Q, H, dh]
+  const k = hook(n + 'attn.hook_k', kPre, o.p0); // [N, P', H, dh]
+  const v = hook(n + 'attn.hook_v', vPre, o.p0);
   const qT = tf.transpose(q, [0, 2, 1, 3]) as tf.Tensor4D; // [N, H, Q, dh]
   const kT = tf.transpose(k, [0, 2, 3, 1]) as tf.Tensor4D; // [N, H, dh, P']
   const vT = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D; // [N, H, P', dh]
@@ -136,10 +170,17 @@ export function block(
   const pattern = hook(n + 'attn.hook_pattern', tf.softmax(scores), qStart) as tf.Tensor4D;
   const [pa, va] = align(pattern, vAll, o.expand);
   const z = hook(n + 'attn.hook_z', tf.transpose(tf.matMul(pa, va), [0, 2, 1, 3]), qStart); // [N, Q, H, dh]
-  const attnOut = hook(n + 'hook_attn_out', linear(tf.reshape(z, [z.shape[0], Q, D]), w.wo, w.bo), qStart);
+  const attnOut = hook(
+    n + 'hook_attn_out',
+    o.attnResult || o.splitInputs
+      ? tf.add(tf.sum(hook(n + 'attn.hook_result', perHeadOut(z, heads().wo), qStart), 2), w.bo) // Σ_h [N, Q, H, D] + b_O
+      : linear(tf.reshape(z, [z.shape[0], Q, D]), w.wo, w.bo),
+    qStart,
+  );
   const [xa, aa] = align(o.lastOnly ? lastPosition(x) : x, attnOut, o.expand);
   const mid = hook(n + 'hook_resid_mid', tf.add(xa, aa), qStart); // [N, Q, D]
-  const h2 = layerNorm(mid, w.ln2, eps, o.tape && ((t) => (taped.ln2 = t)));
+  const mlpIn = o.splitInputs ? hook(n + 'hook_mlp_in', mid, qStart) : mid; // [N, Q, D]
+  const h2 = layerNorm(mlpIn, w.ln2, eps, o.tape && ((t) => (taped.ln2 = t)));
   const pre = hook(n + 'mlp.hook_pre', linear(h2, w.wfc, w.bfc), qStart); // [N, Q, M]
   const post = hook(n + 'mlp.hook_post', geluNew(pre), qStart);
   const mlpOut = hook(n + 'hook_mlp_out', linear(post, w.wproj, w.bproj), qStart);

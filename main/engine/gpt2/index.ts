@@ -1,12 +1,12 @@
 /** GPT-2 behind the Architecture interface: weights, masks, forward pieces and backward pass. */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { Architecture, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
+import type { Architecture, BackwardOptions, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
 import type { ModelConfig } from '../config.ts';
 import { BLOCK_HOOKS } from '../hooks.ts';
 import { backward } from './backward.ts';
 import { block, embed, finalNorm, Gpt2Tape, MaskCache } from './forward.ts';
 import type { CheckpointInfo } from '../checkpoint.ts';
-import { disposeGpt2Weights, loadGpt2Weights, type Gpt2Weights } from './weights.ts';
+import { disposeGpt2Weights, loadGpt2Weights, perHeadWeights, type Gpt2Weights } from './weights.ts';
 
 export class Gpt2 implements Architecture {
   readonly family = 'GPT-2';
@@ -33,7 +33,7 @@ export class Gpt2 implements Architecture {
     return embed(this.weights, tokens, hook);
   }
   block(layer: number, x: tf.Tensor3D, o: BlockOptions) {
-    return block(this.config, this.weights.layers[layer], this.masks, layer, x, o);
+    return block(this.config, this.weights.layers[layer], () => perHeadWeights(this.weights, this.config.nHeads)[layer], this.masks, layer, x, o);
   }
   finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
     return finalNorm(this.config, this.weights, x, tape);
@@ -41,9 +41,9 @@ export class Gpt2 implements Architecture {
   newTape(positions: number): Tape {
     return new Gpt2Tape(positions);
   }
-  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
     if (!(tape instanceof Gpt2Tape)) throw new Error('GPT-2 backward needs a GPT-2 tape');
-    backward(this.config, this.weights, tape, gFinal, onGrad);
+    backward(this.config, this.weights, tape, gFinal, onGrad, o);
   }
   dispose(): void {
     disposeGpt2Weights(this.weights);

@@ -42,7 +42,6 @@ export function parseLlamaConfig(f: ConfigFields, modelType: 'llama' | 'mistral'
     mlpBias: f.bool('mlp_bias', false),
     tiedEmbeddings: f.bool('tie_word_embeddings', false),
     slidingWindow: windowed ? f.int('sliding_window') : null,
-    bosTokenId: f.tokenId('bos_token_id', 1, dVocab),
   };
 }
 

@@ -41,6 +41,5 @@ export function parseNeoxConfig(f: ConfigFields): ModelConfig {
     mlpBias: true,
     tiedEmbeddings: f.bool('tie_word_embeddings', false),
     slidingWindow: null,
-    bosTokenId: f.tokenId('bos_token_id', 0, dVocab),
   };
 }

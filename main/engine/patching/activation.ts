@@ -108,8 +108,12 @@ function expandAfter(keep: number): (t: tf.Tensor, rows: number) => tf.Tensor {
   };
 }
 
-/** The raw metric of every variant of one group (sorted by layer, one p0), via one streaming pass. */
-function runGroup(ctx: PatchContext, kind: Kind, vs: Variant[]): tf.Tensor1D {
+/**
+ * Each variant's change of the raw metric (mean over pairs) for one group (sorted by layer, one p0),
+ * via one streaming pass. The change is taken per row, against the base run's row, before the
+ * mean: two nearby float32 values subtract exactly, their means would not.
+ */
+function runGroup(ctx: PatchContext, kind: Kind, vs: Variant[], baseRows: tf.Tensor1D): tf.Tensor1D {
   const { model, B, P } = ctx;
   const L = model.config.nLayers;
   const p0 = vs[0].p0;
@@ -138,7 +142,10 @@ function runGroup(ctx: PatchContext, kind: Kind, vs: Variant[]): tf.Tensor1D {
       prev?.dispose();
     }
     const last = running!;
-    return tf.tidy(() => meanPerVariant(metricPerRow(model, ctx.metric, model.finalNorm(last), ctx.targets), B));
+    return tf.tidy(() => {
+      const rows = metricPerRow(model, ctx.metric, model.finalNorm(last), ctx.targets); // [V·B], variant-major
+      return meanPerVariant(tf.sub(rows, tileTo(baseRows, rows.shape[0])) as tf.Tensor1D, B);
+    });
   } finally {
     running?.dispose();
   }
@@ -178,16 +185,21 @@ export async function activationPatch(
   });
   const out = new Float32Array(ids.length);
   let done = 0;
-  for (const group of groupVariants(vs, ctx.B, ctx.P, o.budgetRows ?? 4096)) {
-    throwIfAborted(o.signal);
-    const values = runGroup(ctx, kind, group);
-    const raw = (await values.data()) as Float32Array;
-    values.dispose();
-    group.forEach((v, i) => (out[v.slot] = raw[i] - ctx.baseValue));
-    done += group.length;
-    o.onProgress?.(done);
-    // Yield so that an abort (or a progress message) can get through between groups.
-    await new Promise((r) => setImmediate(r));
+  const baseRows = metricPerRow(ctx.model, ctx.metric, ctx.baseFinal, ctx.targets);
+  try {
+    for (const group of groupVariants(vs, ctx.B, ctx.P, o.budgetRows ?? 4096)) {
+      throwIfAborted(o.signal);
+      const values = runGroup(ctx, kind, group, baseRows);
+      const change = (await values.data()) as Float32Array;
+      values.dispose();
+      group.forEach((v, i) => (out[v.slot] = change[i]));
+      done += group.length;
+      o.onProgress?.(done);
+      // Yield so that an abort (or a progress message) can get through between groups.
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    baseRows.dispose();
   }
   return out;
 }

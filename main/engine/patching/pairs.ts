@@ -59,7 +59,7 @@ export function tokenizePairs(model: HookedModel, pairs: PromptPair[], prependBo
       );
     }
     for (const f of ['answer', 'wrong'] as const) {
-      const ids = model.tokenizer.encode(p[f]);
+      const ids = model.tokenizer.encodeContinuation(p[f], `${where}: ${f}`);
       if (ids.length !== 1) {
         throw badInput(`${where}: ${f} ${JSON.stringify(p[f])} is ${ids.length} tokens (${show(model, ids)}); it must be a single token`);
       }

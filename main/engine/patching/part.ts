@@ -96,19 +96,41 @@ export async function runPart(model: HookedModel, pairs: TokenizedPairs, req: Pa
   }
 }
 
+/**
+ * Combines parts over disjoint subsets of pairs as they arrive: pair-weighted sums in float64, so
+ * only the running totals are held, and the order and sizes of the parts do not matter beyond
+ * float32 rounding inside each part.
+ */
+export class PairAccumulator {
+  private n = 0;
+  private clean = 0;
+  private corrupted = 0;
+  private sums: Record<'attribution' | 'activation', Partial<Record<Kind, Float64Array>>> = { attribution: {}, activation: {} };
+
+  add(p: PartResult): void {
+    this.n += p.pairs;
+    this.clean += p.clean * p.pairs;
+    this.corrupted += p.corrupted * p.pairs;
+    for (const field of ['attribution', 'activation'] as const) {
+      for (const [kind, values] of Object.entries(p[field]) as [Kind, Float32Array][]) {
+        const acc = (this.sums[field][kind] ??= new Float64Array(values.length));
+        for (let i = 0; i < values.length; i++) acc[i] += values[i] * p.pairs;
+      }
+    }
+  }
+
+  result(): PartResult {
+    const n = this.n;
+    const means = (field: 'attribution' | 'activation') =>
+      Object.fromEntries(Object.entries(this.sums[field]).map(([k, acc]) => [k, Float32Array.from(acc!, (v) => v / n)])) as Partial<Record<Kind, Float32Array>>;
+    return { pairs: n, clean: this.clean / n, corrupted: this.corrupted / n, attribution: means('attribution'), activation: means('activation') };
+  }
+}
+
 /** Combines parts over disjoint subsets of pairs: pair-weighted means of every value. */
 export function combineParts(parts: PartResult[]): PartResult {
   if (parts.length === 1) return parts[0];
-  const n = parts.reduce((s, p) => s + p.pairs, 0);
-  const mean = (get: (p: PartResult) => number) => parts.reduce((s, p) => s + (get(p) * p.pairs) / n, 0);
-  const arrays = (field: 'attribution' | 'activation') => {
-    const out: Partial<Record<Kind, Float32Array>> = {};
-    for (const kind of Object.keys(parts[0][field]) as Kind[]) {
-      const acc = new Float64Array(parts[0][field][kind]!.length);
-      for (const p of parts) p[field][kind]!.forEach((v, i) => (acc[i] += (v * p.pairs) / n));
-      out[kind] = Float32Array.from(acc);
-    }
-    return out;
-  };
-  return { pairs: n, clean: mean((p) => p.clean), corrupted: mean((p) => p.corrupted), attribution: arrays('attribution'), activation: arrays('activation') };
+  const acc = new PairAccumulator();
+  for (const p of parts) acc.add(p);
+  return acc.result();
 }

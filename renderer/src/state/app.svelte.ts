@@ -72,6 +72,15 @@ export type Dialog =
 export type ViewTab = 'pairs' | 'scatter' | 'heatmap';
 export const VIEW_TABS: readonly ViewTab[] = ['pairs', 'scatter', 'heatmap'];
 
+/** The model and run panel is open unless the user closed it (a preference of this machine, not of a project). */
+function initialSidePanel(): boolean {
+  try {
+    return localStorage.getItem('patchbench.sidePanel') !== 'closed';
+  } catch {
+    return true;
+  }
+}
+
 function initialTheme(): ThemeName {
   try {
     const t = localStorage.getItem('patchbench.theme');
@@ -168,6 +177,8 @@ export class AppState {
   tableView = $state<TableView>(defaultTableView());
   /** the views' share of the height above the ranking table (null: the default layout) */
   viewsShare = $state<number | null>(null);
+  /** whether the model and run panel on the left is shown (closing it gives the views the width) */
+  sidePanelOpen = $state(initialSidePanel());
 
   private tokenizeLatest = latest();
   private predictLatest = latest();
@@ -210,6 +221,15 @@ export class AppState {
     this.applyTheme();
     try {
       localStorage.setItem('patchbench.theme', t);
+    } catch {
+      /* no storage */
+    }
+  }
+
+  setSidePanel(open: boolean): void {
+    this.sidePanelOpen = open;
+    try {
+      localStorage.setItem('patchbench.sidePanel', open ? 'open' : 'closed');
     } catch {
       /* no storage */
     }

@@ -90,22 +90,33 @@ export function scatterFacets(result: PatchingResult): Facet[] {
   return out;
 }
 
-/** Room around each facet's square plot, in pixels: the title above, axis labels and names left and below. */
-export const FACET_PAD = { top: 36, left: 48, right: 12, bottom: 34 };
+/** Room around each facet's square plot, in pixels: the title and its stats line above, axis labels and names left and below. */
+export const FACET_PAD = { top: 40, left: 48, right: 12, bottom: 34 };
+/** The smallest square that still reads (ticks, the diagonal, a few points apart). */
+export const FACET_MIN_SIDE = 110;
 
 /**
- * Columns × rows for `count` facets in a box of `width` × `height` pixels, and the side of each
- * facet's square plot: the layout with the largest squares (a square keeps y = x at 45°).
+ * Columns × rows for `count` facets in a box of `width` × `height` pixels, the side of each facet's
+ * square plot (a square keeps y = x at 45°), and the height the facets take. The layout with the
+ * largest squares that fits the box; when those would be smaller than `minSide`, as many columns as
+ * the width takes at `minSide` or more, each row at most the box's height, and the facets are then
+ * taller than the box (the view scrolls).
  */
-export function facetGrid(count: number, width: number, height: number): { cols: number; rows: number; side: number } {
+export function facetGrid(count: number, width: number, height: number, minSide = FACET_MIN_SIDE): { cols: number; rows: number; side: number; height: number } {
   const n = Math.max(1, count);
+  const padX = FACET_PAD.left + FACET_PAD.right;
+  const padY = FACET_PAD.top + FACET_PAD.bottom;
   let best = { cols: n, rows: 1, side: -Infinity };
   for (let cols = 1; cols <= n; cols++) {
     const rows = Math.ceil(n / cols);
-    const side = Math.min(width / cols - FACET_PAD.left - FACET_PAD.right, height / rows - FACET_PAD.top - FACET_PAD.bottom);
+    const side = Math.min(width / cols - padX, height / rows - padY);
     if (side > best.side + 1e-9) best = { cols, rows, side };
   }
-  return { cols: best.cols, rows: best.rows, side: Math.max(40, Math.floor(best.side)) };
+  if (best.side >= minSide) return { cols: best.cols, rows: best.rows, side: Math.floor(best.side), height };
+  const cols = Math.max(1, Math.min(n, Math.floor(width / (minSide + padX))));
+  const rows = Math.ceil(n / cols);
+  const side = Math.floor(Math.max(minSide, Math.min(width / cols - padX, height - padY)));
+  return { cols, rows, side, height: Math.max(height, rows * (side + padY)) };
 }
 
 export function statsLine(s: FacetStats): string {
@@ -154,9 +165,9 @@ export interface ScatterOptionInput {
 
 
 export function scatterOption({ result, theme, size = { width: 840, height: 420 }, facets = scatterFacets(result) }: ScatterOptionInput): EChartsOption {
-  const { cols, rows, side } = facetGrid(facets.length, size.width, size.height);
+  const { cols, rows, side, height } = facetGrid(facets.length, size.width, size.height);
   const cellW = size.width / cols;
-  const cellH = size.height / rows;
+  const cellH = height / rows;
   const grids: NonNullable<EChartsOption['grid']> = [];
   const xAxes: NonNullable<EChartsOption['xAxis']> = [];
   const yAxes: NonNullable<EChartsOption['yAxis']> = [];
@@ -180,15 +191,17 @@ export function scatterOption({ result, theme, size = { width: 840, height: 420 
     grids.push({ id: f.kind, left, top, width: side, height: side });
     xAxes.push({ ...axisCommon, gridIndex: i, min: f.lo, max: f.hi, name: 'activation', nameLocation: 'middle', nameGap: 20 });
     yAxes.push({ ...axisCommon, gridIndex: i, min: f.lo, max: f.hi, name: 'attribution', nameLocation: 'middle', nameGap: 34 });
+    // Explicit line heights: without them the canvas measures the title's box short and the stats
+    // line is drawn into the title's descenders.
     titles.push({
       id: f.kind,
       text: f.kind,
       subtext: side < 170 ? statsTiny(f.stats) : statsShort(f.stats),
       left: left - 8,
-      top: top - FACET_PAD.top + 4,
-      textStyle: { color: theme.text, fontSize: 12, fontWeight: 600, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', width: Math.max(40, cellW - 16), overflow: 'truncate' },
-      subtextStyle: { color: theme.muted, fontSize: 10, width: Math.max(40, cellW - 16), overflow: 'truncate' },
-      itemGap: 3,
+      top: top - FACET_PAD.top,
+      textStyle: { color: theme.text, fontSize: 12, lineHeight: 16, fontWeight: 600, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', width: Math.max(40, cellW - 16), overflow: 'truncate' },
+      subtextStyle: { color: theme.muted, fontSize: 10, lineHeight: 13, width: Math.max(40, cellW - 16), overflow: 'truncate' },
+      itemGap: 2,
     });
     series.push({
       id: `diag:${f.kind}`,

@@ -18,12 +18,23 @@ export interface ChartTheme {
   series: string[];
   /** the scale's colours from most negative to most positive */
   diverging: string[];
+  /**
+   * The same scale for shading text in the page (the token chips): the panel's own colour at zero,
+   * so that a token with no effect looks like any other chip of the theme, not a white patch.
+   */
+  tokenScale: string[];
   /** cells with no value (activation not computed) */
   empty: string;
 }
 
 /** ColorBrewer RdBu, 11 classes, reversed so that blue is negative; the middle class is pure white. */
 export const RDBU = ['#053061', '#2166ac', '#4393c3', '#92c5de', '#d1e5f0', '#ffffff', '#fddbc7', '#f4a582', '#d6604d', '#b2182b', '#67001f'];
+
+/**
+ * RdBu for a dark page: its blue and red classes 3 (#4393c3) and 9 (#d6604d) at the ends, blended
+ * linearly in RGB to the dark theme's chip colour (#22272d) at zero.
+ */
+export const RDBU_DARK = ['#4393c3', '#3c7da5', '#366887', '#2f5269', '#293d4b', '#22272d', '#463233', '#6a3e3a', '#8e4940', '#b25547', '#d6604d'];
 
 const OKABE_ITO = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#8C7A00', '#7F7F7F'];
 
@@ -39,6 +50,7 @@ export const THEMES: Record<ThemeName, ChartTheme> = {
     focus: '#111111',
     series: OKABE_ITO,
     diverging: RDBU,
+    tokenScale: RDBU,
     empty: '#eceff3',
   },
   dark: {
@@ -52,6 +64,7 @@ export const THEMES: Record<ThemeName, ChartTheme> = {
     focus: '#ffffff',
     series: ['#56B4E9', '#E69F00', '#2DC08F', '#FF7F3F', '#E08CC0', '#9AD0F5', '#F0E442', '#BBBBBB'],
     diverging: RDBU,
+    tokenScale: RDBU_DARK,
     empty: '#2b3138',
   },
 };

@@ -1,0 +1,68 @@
+/**
+ * How many pairs a patching part may hold at once. A part keeps, for every pair in it, the source
+ * and base activations of each patched site, the base run's tape (attribution) or keys, values and
+ * residual streams (activation patching), and one layer's working set; all of it grows linearly
+ * with the pairs. So a job is planned as batches whose estimated footprint fits in a share of the
+ * heap the model leaves free, and the pairs are streamed through them (patching/index.ts): memory
+ * stays flat however many pairs there are.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { totalmem } from 'node:os';
+import type { ModelConfig } from '../config.ts';
+import { KIND_SPECS, type Kind } from './components.ts';
+
+const GiB = 2 ** 30;
+/** wasm32's address space; the other backends get the same ceiling, bounded by the machine's memory */
+const HEAP_CAP = 4 * GiB;
+/** the most a batch may plan for, so that peak memory does not grow with the pairs past this */
+const MAX_BATCH_BYTES = 512 * 2 ** 20;
+/** the least, so that a nearly full heap still makes progress (one pair at a time if need be) */
+const MIN_BATCH_BYTES = 32 * 2 ** 20;
+
+export interface BatchPlanInput {
+  config: Pick<ModelConfig, 'nLayers' | 'nHeads' | 'dModel' | 'dMlp' | 'dVocab'>;
+  /** parameters of the model (its weights are on the heap already) */
+  paramCount: number;
+  /** tokens per prompt */
+  positions: number;
+  kinds: Kind[];
+  attribution: boolean;
+  activation: boolean;
+  /** bytes the backend's tensors use now (default: tf.memory()) */
+  usedBytes?: number;
+}
+
+/** Floats of one pair's activation at a hook site, per layer. */
+function siteFloats(kind: Kind, c: BatchPlanInput['config'], P: number): number {
+  if (kind === 'head_pattern') return c.nHeads * P * P;
+  if (kind === 'neuron') return P * c.dMlp;
+  return P * c.dModel;
+}
+
+/** Estimated bytes one pair costs a part, over all layers (see the module comment). */
+export function bytesPerPair(o: BatchPlanInput): number {
+  const { dModel: D, dMlp: M, nHeads: H, nLayers: L, dVocab: V } = o.config;
+  const P = o.positions;
+  const sites = new Map<string, number>();
+  for (const k of o.kinds) sites.set(KIND_SPECS[k].site, siteFloats(k, o.config, P));
+  let perLayer = 2 * [...sites.values()].reduce((a, b) => a + b, 0); // source and base
+  if (o.attribution) perLayer += 5 * P * D + P * M + H * P * P + 2 * P; // the tape
+  if (o.activation) perLayer += 3 * P * D; // keys, values, resid_pre of the base run
+  // One layer in flight (forward, backward or a patched variant), with its temporaries.
+  const working = 2 * (P * (6 * D + 3 * M) + 3 * H * P * P);
+  return 4 * (L * perLayer + working + 4 * V);
+}
+
+/**
+ * Pairs per batch: the heap share the model leaves free (half of it, as the allocator fragments), at
+ * most MAX_BATCH_BYTES, over bytesPerPair.
+ */
+export function planBatchPairs(o: BatchPlanInput): number {
+  const cap = Math.min(HEAP_CAP, totalmem() / 2);
+  const used = o.usedBytes ?? tf.memory().numBytes;
+  // The backward pass makes transposed copies of the block weights on first use.
+  const pending = o.attribution ? 4 * o.paramCount * 0.9 : 0;
+  const free = Math.max(0, cap - used - pending);
+  const budget = Math.min(MAX_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, free / 2));
+  return Math.max(1, Math.floor(budget / bytesPerPair(o)));
+}

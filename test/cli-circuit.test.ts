@@ -1,0 +1,66 @@
+/** `patchbench circuit` as a user runs it: the JSON's exact keys and names, the CSV, and one-line errors. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { readJson, runCli, TINY } from './helpers.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'patchbench-circuit-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const cli = (...args: string[]) => runCli(args, { PATCHBENCH_HOME: join(tmp, 'home') });
+const pairs = `${TINY}/expected/ioi.pairs.jsonl`;
+
+describe('patchbench circuit', () => {
+  test('--method eap-ig --curve: edges, circuit and the curve under the issue\'s names', () => {
+    const out = join(tmp, 'c.json');
+    const csv = join(tmp, 'c.csv');
+    const r = cli('circuit', '--model', TINY, '--pairs', pairs, '--method', 'eap-ig', '--steps', '2', '--top-n', '30', '--curve', '--out', out, '--csv', csv);
+    assert.equal(r.code, 0, r.err);
+    const j = readJson(out);
+    assert.deepEqual(Object.keys(j), ['edges', 'circuit', 'faithfulness']);
+    assert.deepEqual(Object.keys(j.circuit), ['nodes', 'edges']);
+    // 2 layers × 4 heads: layer 0's 12 q/k/v inputs read the input, m0 reads 5 sources; layer 1's read 6, m1 10; the logits 11.
+    assert.equal(j.edges.length, 12 + 5 + 12 * 6 + 10 + 11);
+    assert.deepEqual(Object.keys(j.edges[0]), ['src', 'dst', 'eap', 'eap_ig']);
+    assert.deepEqual([j.edges[0].src, j.edges[0].dst], ['input', 'a0.h0q']);
+    for (const e of j.edges) {
+      assert.match(e.src, /^(input|a\d+\.h\d+|m\d+)$/);
+      assert.match(e.dst, /^(a\d+\.h\d+[qkv]|m\d+|logits)$/);
+    }
+    assert.ok(j.circuit.edges.length > 0 && j.circuit.edges.length <= 30);
+    assert.ok(j.circuit.nodes.includes('logits'));
+    assert.deepEqual([...new Set(j.faithfulness.map((p: { ranking: string }) => p.ranking))], ['eap', 'eap_ig', 'random']);
+    const all = j.faithfulness.filter((p: { n: number }) => p.n === j.edges.length);
+    assert.equal(all.length, 3);
+    for (const p of all) assert.ok(Math.abs(p.faithfulness - 1) < 1e-3, JSON.stringify(p));
+    const lines = readFileSync(csv, 'utf8').trim().split('\n');
+    assert.equal(lines[0], 'src,dst,eap,eap_ig,in_circuit');
+    assert.equal(lines.length, j.edges.length + 1);
+    assert.match(r.err, /faithfulness \d\.\d{4}/);
+  });
+
+  test('greedy, eap: one faithfulness point for the circuit', () => {
+    const out = join(tmp, 'g.json');
+    const r = cli('circuit', '--model', TINY, '--pairs', pairs, '--greedy', '8', '--out', out);
+    assert.equal(r.code, 0, r.err);
+    const j = readJson(out);
+    assert.equal(j.faithfulness.length, 1);
+    assert.deepEqual(Object.keys(j.faithfulness[0]), ['n', 'ranking', 'faithfulness']);
+    assert.equal(j.faithfulness[0].ranking, 'eap');
+    assert.ok(!('eap_ig' in j.edges[0]));
+  });
+
+  test('bad options: one line each', () => {
+    const bad = (re: RegExp, ...args: string[]) => {
+      const r = cli('circuit', '--model', TINY, '--pairs', pairs, ...args);
+      assert.notEqual(r.code, 0);
+      assert.match(r.err, re);
+      assert.doesNotMatch(r.err, /\n\s+at /);
+    };
+    bad(/circuit needs --out/);
+    bad(/--method must be eap or eap-ig/, '--method', 'acdc', '--out', join(tmp, 'x.json'));
+    bad(/give --top-n N or --greedy N, not both/, '--top-n', '5', '--greedy', '5', '--out', join(tmp, 'x.json'));
+    bad(/--steps must be an integer from 1 to 100/, '--method', 'eap-ig', '--steps', '0', '--out', join(tmp, 'x.json'));
+  });
+});
