@@ -22,14 +22,17 @@ export function randomGpt2(size: keyof typeof GPT2_SHAPES): string {
   return cached(`gpt2-${size}`, (tmp) => writeFixture(tmp, { ...GPT2_SHAPES[size], ctx: 1024, vocab: 50257, seed: 0, std: 0.02 }));
 }
 
-/** The real shapes of the models `npm run bench -- --arch NAME` runs (config.json of each on the HF hub). */
+/**
+ * The real shapes of the models `npm run bench -- --arch NAME` runs (config.json of each on the HF
+ * hub). They get GPT-2's tokenizer files, so BOS is its <|endoftext|> (50256).
+ */
 export const ARCH_SHAPES: Record<string, DecoderFixtureOptions> = {
-  'pythia-410m': { family: 'gpt_neox', layers: 24, heads: 16, dModel: 1024, dMlp: 4096, vocab: 50304, ctx: 2048, rotaryPct: 0.25, seed: 0, scale: 0.3, dtype: 'F16', shards: 4 },
+  'pythia-410m': { family: 'gpt_neox', layers: 24, heads: 16, dModel: 1024, dMlp: 4096, vocab: 50304, ctx: 2048, rotaryPct: 0.25, seed: 0, bos: 50256, scale: 0.3, dtype: 'F16', shards: 4 },
   'qwen2.5-0.5b': {
-    family: 'qwen2', layers: 24, heads: 14, kvHeads: 2, dModel: 896, dMlp: 4864, vocab: 151936, ctx: 32768, ropeTheta: 1e6, tied: true, seed: 0, scale: 0.3, dtype: 'BF16', shards: 4,
+    family: 'qwen2', layers: 24, heads: 14, kvHeads: 2, dModel: 896, dMlp: 4864, vocab: 151936, ctx: 32768, ropeTheta: 1e6, tied: true, seed: 0, bos: 50256, scale: 0.3, dtype: 'BF16', shards: 4,
   },
   'llama-3.2-1b': {
-    family: 'llama', layers: 16, heads: 32, kvHeads: 8, dHead: 64, dModel: 2048, dMlp: 8192, vocab: 128256, ctx: 131072, ropeTheta: 5e5, tied: true, seed: 0, scale: 0.3, dtype: 'BF16', shards: 8,
+    family: 'llama', layers: 16, heads: 32, kvHeads: 8, dHead: 64, dModel: 2048, dMlp: 8192, vocab: 128256, ctx: 131072, ropeTheta: 5e5, tied: true, seed: 0, bos: 50256, scale: 0.3, dtype: 'BF16', shards: 8,
     ropeScaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
   },
 };
