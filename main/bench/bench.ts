@@ -1,19 +1,20 @@
 /**
- * `npm run bench -- [--model DIR | --arch gpt2-small|pythia-410m|qwen2.5-0.5b|llama-3.2-1b] [--pairs 8] [--pos 16] [--repeats 3]`
+ * `npm run bench -- [--model DIR | --arch gpt2-small|pythia-410m|qwen2.5-0.5b|llama-3.2-1b] [--backend NAME] [--pairs 8] [--pos 16] [--repeats 3]`
  *
- * Times the engine's core work on the backend in use. Without --model it makes (once, cached in
- * .cache/) a random-weight checkpoint of the --arch shape (default GPT-2 small); a shape that does
- * not fit the backend is refused before its weights are made. The last line on stdout is one JSON
+ * Times the engine's core work on the backend in use (`--backend` forces one, as PATCHBENCH_BACKEND
+ * does: webgpu, wasm, cpu, node, node-gpu). Without --model it makes (once, cached in .cache/) a
+ * random-weight checkpoint of the --arch shape (default GPT-2 small); a shape that does not fit the
+ * backend is refused before its weights are made. The last line on stdout is one JSON
  * object (seconds, median of repeats) whose keys match the PyTorch peer torch_bench.py (in the team folder), the
  * PyTorch peer, so both can be run on the same machine and compared.
  */
 import { parseArgs } from 'node:util';
+import { initBackend } from '../engine/backend.ts';
 import { HookedModel } from '../engine/model.ts';
 import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import type { Kind } from '../engine/patching/components.ts';
 import { runPatching, type PatchRequest } from '../engine/patching/index.ts';
 import { meanMetric } from '../engine/patching/runs.ts';
-import { initBackend } from '../engine/backend.ts';
 import { parseConfig } from '../engine/config.ts';
 import { PatchbenchError } from '../engine/errors.ts';
 import { checkFitsBackend, memoryNeed } from '../engine/memory.ts';
@@ -34,15 +35,19 @@ const { values: a } = parseArgs({
   options: {
     model: { type: 'string' },
     arch: { type: 'string', default: 'gpt2-small' },
+    backend: { type: 'string' },
     pairs: { type: 'string', default: '8' },
     pos: { type: 'string', default: '16' },
     repeats: { type: 'string', default: '3' },
     threads: { type: 'string', default: String(defaultThreads()) },
   },
 });
+await initBackend(a.backend ?? process.env.PATCHBENCH_BACKEND).catch((e: Error) => {
+  process.stderr.write(`bench: ${e.message}\n`);
+  process.exit(1);
+});
 if (!a.model && !ARCH_NAMES.includes(a.arch!)) throw new Error(`--arch ${a.arch}: use one of ${ARCH_NAMES.join(', ')}`);
 if (!a.model && a.arch !== 'gpt2-small') {
-  await initBackend();
   const cfg = parseConfig(archConfig(a.arch!), `${a.arch} config.json`);
   const need = memoryNeed(cfg);
   process.stderr.write(`${a.arch}: ${(need.parameters / 1e6).toFixed(0)}M parameters, ${(need.weightBytes / 2 ** 30).toFixed(2)} GiB float32 weights, ${(need.copyBytes / 2 ** 30).toFixed(2)} GiB transposed copies\n`);

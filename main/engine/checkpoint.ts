@@ -1,40 +1,131 @@
 /**
- * A Hugging Face checkpoint on disk: `model.safetensors`, or the shards named by
- * `model.safetensors.index.json`. Tensors are looked up by their name without the family's prefix
- * (`transformer.`, `model.`, `gpt_neox.`), read one at a time as float32 and checked against the
- * shape config.json implies, so a wrong file is reported by tensor name.
+ * A model folder's weights, for every architecture: `model.safetensors`, or the shards named by
+ * `model.safetensors.index.json`. A family's loader reads each tensor it needs by name and shape;
+ * the checkpoint checks the shape against what config.json implies, refuses NaN and infinite
+ * values (naming the tensor), and in the end refuses tensors the loader left unused, so that a
+ * config.json that disagrees with its checkpoint (fewer layers, say) is an error, not a smaller
+ * model run silently. Only the buffers `transformers` itself ignores on loading may be left.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { badModel } from './errors.ts';
-import { openSafetensors, type Dtype, type SafetensorsFile } from './safetensors.ts';
+import { jsonProblem } from './json.ts';
+import { openSafetensors, type Dtype, type SafetensorsFile, type TensorEntry } from './safetensors.ts';
 
-export interface CheckpointInfo {
-  files: string[];
-  dtypes: Dtype[];
-  /** number of parameters read (tied matrices counted once) */
-  paramCount: number;
+/** Buffers (causal masks, rotary frequencies) that `transformers` recomputes and ignores when loading. */
+export const IGNORED_BUFFERS = ['attn.bias', 'attn.masked_bias', 'attention.bias', 'attention.masked_bias', 'rotary_emb.inv_freq'];
+const isIgnoredBuffer = (name: string) => IGNORED_BUFFERS.some((b) => name === b || name.endsWith('.' + b));
+
+export interface CheckpointOptions {
+  /** prefixes a checkpoint may put before every name (e.g. `transformer.` for GPT-2); names are looked up without them */
+  prefixes?: string[];
 }
 
-export interface Checkpoint {
-  has(bare: string): boolean;
-  /** the tensor `bare` as float32, which must have exactly `shape` */
-  read(bare: string, shape: number[]): Float32Array;
-  info(): CheckpointInfo;
-  close(): void;
+export class Checkpoint {
+  readonly dtypes = new Set<Dtype>();
+  /** parameters read so far (a tensor read twice, such as tied embeddings, counts once) */
+  paramCount = 0;
+  private readonly used = new Set<string>();
+
+  private constructor(
+    readonly dir: string,
+    private readonly files: SafetensorsFile[],
+    /** bare name → file and the name stored in it */
+    private readonly lookup: Map<string, { file: SafetensorsFile; stored: string }>,
+    private readonly prefixes: string[],
+  ) {}
+
+  static open(dir: string, o: CheckpointOptions = {}): Checkpoint {
+    const paths = checkpointFiles(dir);
+    const files: SafetensorsFile[] = [];
+    const lookup = new Map<string, { file: SafetensorsFile; stored: string }>();
+    try {
+      for (const p of paths) {
+        const f = openSafetensors(p);
+        files.push(f);
+        for (const stored of f.entries.keys()) {
+          const prefix = (o.prefixes ?? []).find((x) => stored.startsWith(x));
+          const bare = prefix ? stored.slice(prefix.length) : stored;
+          if (lookup.has(bare)) throw badModel(`${p}: tensor "${stored}" appears twice in the checkpoint`);
+          lookup.set(bare, { file: f, stored });
+        }
+      }
+    } catch (e) {
+      for (const f of files) f.close();
+      throw e;
+    }
+    return new Checkpoint(dir, files, lookup, o.prefixes ?? []);
+  }
+
+  get paths(): string[] {
+    return this.files.map((f) => f.path);
+  }
+
+  /** Every tensor's name (as stored) and shape, from the headers alone. */
+  entries(): TensorEntry[] {
+    return this.files.flatMap((f) => [...f.entries.values()]);
+  }
+
+  has(bare: string): boolean {
+    return this.lookup.has(bare);
+  }
+
+  /** A tensor by its name without prefix, checked against the shape config.json implies, as float32. */
+  read(bare: string, shape: number[]): Float32Array {
+    const hit = this.lookup.get(bare);
+    if (!hit) {
+      const prefixed = this.prefixes.length ? ` (with or without the ${this.prefixes.map((x) => `"${x}"`).join(' or ')} prefix)` : '';
+      throw badModel(`${this.dir}: checkpoint has no tensor "${bare}"${prefixed}`);
+    }
+    const e = hit.file.entries.get(hit.stored)!;
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw badModel(`${hit.file.path}: tensor "${e.name}" has shape [${e.shape}] but config.json implies [${shape}]`);
+    }
+    const data = hit.file.read(e.name);
+    for (let i = 0; i < data.length; i++) {
+      // x − x is 0 for every finite x, NaN for NaN and ±Infinity.
+      if (data[i] - data[i] !== 0) {
+        throw badModel(`${hit.file.path}: tensor "${e.name}" holds ${Number.isNaN(data[i]) ? 'NaN' : data[i]} at flat index ${i}; the weights are corrupt (only finite values can be used)`);
+      }
+    }
+    if (!this.used.has(bare)) this.paramCount += data.length;
+    this.used.add(bare);
+    this.dtypes.add(e.dtype);
+    return data;
+  }
+
+  /**
+   * Refuses tensors no read asked for (other than IGNORED_BUFFERS): config.json describes a
+   * different model from the checkpoint. `model` says what config.json describes.
+   */
+  checkAllUsed(model: string): void {
+    const unused = [...this.lookup.entries()].filter(([bare]) => !this.used.has(bare) && !isIgnoredBuffer(bare));
+    if (!unused.length) return;
+    const [, first] = unused[0];
+    const more = unused.length > 1 ? ` (and ${unused.length - 1} more)` : '';
+    throw badModel(
+      `${first.file.path}: tensor "${first.stored}"${more} is not used by ${model}; config.json and the checkpoint disagree ` +
+        `(only the buffers transformers ignores may be left over: ${IGNORED_BUFFERS.join(', ')})`,
+    );
+  }
+
+  close(): void {
+    for (const f of this.files) f.close();
+  }
 }
 
-/** Paths of the weight files: the single file, or every shard the index names. */
-function weightFiles(dir: string): string[] {
+/** The weight files of a model folder: model.safetensors, or the shards of its index, sorted. */
+function checkpointFiles(dir: string): string[] {
   const single = join(dir, 'model.safetensors');
   const index = join(dir, 'model.safetensors.index.json');
   if (existsSync(single)) return [single];
   if (existsSync(index)) {
+    if (!statSync(index).isFile()) throw badModel(`${index}: is not a regular file`);
     let map: Record<string, unknown>;
     try {
       map = JSON.parse(readFileSync(index, 'utf8')).weight_map;
     } catch (e) {
-      throw badModel(`${index}: not valid JSON (${(e as Error).message})`);
+      throw badModel(`${index}: not valid JSON (${jsonProblem(e)})`);
     }
     if (typeof map !== 'object' || map === null) throw badModel(`${index}: has no "weight_map" object`);
     const shards = new Set<string>();
@@ -53,43 +144,4 @@ function weightFiles(dir: string): string[] {
     );
   }
   throw badModel(`${dir}: no model.safetensors or model.safetensors.index.json in the folder`);
-}
-
-export function openCheckpoint(dir: string, prefix: string): Checkpoint {
-  const files: SafetensorsFile[] = [];
-  /** bare name → [file, name in the file] */
-  const lookup = new Map<string, [SafetensorsFile, string]>();
-  try {
-    for (const p of weightFiles(dir)) {
-      const f = openSafetensors(p);
-      files.push(f);
-      for (const name of f.entries.keys()) {
-        const bare = name.startsWith(prefix) ? name.slice(prefix.length) : name;
-        if (lookup.has(bare)) throw badModel(`${p}: tensor "${name}" appears twice in the checkpoint`);
-        lookup.set(bare, [f, name]);
-      }
-    }
-  } catch (e) {
-    for (const f of files) f.close();
-    throw e;
-  }
-  const dtypes = new Set<Dtype>();
-  let paramCount = 0;
-  return {
-    has: (bare) => lookup.has(bare),
-    read(bare, shape) {
-      const found = lookup.get(bare);
-      if (!found) throw badModel(`${dir}: checkpoint has no tensor "${bare}" (with or without the "${prefix}" prefix)`);
-      const [file, name] = found;
-      const e = file.entries.get(name)!;
-      if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-        throw badModel(`${file.path}: tensor "${e.name}" has shape [${e.shape}] but config.json implies [${shape}]`);
-      }
-      dtypes.add(e.dtype);
-      paramCount += e.shape.reduce((a, b) => a * b, 1);
-      return file.read(name);
-    },
-    info: () => ({ files: files.map((f) => f.path), dtypes: [...dtypes].sort(), paramCount }),
-    close: () => files.forEach((f) => f.close()),
-  };
 }

@@ -7,12 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { badModel } from './errors.ts';
+import { ACTIVATIONS, type ActivationName } from './gpt2/activations.ts';
+import { jsonProblem } from './json.ts';
 import { parseLlamaConfig } from './llama/config.ts';
 import { parseNeoxConfig } from './neox/config.ts';
 
 /** Families with a module in main/engine; `modelType` keeps config.json's own name (e.g. qwen2). */
 export type Family = 'gpt2' | 'llama' | 'gpt_neox';
-export type Activation = 'gelu_new' | 'gelu' | 'silu';
 
 export interface RotaryConfig {
   /** leading dimensions of each head that are rotated (the rest pass through) */
@@ -37,7 +38,10 @@ export interface ModelConfig {
   nCtx: number;
   eps: number;
   norm: 'layer' | 'rms';
-  activation: Activation;
+  /** the MLP's nonlinearity, as transformers names it (gpt2/activations.ts) */
+  activation: ActivationName;
+  /** the factor on q·k in each layer: 1/√d_head, and 1/(layer + 1) under GPT-2's scale_attn_by_inverse_layer_idx */
+  attnScale: number[];
   /** SwiGLU: mlp.hook_post = act(gate) · up */
   gatedMlp: boolean;
   /** attention and MLP both read resid_pre (GPT-NeoX); there is no resid_mid */
@@ -61,13 +65,15 @@ export function readConfig(dir: string): ModelConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw badModel(`${path}: missing (${(e as NodeJS.ErrnoException).code ?? e}); a model folder needs config.json`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw badModel(`${path}: is a folder, not a file`);
+    throw badModel(`${path}: ${code === 'ENOENT' ? 'missing' : `cannot be read (${code ?? e})`}; a model folder needs config.json`);
   }
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw badModel(`${path}: not valid JSON (${(e as Error).message})`);
+    throw badModel(`${path}: not valid JSON (${jsonProblem(e)})`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badModel(`${path}: not a JSON object`);
   return parseConfig(raw, path);
@@ -119,15 +125,14 @@ export class ConfigFields {
   }
   bool(field: string, fallback: boolean): boolean {
     const v = this.raw[field] ?? fallback;
-    if (typeof v !== 'boolean') this.fail(`field "${field}" must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') this.fail(`field "${field}" must be true or false, got ${JSON.stringify(this.raw[field])}`);
     return v;
   }
-  /** `field` names one of `known` (HF names that are the same function map to ours) */
-  oneOf<T>(field: string, fallback: string, known: Record<string, T>): T {
+  /** an activation function transformers defines (`known` limits it to what the family uses) */
+  activation(field: string, fallback: string, known: readonly string[] = Object.keys(ACTIVATIONS)): ActivationName {
     const name = String(this.raw[field] ?? fallback);
-    const v = known[name];
-    if (v === undefined) this.fail(`${field} "${name}" is not supported (supported: ${Object.keys(known).join(', ')})`);
-    return v;
+    if (!known.includes(name) || !Object.hasOwn(ACTIVATIONS, name)) this.fail(`${field} "${name}" is not supported (supported: ${known.join(', ')})`);
+    return name as ActivationName;
   }
   divides(what: string, whole: number, part: number, partName: string): void {
     if (whole % part !== 0) this.fail(`${what} ${whole} is not divisible by ${partName} ${part}`);
@@ -141,6 +146,16 @@ function parseGpt2Config(f: ConfigFields): ModelConfig {
   const dVocab = f.int('vocab_size');
   const nCtx = f.int(['n_positions', 'n_ctx']);
   f.divides('n_embd', dModel, nHeads, 'n_head');
+  // transformers' GPT-2 divides attention scores by √d_head under scale_attn_weights and by
+  // layer + 1 under scale_attn_by_inverse_layer_idx. reorder_and_upcast_attn only moves that
+  // scaling before the q·k product and computes it in float32 to avoid float16 overflow: in
+  // float32, as here, it is the same function, so it is accepted and needs nothing.
+  const byDh = f.bool('scale_attn_weights', true) ? 1 / Math.sqrt(dModel / nHeads) : 1;
+  const byLayer = f.bool('scale_attn_by_inverse_layer_idx', false);
+  f.bool('reorder_and_upcast_attn', false);
+  if (f.bool('add_cross_attention', false)) {
+    f.fail(`add_cross_attention is true: cross-attention layers need an encoder's output, and Patchbench runs decoder-only language models`);
+  }
   return {
     architecture: 'gpt2',
     modelType: 'gpt2',
@@ -154,7 +169,8 @@ function parseGpt2Config(f: ConfigFields): ModelConfig {
     nCtx,
     eps: f.positive('layer_norm_epsilon', 1e-5),
     norm: 'layer',
-    activation: f.oneOf('activation_function', 'gelu_new', { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new' } as const),
+    activation: f.activation('activation_function', 'gelu_new'),
+    attnScale: Array.from({ length: nLayers }, (_, l) => (byLayer ? byDh / (l + 1) : byDh)),
     gatedMlp: false,
     parallelAttnMlp: false,
     rotary: null,

@@ -1,7 +1,7 @@
 // The real desktop app (run by `npm run test:electron`, not by `npm test`): Electron opens on the
-// demo model, runs a short job, saves the project through its (stubbed) native dialog, opens it
-// again in a new app process, and shows the same results, which are those `patchbench run`
-// computes from the saved file. Screenshots go to test-artifacts/electron-*.png.
+// demo model, runs a short job, fits a 1280×720 window, saves the project through its (stubbed)
+// native dialog, opens it again in a new app process, and shows the same results, which are those
+// `patchbench run` computes from the saved file. Screenshots go to test-artifacts/electron-*.png.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { _electron, type ElectronApplication, type Page } from 'playwright-core';
 import { electronBinary } from '../../main/app/launch.ts';
-import { MIN_WINDOW } from '../../shared/window-size.ts';
+import { MIN_WINDOW, TABLE_MIN_ROWS } from '../../shared/window-size.ts';
 import { ROOT, runCli } from '../helpers.ts';
 import { SHOTS, until } from '../ui/support/chromium.ts';
 import { electronSkipReason } from './support.ts';
@@ -24,7 +24,8 @@ let pageErrors: string[] = [];
 async function launch(args: string[] = []): Promise<void> {
   app = await _electron.launch({
     executablePath: electronBinary()!,
-    args: [ROOT, ...args],
+    // Chromium refuses to run as root with its sandbox (containers and CI often are root).
+    args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), ROOT, ...args],
     cwd: ROOT,
     timeout: 60_000,
     env: {
@@ -44,9 +45,19 @@ async function launch(args: string[] = []): Promise<void> {
   });
 }
 
+/** Quits the app (with no unsaved changes, else the window would ask first). */
 async function quit(): Promise<void> {
-  await app?.close();
+  const a = app;
   app = undefined;
+  await a?.close();
+}
+
+/** After a failure there may be unsaved changes and no one to answer the question: the windows go without asking. */
+async function forceQuit(): Promise<void> {
+  const a = app;
+  app = undefined;
+  await a?.evaluate(({ BrowserWindow }) => BrowserWindow.getAllWindows().forEach((w) => w.destroy())).catch(() => undefined);
+  await a?.close().catch(() => undefined);
 }
 
 /** Every value of the result shown, as text (NaN and -0 survive). */
@@ -68,7 +79,7 @@ describe('the desktop app, in Electron', { skip }, () => {
     await buildAll();
     await launch();
   });
-  after(quit);
+  after(forceQuit);
 
   test('opens on the bundled demo model, in a window no smaller than the layout is tested at', async () => {
     await page.getByTestId('model-info').getByText('demo').first().waitFor({ timeout: 60_000 });
@@ -79,7 +90,6 @@ describe('the desktop app, in Electron', { skip }, () => {
       return win.getContentSize();
     })) as [number, number];
     assert.ok(w >= MIN_WINDOW.width && h >= MIN_WINDOW.height, `the window shrank to ${w}×${h}`);
-    await app!.evaluate(({ BrowserWindow }) => BrowserWindow.getAllWindows()[0].setContentSize(1280, 720));
   });
 
   test('runs a short job: attribution patching of the default kinds', async () => {
@@ -89,6 +99,21 @@ describe('the desktop app, in Electron', { skip }, () => {
     shown = await digest();
     assert.ok(shown);
     await page.screenshot({ path: join(SHOTS, 'electron-01-run.png') });
+  });
+
+  test(`at 1280×720, no tab scrolls the window sideways and the table shows ${TABLE_MIN_ROWS} rows`, async () => {
+    await app!.evaluate(({ BrowserWindow }) => BrowserWindow.getAllWindows()[0].setContentSize(1280, 720));
+    await until('the page is 1280 px wide', async () => (await page.evaluate('innerWidth')) === 1280);
+    for (const tab of await page.getByRole('tab').evaluateAll((els) => els.map((e) => e.getAttribute('data-testid')!))) {
+      await page.getByTestId(tab).click();
+      await page.waitForTimeout(150);
+      const m = (await page.evaluate(`(() => {
+        const box = document.querySelector('[data-testid="rows"]').getBoundingClientRect();
+        const rows = [...document.querySelectorAll('[data-testid="result-row"]')].filter((r) => { const b = r.getBoundingClientRect(); return b.top >= box.top - 0.5 && b.bottom <= box.bottom + 0.5; });
+        return { scrollWidth: document.documentElement.scrollWidth, innerWidth, rows: rows.length };
+      })()`)) as { scrollWidth: number; innerWidth: number; rows: number };
+      assert.ok(m.scrollWidth <= m.innerWidth && m.rows >= TABLE_MIN_ROWS, `${tab}: ${JSON.stringify(m)}`);
+    }
   });
 
   test('saves the project through the native Save dialog', async () => {
@@ -104,6 +129,7 @@ describe('the desktop app, in Electron', { skip }, () => {
   });
 
   test('a new app process opens the saved project with the same results', async () => {
+    assert.doesNotMatch(await page.title(), /•/);
     await quit();
     await launch([saved]);
     await page.getByTestId('result-row').first().waitFor({ timeout: 60_000 });

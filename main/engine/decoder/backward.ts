@@ -11,7 +11,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
 import type { GradFn } from '../architecture.ts';
-import { byKvHead, GELU_C, type DecoderLayerTape, type DecoderTape, type NormTape } from './forward.ts';
+import { ACTIVATIONS } from '../gpt2/activations.ts';
+import { byKvHead, type DecoderLayerTape, type DecoderTape, type NormTape } from './forward.ts';
 import type { Rotary } from './rotary.ts';
 import { fastTransposedMatMul } from '../native-matmul.ts';
 import { transposedWeights, type DecoderLayerT, type DecoderWeights, type Norm } from './weights.ts';
@@ -22,24 +23,6 @@ function normBackward(cfg: ModelConfig, gy: tf.Tensor, n: Norm, t: NormTape): tf
   const proj = tf.mul(t.xhat, tf.mean(tf.mul(gxhat, t.xhat), -1, true));
   const centred = cfg.norm === 'layer' ? tf.sub(gxhat, tf.mean(gxhat, -1, true)) : gxhat;
   return tf.mul(t.inv, tf.sub(centred, proj));
-}
-
-/** act′(x) for the MLP's activation */
-function activationGrad(cfg: ModelConfig, x: tf.Tensor): tf.Tensor {
-  switch (cfg.activation) {
-    case 'silu': {
-      const s = tf.sigmoid(x); // d(x·σ(x)) = σ(1 + x(1 − σ))
-      return tf.mul(s, tf.add(tf.mul(x, tf.sub(1, s)), 1));
-    }
-    case 'gelu': // Φ(x) + x·φ(x)
-      return tf.add(tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5), tf.mul(x, tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), 1 / Math.sqrt(2 * Math.PI))));
-    case 'gelu_new': {
-      const x2 = tf.square(x);
-      const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(x2, 0.044715), 1)), 2 * GELU_C));
-      const du = tf.mul(tf.add(tf.mul(x2, 3 * 0.044715), 1), 2 * GELU_C);
-      return tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), du));
-    }
-  }
 }
 
 /**
@@ -88,13 +71,13 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
       onGrad(n + 'mlp.hook_post', gPost);
       let gH2: tf.Tensor;
       if (t.up) {
-        const gPre = tf.mul(tf.mul(gPost, t.up), activationGrad(cfg, t.pre));
-        const gUp = tf.mul(gPost, tf.mul(t.pre, tf.sigmoid(t.pre)));
+        const gPre = tf.mul(tf.mul(gPost, t.up), ACTIVATIONS[cfg.activation].grad(t.pre));
+        const gUp = tf.mul(gPost, ACTIVATIONS[cfg.activation].f(t.pre));
         onGrad(n + 'mlp.hook_pre', gPre);
         onGrad(n + 'mlp.hook_pre_linear', gUp);
         gH2 = tf.add(back(gPre, 'wInT'), back(gUp, 'wUpT'));
       } else {
-        const gPre = tf.mul(gPost, activationGrad(cfg, t.pre));
+        const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
         onGrad(n + 'mlp.hook_pre', gPre);
         gH2 = back(gPre, 'wInT');
       }
@@ -113,7 +96,7 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
       // softmax: gScores = pattern ⊙ (gPattern − Σ_k gPattern·pattern); masked entries have pattern 0.
       const gScores = tf.mul(t.pattern, tf.sub(gPattern, tf.sum(tf.mul(gPattern, t.pattern), -1, true)));
       onGrad(n + 'attn.hook_attn_scores', gScores);
-      const gRaw = byKvHead(tf.mul(gScores, 1 / Math.sqrt(dh)), K); // [N, K, G·P, P]
+      const gRaw = byKvHead(tf.mul(gScores, cfg.attnScale[l]), K); // [N, K, G·P, P]
       const gRotQT = tf.reshape(tf.matMul(gRaw, t.kT), [N, H, P, dh]);
       const gRotKT = tf.matMul(T(gRaw, [0, 1, 3, 2]) as tf.Tensor4D, byKvHead(t.qT, K)); // [N, K, P, dh]
       const gV = T(gVT, [0, 2, 1, 3]); // [N, P, K, dh]

@@ -13,7 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
 import type { BlockOptions, HookFn, KeyValues, Tape } from '../architecture.ts';
 import { badInput } from '../errors.ts';
-import { geluNew, GELU_C, type MaskCache } from '../gpt2/forward.ts';
+import { ACTIVATIONS } from '../gpt2/activations.ts';
+import type { MaskCache } from '../gpt2/forward.ts';
 import { tileTo } from '../ops.ts';
 import type { Rotary } from './rotary.ts';
 import type { DecoderLayer, DecoderWeights, Norm } from './weights.ts';
@@ -65,16 +66,7 @@ export function norm(cfg: ModelConfig, x: tf.Tensor, n: Norm, tape?: (t: NormTap
   return n.b ? tf.add(y, n.b) : y;
 }
 
-/** Exact GELU, ½x(1 + erf(x/√2)) (GPT-NeoX's `gelu`). */
-export function geluExact(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
-}
-
-export function activation(cfg: ModelConfig, x: tf.Tensor): tf.Tensor {
-  if (cfg.activation === 'silu') return tf.mul(x, tf.sigmoid(x));
-  return cfg.activation === 'gelu' ? geluExact(x) : geluNew(x);
-}
-export { GELU_C };
+const activation = (cfg: ModelConfig, x: tf.Tensor): tf.Tensor => ACTIVATIONS[cfg.activation].f(x);
 
 type Expand = (t: tf.Tensor, rows: number) => tf.Tensor;
 /** Brings tensors to one batch: after a patching hook a block has variants × pairs rows. */
@@ -135,7 +127,7 @@ export function block(c: BlockContext, l: number, x0: tf.Tensor3D, o: BlockOptio
   const [qa, ka] = align([qT, kAll], o.expand);
   const Na = qa.shape[0];
   const raw = tf.reshape(tf.matMul(byKvHead(qa, K), ka), [Na, H, Q, P]);
-  const scores = hook(n + 'attn.hook_attn_scores', tf.add(tf.mul(raw, 1 / Math.sqrt(dh)), c.masks.get(qStart, Q, P)), qStart); // [N, H, Q, P]
+  const scores = hook(n + 'attn.hook_attn_scores', tf.add(tf.mul(raw, cfg.attnScale[l]), c.masks.get(qStart, Q, P)), qStart); // [N, H, Q, P]
   const pattern = hook(n + 'attn.hook_pattern', tf.softmax(scores), qStart) as tf.Tensor4D;
   const [pa, va] = align([pattern, vAll], o.expand);
   const zT = tf.reshape(tf.matMul(byKvHead(pa, K), va), [pa.shape[0], H, Q, dh]);

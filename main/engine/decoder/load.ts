@@ -1,10 +1,11 @@
 /**
  * Reading a family's checkpoint into DecoderWeights: tensors by name (without the family prefix),
- * shapes checked against config.json, nn.Linear weights transposed to [in, out] once, and every
- * tensor made so far freed if any later one is missing or malformed.
+ * shapes and values checked by the Checkpoint, nn.Linear weights transposed to [in, out] once, every
+ * tensor made so far freed if any later one is missing or malformed, and tensors left unread refused.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { openCheckpoint, type CheckpointInfo } from '../checkpoint.ts';
+import { Checkpoint } from '../checkpoint.ts';
+import type { CheckpointInfo } from '../gpt2/weights.ts';
 import { transposeRows, type DecoderWeights } from './weights.ts';
 
 export interface WeightReader {
@@ -21,13 +22,16 @@ export interface WeightReader {
   own<T extends tf.Tensor>(t: T): T;
 }
 
-export function loadDecoderWeights(dir: string, prefix: string, build: (r: WeightReader) => DecoderWeights): { weights: DecoderWeights; info: CheckpointInfo } {
-  const ckpt = openCheckpoint(dir, prefix);
+export type { CheckpointInfo };
+
+/** `model` names what config.json describes, for the error when the checkpoint holds more. */
+export function loadDecoderWeights(dir: string, prefix: string, model: string, build: (r: WeightReader) => DecoderWeights): { weights: DecoderWeights; info: CheckpointInfo } {
+  const ckpt = Checkpoint.open(dir, { prefixes: [prefix] });
   const created: tf.Tensor[] = [];
   const own = <T extends tf.Tensor>(t: T): T => (created.push(t), t);
   const reader: WeightReader = {
-    has: ckpt.has,
-    raw: ckpt.read,
+    has: (name) => ckpt.has(name),
+    raw: (name, shape) => ckpt.read(name, shape),
     own,
     vector: (name, n) => own(tf.tensor1d(ckpt.read(name, [n]))),
     linear: (name, out, inp) => own(tf.tensor2d(transposeRows(ckpt.read(name, [out, inp]), out, inp), [inp, out])),
@@ -35,7 +39,8 @@ export function loadDecoderWeights(dir: string, prefix: string, build: (r: Weigh
   };
   try {
     const weights = build(reader);
-    return { weights, info: ckpt.info() };
+    ckpt.checkAllUsed(model);
+    return { weights, info: { files: ckpt.paths, dtypes: [...ckpt.dtypes].sort(), paramCount: ckpt.paramCount } };
   } catch (e) {
     tf.dispose(created);
     throw e;

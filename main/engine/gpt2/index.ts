@@ -5,8 +5,7 @@ import type { ModelConfig } from '../config.ts';
 import { BLOCK_HOOKS } from '../hooks.ts';
 import { backward } from './backward.ts';
 import { block, embed, finalNorm, Gpt2Tape, MaskCache } from './forward.ts';
-import type { CheckpointInfo } from '../checkpoint.ts';
-import { disposeGpt2Weights, loadGpt2Weights, perHeadWeights, type Gpt2Weights } from './weights.ts';
+import { disposeGpt2Weights, loadGpt2Weights, perHeadWeights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
 
 export class Gpt2 implements Architecture {
   readonly family = 'GPT-2';

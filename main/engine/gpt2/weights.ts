@@ -8,8 +8,10 @@
  * made only when a backward pass first runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { openCheckpoint, type CheckpointInfo } from '../checkpoint.ts';
+import { Checkpoint } from '../checkpoint.ts';
+import { badModel } from '../errors.ts';
 import type { ModelConfig } from '../config.ts';
+import type { Dtype } from '../safetensors.ts';
 
 export interface LayerWeights {
   ln1: { w: tf.Tensor1D; b: tf.Tensor1D };
@@ -49,12 +51,19 @@ export interface LayerWeightsPerHead {
   wo: tf.Tensor3D; // [H, d_head, d_model]: head h's rows of W_O
 }
 
+export interface CheckpointInfo {
+  files: string[];
+  dtypes: Dtype[];
+  /** number of parameters in the checkpoint (tied matrices counted once) */
+  paramCount: number;
+}
+
 export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2Weights; info: CheckpointInfo } {
-  const ckpt = openCheckpoint(dir, 'transformer.');
+  const ckpt = Checkpoint.open(dir, { prefixes: ['transformer.'] });
   const { dModel: D, dMlp: M, dVocab: V, nCtx: C } = cfg;
   const created: tf.Tensor[] = [];
-  const read = ckpt.read;
-  const has = ckpt.has;
+  const has = (bare: string) => ckpt.has(bare);
+  const read = (bare: string, shape: number[]) => ckpt.read(bare, shape);
   const t1 = (bare: string, n: number) => keep(tf.tensor1d(read(bare, [n])));
   const t2 = (bare: string, r: number, c: number) => keep(tf.tensor2d(read(bare, [r, c]), [r, c]));
   const keep = <T extends tf.Tensor>(t: T): T => (created.push(t), t);
@@ -84,11 +93,16 @@ export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2W
     }
     const lnF = { w: t1('ln_f.weight', D), b: t1('ln_f.bias', D) };
     // Hugging Face keeps lm_head.weight as [d_vocab, d_model]; when absent it is tied to wte.
+    // Untied but absent, transformers would start it from random weights: no model to study.
+    if (!cfg.tiedEmbeddings && !has('lm_head.weight')) {
+      throw badModel(`${dir}: config.json sets tie_word_embeddings to false, but the checkpoint has no lm_head.weight (transformers would initialise it at random)`);
+    }
     const unembedRows = has('lm_head.weight') ? t2('lm_head.weight', V, D) : wte;
     const unembed = keep(tf.transpose(unembedRows) as tf.Tensor2D);
+    ckpt.checkAllUsed(`a GPT-2 model of n_layer ${cfg.nLayers}, n_head ${cfg.nHeads}, n_embd ${D} (config.json)`);
     return {
       weights: { wte, wpe, lnF, unembedRows, unembed, layers },
-      info: ckpt.info(),
+      info: { files: ckpt.paths, dtypes: [...ckpt.dtypes].sort() as Dtype[], paramCount: ckpt.paramCount },
     };
   } catch (e) {
     for (const t of created) t.dispose();

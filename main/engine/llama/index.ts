@@ -3,15 +3,15 @@
  * mlp.gate_proj, input_layernorm, …) loaded into the rotary decoder. The weights are in Hugging
  * Face's `rotate_half` layout, which decoder/rotary.ts computes.
  */
-import type { CheckpointInfo } from '../checkpoint.ts';
+
 import type { ModelConfig } from '../config.ts';
 import { Decoder } from '../decoder/index.ts';
-import { loadDecoderWeights } from '../decoder/load.ts';
+import { loadDecoderWeights, type CheckpointInfo } from '../decoder/load.ts';
 import type { DecoderLayer } from '../decoder/weights.ts';
 
 export function loadLlama(dir: string, cfg: ModelConfig): { arch: Decoder; checkpoint: CheckpointInfo } {
   const { dModel: D, dMlp: M, dVocab: V, nHeads: H, nKvHeads: K, dHead: dh } = cfg;
-  const { weights, info } = loadDecoderWeights(dir, 'model.', (r) => {
+  const { weights, info } = loadDecoderWeights(dir, 'model.', `${cfg.modelType} with ${cfg.nLayers} layers`, (r) => {
     const embed = r.matrix('embed_tokens.weight', V, D);
     const layers: DecoderLayer[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
@@ -31,6 +31,8 @@ export function loadLlama(dir: string, cfg: ModelConfig): { arch: Decoder; check
       });
     }
     const lnF = { w: r.vector('norm.weight', D) };
+    // Some tied checkpoints store lm_head.weight anyway (a copy of the embedding): read, then unused.
+    if (cfg.tiedEmbeddings && r.has('lm_head.weight')) r.raw('lm_head.weight', [V, D]);
     const unembedRows = cfg.tiedEmbeddings ? embed : r.matrix('lm_head.weight', V, D);
     return { embed, lnF, unembedRows, layers };
   });
