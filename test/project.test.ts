@@ -14,7 +14,7 @@ import { HookedModel } from '../main/engine/model.ts';
 import { runPatching, type PatchingResult, type PatchRequest } from '../main/engine/patching/index.ts';
 import { parsePairsJsonl, tokenizePairs, type PromptPair } from '../main/engine/patching/pairs.ts';
 import { toJsonReport } from '../main/engine/patching/report.ts';
-import { readContainer, writeContainer } from '../main/engine/project/format.ts';
+import { decodeProject, readContainer, writeContainer } from '../main/engine/project/format.ts';
 import {
   autosavePath,
   autosaveProject,
@@ -108,6 +108,32 @@ describe('round trip', () => {
     assert.equal(loadProjectInfo(good).schemaVersion, SCHEMA_VERSION);
   });
 
+  test('AtP* arrays round trip bit for bit; the QK summary and the recall curves are derived again', async () => {
+    const req: PatchRequest = { direction: 'noising', metric: 'logit-diff', kinds: ['head_k', 'resid_pre'], method: 'both', qkFix: true, gradDrop: true, rankBy: 'atp_qk', recallK: 3, verifyTop: 2 };
+    const m = await HookedModel.load(TINY);
+    const star = await runPatching(m, tokenizePairs(m, pairs, true), req).finally(() => m.dispose());
+    const file = join(tmp, 'star.patchbench');
+    saveProject(file, projectFromResult(star, { pairs, settings: settingsFromRequest(req, true), model: modelRef, view: {} }));
+    const back = loadProject(file);
+    assert.deepEqual(decodeProject(readFileSync(file), file).warnings, [], 'every AtP* key is known');
+    assert.deepEqual(requestFromSettings(back.settings), req);
+    back.results!.kinds.forEach((k, i) => {
+      const want = star.kinds[i];
+      assert.ok(bits(k.attributionQk)?.equals(bits(want.attributionQk)!) ?? !want.attributionQk, `${k.kind} attributionQk`);
+      assert.deepEqual(Object.keys(k.scores!), ['atp', 'atp_qk', 'graddrop', 'atp_star']);
+      for (const [name, a] of Object.entries(want.scores!)) assert.ok(bits(k.scores![name as 'atp'])!.equals(bits(a)!), `${k.kind} score ${name}`);
+      assert.deepEqual(k.recall, want.recall);
+      assert.deepEqual(k.summaryQk, want.summaryQk);
+      assert.equal(k.verification!.ranking, 'atp_qk');
+    });
+    assert.equal(JSON.stringify(toJsonReport(resultFromProject(back)!)), JSON.stringify(toJsonReport(star)));
+    const { header, data } = readContainer(readFileSync(file), file);
+    (header as any).settings.qkFix = false;
+    const broken = join(tmp, 'star-broken.patchbench');
+    writeFileSync(broken, Buffer.concat(writeContainer(header as object, [data])));
+    assertBroken(broken, /results\.kinds\.head_k\.attributionQk is present but settings\.qkFix is not set/);
+  });
+
   test('saving a reopened project writes the same bytes', () => {
     const again = join(tmp, 'again.patchbench');
     saveProject(again, loadProject(good));
@@ -122,11 +148,13 @@ describe('round trip', () => {
     const header = JSON.parse(buf.subarray(MAGIC.length + 8, MAGIC.length + 8 + len).toString());
     assert.equal(Object.keys(header)[0], 'schemaVersion');
     assert.deepEqual(Object.keys(header), ['schemaVersion', 'pairs', 'settings', 'model', 'provenance', 'results', 'view']);
-    assert.deepEqual(header.results.kinds.head_z.attribution, { dtype: 'F32', data_offsets: [0, 32] });
+    const { crc32: sum, ...entry } = header.results.kinds.head_z.attribution;
+    assert.deepEqual(entry, { dtype: 'F32', data_offsets: [0, 32] });
+    assert.ok(Number.isInteger(sum) && sum >= 0 && sum <= 0xffffffff, 'each array has its CRC-32');
     assert.match(header.model.fingerprint, /^sha256:[0-9a-f]{64}$/);
     assert.deepEqual(header.model.files.map((f: any) => f.name), ['config.json', 'model.safetensors']);
     assert.equal(header.provenance.appVersion, JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
-    const total = result.kinds.reduce((s, k) => s + (k.attribution?.length ?? 0) + (k.activation?.length ?? 0), 0);
+    const total = result.kinds.reduce((s, k) => s + (k.attribution?.length ?? 0) + (k.scores?.atp?.length ?? 0) + (k.activation?.length ?? 0), 0);
     assert.equal(buf.length, MAGIC.length + 8 + len + 4 * total, 'arrays are stored as 4-byte floats, not JSON');
   });
 

@@ -6,15 +6,15 @@ import { parseMetric } from '../engine/metrics.ts';
 import { HookedModel } from '../engine/model.ts';
 import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import { parseKinds } from '../engine/patching/components.ts';
-import { runPatching, type Method } from '../engine/patching/index.ts';
+import { DEFAULT_RECALL_K, RANKINGS, runPatching, type Method, type Ranking } from '../engine/patching/index.ts';
 import { parsePairsJsonl, tokenizePairs, type PromptPair } from '../engine/patching/pairs.ts';
 import { topComponentsTable, toCsv, toJsonReport } from '../engine/patching/report.ts';
 import type { Direction } from '../engine/patching/runs.ts';
 import { predictNext } from '../engine/predict.ts';
 import { generatePairs, generatePairSet, TASKS } from '../engine/tasks/index.ts';
 import { loadTokenizer } from '../engine/tokenizer.ts';
-import { writeFileAtomic } from '../engine/files.ts';
-import { checkModel, loadProject, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
+import { checkNotReadOnly, checkOutput, writeOutput } from '../engine/files.ts';
+import { checkModel, loadProjectInfo, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
 import { progressBar } from './progress.ts';
 import { runCircuit, type CircuitMethod } from '../engine/circuits/index.ts';
 import { toCircuitCsv, toCircuitJson } from '../engine/circuits/report.ts';
@@ -47,6 +47,12 @@ function int(v: Values, name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n)) throw badInput(`--${name} must be an integer, got "${raw}"`);
   return n;
+}
+
+/** --out and --csv are refused before any work when they name a project or a model file. */
+function checkOutputs(v: Values): void {
+  checkOutput(typeof v.out === 'string' ? v.out : undefined, '--out');
+  checkOutput(typeof v.csv === 'string' ? v.csv : undefined, '--csv');
 }
 
 /** --batch N: pairs per batch, or undefined to let the job plan it. */
@@ -134,6 +140,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(v) {
       if (typeof v.task !== 'string') throw badInput(`pairs needs --task (one of ${Object.keys(TASKS).join(', ')})`);
       if (typeof v.out !== 'string') throw badInput('pairs needs --out FILE.jsonl');
+      checkOutput(v.out, '--out');
       // Only the tokenizer decides which names and answers are single tokens: no weights needed.
       const set = generatePairSet(v.task, {
         n: int(v, 'n', 64),
@@ -141,7 +148,7 @@ export const COMMANDS: Record<string, Command> = {
         tokenizer: await loadTokenizer(modelDir(v)),
         corruption: v.corruption as never,
       });
-      writeFileAtomic(v.out, set.pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
+      writeOutput(v.out, set.pairs.map((p) => JSON.stringify(p)).join('\n') + '\n', '--out');
       if (set.shortfall) process.stderr.write(`${set.shortfall}\n`);
       process.stderr.write(`wrote ${set.pairs.length} ${v.task} pairs to ${v.out}\n`);
     },
@@ -150,7 +157,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'attribution and/or activation patching over prompt pairs',
     args:
       '[--model DIR] [--pairs FILE.jsonl] [--direction denoising|noising] [--metric logit-diff|prob-diff|logprob] [--kinds all|k1,k2,…] ' +
-      '[--method attribution|activation|both] [--verify-top K] [--no-bos] [--threads N] [--batch N] [--out FILE.json] [--csv FILE.csv]',
+      '[--method attribution|activation|both] [--qk-fix] [--graddrop] [--atp-star] [--rank-by RANKING] [--verify-top K] [--recall-k K] ' +
+      '[--no-bos] [--threads N] [--batch N] [--out FILE.json] [--csv FILE.csv]',
     options: {
       ...common,
       ...modelOpt,
@@ -160,6 +168,11 @@ export const COMMANDS: Record<string, Command> = {
       kinds: { type: 'string' },
       method: { type: 'string' },
       'verify-top': { type: 'string' },
+      'qk-fix': { type: 'boolean' },
+      graddrop: { type: 'boolean' },
+      'atp-star': { type: 'boolean' },
+      'rank-by': { type: 'string' },
+      'recall-k': { type: 'string' },
       'no-bos': { type: 'boolean' },
       threads: { type: 'string' },
       batch: { type: 'string' },
@@ -173,12 +186,18 @@ export const COMMANDS: Record<string, Command> = {
       '--kinds        resid_pre,resid_mid,resid_post,attn_out,mlp_out,head_z,head_q,head_k,head_v,head_z_pos,head_pattern,neuron or all',
       '               (all: every kind the model has; `patchbench info` lists them)',
       '--method       attribution (default), activation or both',
-      '--verify-top K also run activation patching on the K components with the largest |attribution| per kind',
+      '--qk-fix       AtP* QK fix: head_q/head_k estimates that recompute the attention pattern exactly (attribution_qk)',
+      '--graddrop     AtP* GradDrop scores (score_graddrop; L extra backward passes)',
+      '--atp-star     both: AtP* (score_atp_star)',
+      `--rank-by R    the order --verify-top follows: ${RANKINGS.join(', ')} (default: atp_star, graddrop or attribution, the most complete computed)`,
+      '--verify-top K also run activation patching on the first K components per kind in that order',
+      `--recall-k K   K of the cost-of-verified-recall curves (with --method both; default ${DEFAULT_RECALL_K})`,
       '--threads N    worker threads (default: one per core for models of 20M parameters or more, else 1)',
       '--batch N      pairs in memory at once (default: planned from the model size and free memory)',
       '--out FILE     results as JSON (without it, the top components are printed)',
     ],
     async run(v) {
+      checkOutputs(v);
       const direction = (v.direction ?? 'denoising') as Direction;
       if (direction !== 'denoising' && direction !== 'noising') throw badInput(`--direction must be denoising or noising, got "${direction}"`);
       const method = (v.method ?? 'attribution') as Method;
@@ -187,6 +206,12 @@ export const COMMANDS: Record<string, Command> = {
       parseKinds(v.kinds as string | undefined); // names checked before the model loads
       const verifyTop = v['verify-top'] === undefined ? undefined : int(v, 'verify-top', 0);
       if (verifyTop !== undefined && verifyTop < 1) throw badInput('--verify-top must be a positive integer');
+      const recallK = int(v, 'recall-k', DEFAULT_RECALL_K);
+      if (recallK < 1) throw badInput('--recall-k must be a positive integer');
+      const qkFix = !!v['qk-fix'] || !!v['atp-star'];
+      const gradDrop = !!v.graddrop || !!v['atp-star'];
+      const rankBy = v['rank-by'] as Ranking | undefined;
+      if (rankBy !== undefined && !RANKINGS.includes(rankBy)) throw badInput(`--rank-by must be one of ${RANKINGS.join(', ')}, got "${rankBy}"`);
       const m = await HookedModel.load(modelDir(v));
       const kinds = parseKinds(v.kinds as string | undefined, m.info.kinds);
       let given: { pairs: PromptPair[]; labels?: string[] };
@@ -201,10 +226,10 @@ export const COMMANDS: Record<string, Command> = {
       if (threads < 1) throw badInput('--threads must be a positive integer');
       const pool = threads > 1 ? await PartPool.start(m, threads) : undefined;
       const bar = progressBar();
-      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
+      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop, qkFix, gradDrop, rankBy, recallK }, { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
-      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
-      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
+      if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toJsonReport(result)), '--out');
+      if (typeof v.csv === 'string') writeOutput(v.csv, toCsv(result, m.tokenizer), '--csv');
       const norm = `clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}`;
       const wrote = [v.out, v.csv].filter((f) => typeof f === 'string');
       process.stderr.write(`${metric} ${norm}; ${kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}${wrote.length ? `; wrote ${wrote.join(', ')}` : ''}\n`);
@@ -213,7 +238,13 @@ export const COMMANDS: Record<string, Command> = {
         const s = k.summary;
         const ver = k.verification;
         if (s && s.n > 1) process.stderr.write(`  ${k.kind.padEnd(13)} n=${s.n} pearson=${s.pearson?.toFixed(3)} spearman=${s.spearman?.toFixed(3)} rmse=${s.rmse?.toExponential(2)}\n`);
-        if (ver) process.stderr.write(`  ${k.kind.padEnd(13)} verified top ${ver.k}: pearson=${ver.pearson?.toFixed(3)}${ver.recovered !== null ? ` recovered ${ver.recovered}/${ver.k} of the true top ${ver.k}` : ''}\n`);
+        const q = k.summaryQk;
+        if (q && q.n > 1) process.stderr.write(`  ${(k.kind + ' QK fix').padEnd(13)} n=${q.n} pearson=${q.pearson?.toFixed(3)} spearman=${q.spearman?.toFixed(3)} rmse=${q.rmse?.toExponential(2)}\n`);
+        if (ver) process.stderr.write(`  ${k.kind.padEnd(13)} verified top ${ver.k} by ${ver.ranking}: pearson=${ver.pearson?.toFixed(3)}${ver.recovered !== null ? ` recovered ${ver.recovered}/${ver.k} of the true top ${ver.k}` : ''}\n`);
+        if (k.recall) {
+          const parts = Object.entries(k.recall).map(([name, c]) => `${name} ${c!.verifications_to_all} (auc ${c!.auc.toFixed(3)})`);
+          process.stderr.write(`  ${k.kind.padEnd(13)} verifications to find the true top ${Object.values(k.recall)[0]!.k}: ${parts.join(', ')}\n`);
+        }
       }
       m.dispose();
     },
@@ -252,6 +283,7 @@ export const COMMANDS: Record<string, Command> = {
     ],
     async run(v) {
       if (typeof v.out !== 'string' && typeof v.csv !== 'string') throw badInput('circuit needs --out FILE.json (or --csv FILE.csv)');
+      checkOutputs(v);
       const direction = (v.direction ?? 'denoising') as Direction;
       if (direction !== 'denoising' && direction !== 'noising') throw badInput(`--direction must be denoising or noising, got "${direction}"`);
       const method = (v.method ?? 'eap') as CircuitMethod;
@@ -274,8 +306,8 @@ export const COMMANDS: Record<string, Command> = {
       const bar = progressBar();
       const r = await runCircuit(m, tokens, { direction, metric, method, steps, extraction, n, curve: !!v.curve }, { onProgress: bar.update });
       bar.done();
-      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toCircuitJson(r)));
-      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCircuitCsv(r));
+      if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toCircuitJson(r)), '--out');
+      if (typeof v.csv === 'string') writeOutput(v.csv, toCircuitCsv(r), '--csv');
       const own = r.faithfulness.find((p) => p.ranking === r.ranking && p.n === Math.min(n, r.graph.src.length))!;
       const kept = r.circuit.reduce((a, b) => a + b, 0);
       const wrote = [v.out, v.csv].filter((f) => typeof f === 'string').join(', ');
@@ -305,8 +337,12 @@ export const COMMANDS: Record<string, Command> = {
       if (positionals.length !== 1) throw badInput(`run needs one FILE.patchbench${positionals.length ? `, got ${positionals.length} files` : ''}`);
       if (!v.out && !v.csv && !v.save) throw badInput('run needs --out FILE.json, --csv FILE.csv or --save (otherwise the results go nowhere)');
       const file = positionals[0];
+      checkOutputs(v);
+      // A read-only project is refused now, not after the job.
+      if (v.save) checkNotReadOnly(file);
       const warn = (s: string) => process.stderr.write(`patchbench: warning: ${s}\n`);
-      const project = loadProject(file);
+      const { project, warnings } = loadProjectInfo(file);
+      for (const w of warnings) warn(`${file}: ${w}`);
       const check = await checkModel(project, typeof v.model === 'string' ? v.model : undefined);
       if (check.status === 'missing') throw badModel(`${file}: ${check.message}${typeof v.model === 'string' ? '' : '; pass --model DIR to use a copy elsewhere'}`);
       if (check.status !== 'ok') warn(`${check.message}; recomputing with it anyway`);
@@ -321,8 +357,8 @@ export const COMMANDS: Record<string, Command> = {
       const bar = progressBar();
       const result = await runPatching(m, tokens, requestFromSettings(project.settings), { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
-      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
-      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
+      if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toJsonReport(result)), '--out');
+      if (typeof v.csv === 'string') writeOutput(v.csv, toCsv(result, m.tokenizer), '--csv');
       if (v.save) saveProject(file, projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view }));
       const wrote = [v.out, v.csv, v.save ? file : undefined].filter((x) => typeof x === 'string').join(', ');
       process.stderr.write(`${project.settings.metric} clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}; ${result.kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}; wrote ${wrote}\n`);

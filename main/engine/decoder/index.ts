@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Architecture, BackwardOptions, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
 import { badInput } from '../errors.ts';
+import { attentionPatternFrom } from '../ops.ts';
 import type { ModelConfig } from '../config.ts';
 import { MaskCache } from '../gpt2/forward.ts';
 import { backward } from './backward.ts';
@@ -50,6 +51,11 @@ export class Decoder implements Architecture {
   backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
     if (o.inputGrads) throw this.notYet('gradients at split inputs');
     backward(this.config, this.weights, this.rotary, asDecoderTape(tape), gFinal, onGrad);
+  }
+  /** The pattern is formed from q and k after rotary. */
+  readonly qkSites = { q: 'attn.hook_rot_q', k: 'attn.hook_rot_k' };
+  attentionPattern(layer: number, q: tf.Tensor4D, k: tf.Tensor4D): tf.Tensor4D {
+    return attentionPatternFrom(q, k, this.config.attnScale[layer], this.masks.get(0, q.shape[1], k.shape[1]));
   }
   /** Circuit discovery's options, implemented for GPT-2 only so far: refused rather than ignored. */
   private notYet(what: string) {

@@ -10,27 +10,36 @@
  *
  *   schemaVersion  2
  *   pairs          [{clean, corrupted, answer, wrong}]
- *   settings       {direction, metric, kinds, method, verifyTop?, prependBos}
+ *   settings       {direction, metric, kinds, method, verifyTop?, qkFix?, gradDrop?, rankBy?, recallK?, prependBos}
  *   model          {path, name, fingerprint, files: [{name, bytes}], dims: {nLayers, nHeads, nKvHeads?, dModel, dMlp, dVocab}, bundled?}
  *   provenance     {appVersion, backend, date, seconds} or null (no results yet)
  *   results        {metric: {clean, corrupted}, tokens: {clean, corrupted, answer, wrong},
- *                   kinds: {KIND: {shape, attribution?: ARRAY, activation?: ARRAY, summary?, verification?}}} or null
+ *                   kinds: {KIND: {shape, attribution?: ARRAY, attributionQk?: ARRAY, scores?: {atp?, atp_qk?, graddrop?, atp_star?: ARRAY},
+ *                                activation?: ARRAY, summary?, verification?}}} or null
+ *                  (the AtP* fields and settings are optional: files written before them open unchanged; the
+ *                  QK-fixed agreement summary and the recall curves are derived again on opening)
  *   view           free-form JSON object (the app's view state)
  *   autosave?      {projectPath, date} (autosave files only)
  *
- * ARRAY is {dtype: "F32", data_offsets: [begin, end]}: a byte range of the array section, as in
- * safetensors. Values are bit-for-bit the engine's Float32Arrays, NaN (not computed) included.
+ * ARRAY is {dtype: "F32", data_offsets: [begin, end], crc32}: a byte range of the array section, as
+ * in safetensors, and the CRC-32 of those bytes (checked on opening; files written before it existed
+ * have none). Values are bit-for-bit the engine's Float32Arrays, NaN (not computed) included.
+ * Unknown keys are ignored with a warning (Decoded.warnings).
  * `model.path` is absolute, or relative to the project file's folder.
  *
  * Decoding validates everything and names what is wrong; older schema versions are migrated one
  * step at a time (migrate.ts), validated before and after; newer ones are refused.
  */
 import { endianness } from 'node:os';
+import { crc32 } from 'node:zlib';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { PatchbenchError } from '../errors.ts';
 import { METRICS, type MetricName } from '../metrics.ts';
 import { KIND_SPECS, KINDS, type Kind } from '../patching/components.ts';
-import type { KindResult, Method, Verification } from '../patching/index.ts';
+import { DEFAULT_RECALL_K, RANKINGS, type KindResult, type Method, type Verification } from '../patching/index.ts';
+import { isQkKind, SCORE_NAMES } from '../patching/attribution.ts';
+import { verifiedRecall } from '../patching/recall.ts';
+import { summarize } from '../patching/summary.ts';
 import type { PromptPair } from '../patching/pairs.ts';
 import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import type { AgreementSummary } from '../patching/summary.ts';
@@ -116,6 +125,8 @@ export interface Decoded {
   project: Project;
   /** the schema version the file was written in (before migration) */
   schemaVersion: number;
+  /** what was odd but readable: unknown keys, ignored */
+  warnings: string[];
 }
 
 /**
@@ -141,12 +152,17 @@ export function decodeProject(buf: Uint8Array, file: string): Decoded {
     const next = f.obj(header, `the header after migration to ${v + 1}`);
     if (next.schemaVersion !== v + 1) fail(`internal: migration from ${v} produced schemaVersion ${String(next.schemaVersion)}`);
   }
-  return { project: validateV2(f.obj(header, 'the header'), data, file, fail), schemaVersion: version };
+  const checked = new Fields(fail);
+  return { project: validateV2(checked, f.obj(header, 'the header'), data, file), schemaVersion: version, warnings: checked.warnings };
 }
 
-function validateV2(root: Record<string, unknown>, data: Uint8Array, file: string, fail: Fail): Project {
-  const f = new Fields(fail);
-  const pairs = f.arr(f.get(root, '', 'pairs'), 'pairs', true).map((p, i) => readPair(f, p, `pairs[${i}]`));
+const ROOT_KEYS = ['schemaVersion', 'pairs', 'settings', 'model', 'provenance', 'results', 'view', 'autosave'];
+
+function validateV2(f: Fields, root: Record<string, unknown>, data: Uint8Array, file: string): Project {
+  const fail = f.fail;
+  f.known(root, '', ROOT_KEYS);
+  // A project may have no pairs yet (a new one, saved before any were added); results need some.
+  const pairs = f.arr(f.get(root, '', 'pairs'), 'pairs').map((p, i) => readPair(f, p, `pairs[${i}]`));
   const settings = readSettings(f, f.get(root, '', 'settings'));
   const model = readModel(f, f.get(root, '', 'model'), file);
   const provRaw = f.get(root, '', 'provenance');
@@ -155,7 +171,8 @@ function validateV2(root: Record<string, unknown>, data: Uint8Array, file: strin
     fail(provRaw === null ? 'provenance is null but there are results' : 'results is null but provenance is not (provenance describes the results)');
   }
   const provenance = provRaw === null ? null : readProvenance(f, provRaw);
-  const arrays = new ArraySection(data, fail);
+  const arrays = new ArraySection(data, f);
+  if (resRaw !== null && pairs.length === 0) fail('pairs is empty but there are results');
   const results = resRaw === null ? null : readResults(f, resRaw, pairs.length, settings, model.dims, arrays);
   arrays.checkCovered();
   const view = f.obj(f.get(root, '', 'view'), 'view');
@@ -174,6 +191,7 @@ function readPair(f: Fields, v: unknown, at: string): PromptPair {
 function readSettings(f: Fields, v: unknown): ProjectSettings {
   const at = 'settings';
   const o = f.obj(v, at);
+  f.known(o, at, ['direction', 'metric', 'kinds', 'method', 'verifyTop', 'prependBos', 'qkFix', 'gradDrop', 'rankBy', 'recallK']);
   const kinds = f.arr(f.get(o, at, 'kinds'), `${at}.kinds`, true).map((k, i) => f.oneOf(k, `${at}.kinds[${i}]`, KINDS));
   const dup = kinds.find((k, i) => kinds.indexOf(k) !== i);
   if (dup) f.fail(`${at}.kinds lists ${dup} twice`);
@@ -186,12 +204,21 @@ function readSettings(f: Fields, v: unknown): ProjectSettings {
   };
   const top = f.opt(o, 'verifyTop');
   if (top !== undefined && top !== null) s.verifyTop = f.int(top, `${at}.verifyTop`, 1);
+  for (const flag of ['qkFix', 'gradDrop'] as const) {
+    const v = f.opt(o, flag);
+    if (v !== undefined && f.bool(v, `${at}.${flag}`)) s[flag] = true;
+  }
+  const rankBy = f.opt(o, 'rankBy');
+  if (rankBy !== undefined) s.rankBy = f.oneOf(rankBy, `${at}.rankBy`, RANKINGS);
+  const recallK = f.opt(o, 'recallK');
+  if (recallK !== undefined) s.recallK = f.int(recallK, `${at}.recallK`, 1);
   return s;
 }
 
 function readModel(f: Fields, v: unknown, file: string): ModelRef {
   const at = 'model';
   const o = f.obj(v, at);
+  f.known(o, at, ['path', 'name', 'fingerprint', 'files', 'dims', 'bundled']);
   const stored = f.str(f.get(o, at, 'path'), `${at}.path`, true);
   const fingerprint = f.strOrNull(f.get(o, at, 'fingerprint'), `${at}.fingerprint`);
   if (fingerprint !== null && !/^sha256:[0-9a-f]{64}$/.test(fingerprint)) f.fail(`${at}.fingerprint must be "sha256:" and 64 hex digits, got ${JSON.stringify(fingerprint)}`);
@@ -260,6 +287,7 @@ function readTokens(f: Fields, v: unknown, nPairs: number, dVocab: number | unde
 function readResults(f: Fields, v: unknown, nPairs: number, s: ProjectSettings, dims: ModelDims | null, arrays: ArraySection): ProjectResults {
   const at = 'results';
   const o = f.obj(v, at);
+  f.known(o, at, ['metric', 'tokens', 'kinds']);
   const m = f.obj(f.get(o, at, 'metric'), `${at}.metric`);
   const metric = { clean: f.num(f.get(m, `${at}.metric`, 'clean'), `${at}.metric.clean`), corrupted: f.num(f.get(m, `${at}.metric`, 'corrupted'), `${at}.metric.corrupted`) };
   const tokens = readTokens(f, f.get(o, at, 'tokens'), nPairs, dims?.dVocab);
@@ -275,6 +303,7 @@ function readResults(f: Fields, v: unknown, nPairs: number, s: ProjectSettings, 
   const kinds = s.kinds.map((kind): KindResult => {
     const w = `${at}.kinds.${kind}`;
     const ko = f.obj(f.get(kindsObj, `${at}.kinds`, kind), w);
+    f.known(ko, w, ['shape', 'attribution', 'activation', 'attributionQk', 'scores', 'summary', 'verification']);
     // head_k and head_v count key/value heads (fewer than query heads under grouped-query attention)
     const dimNames = ['layer', ...KIND_SPECS[kind].dims.map((d) => (d === 'head' && KIND_SPECS[kind].kvHeads ? 'key/value head' : d))];
     const shape = f.arr(f.get(ko, w, 'shape'), `${w}.shape`).map((d, i) => f.int(d, `${w}.shape[${i}]`, 1));
@@ -298,10 +327,31 @@ function readResults(f: Fields, v: unknown, nPairs: number, s: ProjectSettings, 
       if (!needed) f.fail(`${w}.${field} is present but settings.method ${s.method} does not compute it`);
       r[field] = arrays.take(e, `${w}.${field}`, n);
     }
+    const qk = f.opt(ko, 'attributionQk');
+    if (qk !== undefined) {
+      if (!s.qkFix || !isQkKind(kind)) f.fail(`${w}.attributionQk is present but ${isQkKind(kind) ? 'settings.qkFix is not set' : `${kind} has no QK fix`}`);
+      r.attributionQk = arrays.take(qk, `${w}.attributionQk`, n);
+    }
+    const sc = f.opt(ko, 'scores');
+    if (sc !== undefined) {
+      const so = f.obj(sc, `${w}.scores`);
+      for (const name of Object.keys(so)) f.oneOf(name, `${w}.scores: key ${JSON.stringify(name)}`, SCORE_NAMES);
+      r.scores = {};
+      for (const name of SCORE_NAMES) {
+        const e = f.opt(so, name);
+        if (e !== undefined) r.scores[name] = arrays.take(e, `${w}.scores.${name}`, n);
+      }
+    }
     const sum = f.opt(ko, 'summary');
     if (sum !== undefined) r.summary = readSummary(f, sum, `${w}.summary`, n);
     const ver = f.opt(ko, 'verification');
     if (ver !== undefined) r.verification = readVerification(f, ver, `${w}.verification`, n);
+    // derived, so not stored: the fixed estimate's agreement and the recall curves
+    if (r.attributionQk && r.activation) r.summaryQk = summarize(r.attributionQk, r.activation);
+    if (r.scores && r.activation && s.method !== 'attribution') {
+      r.recall = {};
+      for (const name of SCORE_NAMES) if (r.scores[name]) r.recall[name] = verifiedRecall(r.scores[name]!, r.activation, s.recallK ?? DEFAULT_RECALL_K);
+    }
     return r;
   });
   return { metric, tokens, kinds };
@@ -333,20 +383,25 @@ function readVerification(f: Fields, v: unknown, at: string, n: number): Verific
     checked: f.arr(f.get(o, at, 'checked'), `${at}.checked`).map((c, i) => f.int(c, `${at}.checked[${i}]`, 0, n - 1)),
     pearson: f.numOrNull(f.get(o, at, 'pearson'), `${at}.pearson`),
     recovered: f.intOrNull(f.get(o, at, 'recovered'), `${at}.recovered`),
+    ...(f.opt(o, 'ranking') !== undefined ? { ranking: f.oneOf(f.opt(o, 'ranking'), `${at}.ranking`, RANKINGS) } : {}),
   };
 }
 
 /** The array section: hands out each array once, checks ranges, overlaps and leftover bytes. */
 class ArraySection {
   private used: [number, number, string][] = [];
+  private readonly fail: Fail;
   constructor(
     private data: Uint8Array,
-    private fail: Fail,
-  ) {}
+    private f: Fields,
+  ) {
+    this.fail = f.fail;
+  }
 
   take(entry: unknown, at: string, expected: number): Float32Array {
-    const f = new Fields(this.fail);
+    const f = this.f;
     const e = f.obj(entry, at);
+    f.known(e, at, ['dtype', 'data_offsets', 'crc32']);
     const dtype = f.get(e, at, 'dtype');
     if (dtype !== 'F32') this.fail(`${at} has dtype ${JSON.stringify(dtype)}; arrays are stored as "F32"`);
     const off = f.arr(f.get(e, at, 'data_offsets'), `${at}.data_offsets`);
@@ -359,6 +414,12 @@ class ArraySection {
     if (count !== expected) this.fail(`${at} has ${count} values, expected ${expected}`);
     for (const [ub, ue, uat] of this.used) if (b < ue && ub < end) this.fail(`${at} overlaps ${uat} in the array section`);
     this.used.push([b, end, at]);
+    const stored = f.opt(e, 'crc32');
+    if (stored !== undefined) {
+      const want = f.int(stored, `${at}.crc32`, 0, 0xffffffff);
+      const got = crc32(this.data.subarray(b, end));
+      if (got !== want) this.fail(`${at} fails its checksum (CRC-32 ${hex(got)}, stored ${hex(want)}): the file is damaged`);
+    }
     const out = new Float32Array(count);
     new Uint8Array(out.buffer).set(this.data.subarray(b, end));
     return out;
@@ -369,6 +430,8 @@ class ArraySection {
     if (this.data.length > last) this.fail(`${this.data.length - last} unexpected bytes after the last array; the file is damaged`);
   }
 }
+
+const hex = (x: number) => x.toString(16).padStart(8, '0');
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -406,13 +469,17 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
   const entry = (a: Float32Array) => {
     const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     arrays.push(bytes);
-    const e = { dtype: 'F32', data_offsets: [offset, offset + bytes.length] };
+    const e = { dtype: 'F32', data_offsets: [offset, offset + bytes.length], crc32: crc32(bytes) };
     offset += bytes.length;
     return e;
   };
   const s = p.settings;
   const settings: Record<string, unknown> = { direction: s.direction, metric: s.metric, kinds: s.kinds, method: s.method };
   if (s.verifyTop !== undefined) settings.verifyTop = s.verifyTop;
+  if (s.qkFix) settings.qkFix = true;
+  if (s.gradDrop) settings.gradDrop = true;
+  if (s.rankBy !== undefined) settings.rankBy = s.rankBy;
+  if (s.recallK !== undefined) settings.recallK = s.recallK;
   settings.prependBos = s.prependBos;
   const model: Record<string, unknown> = {
     path: storedPath,
@@ -428,6 +495,12 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
     for (const k of p.results.kinds) {
       const o: Record<string, unknown> = { shape: k.shape };
       if (k.attribution) o.attribution = entry(k.attribution);
+      if (k.attributionQk) o.attributionQk = entry(k.attributionQk);
+      if (k.scores) {
+        const sc: Record<string, unknown> = {};
+        for (const name of SCORE_NAMES) if (k.scores[name]) sc[name] = entry(k.scores[name]!);
+        o.scores = sc;
+      }
       if (k.activation) o.activation = entry(k.activation);
       if (k.summary) {
         const m = k.summary;
@@ -435,7 +508,7 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
       }
       if (k.verification) {
         const x = k.verification;
-        o.verification = { k: x.k, checked: x.checked, pearson: x.pearson, recovered: x.recovered };
+        o.verification = { k: x.k, checked: x.checked, pearson: x.pearson, recovered: x.recovered, ...(x.ranking ? { ranking: x.ranking } : {}) };
       }
       kinds[k.kind] = o;
     }
