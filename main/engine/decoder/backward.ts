@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
-import type { GradFn } from '../architecture.ts';
+import type { BackwardOptions, GradFn } from '../architecture.ts';
 import { ACTIVATIONS } from '../gpt2/activations.ts';
 import { byKvHead, type DecoderLayerTape, type DecoderTape, type NormTape } from './forward.ts';
 import type { Rotary } from './rotary.ts';
@@ -50,16 +50,26 @@ const T = (t: tf.Tensor, perm: number[]) => tf.transpose(t, perm);
  * gFinal: ∂metric/∂(final-normed residual at the last position) [N, D]. Calls onGrad for every
  * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape.
  */
-export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, tape: DecoderTape, gFinal: tf.Tensor2D, onGrad: GradFn): void {
+export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, tape: DecoderTape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
   const { nHeads: H, nKvHeads: K, dHead: dh, dModel: D } = cfg;
   const P = tape.positions;
-  const N = gFinal.shape[0];
-  let g = tf.tidy(() => {
-    const gLast = tf.reshape(normBackward(cfg, gFinal, w.lnF, tape.lnF!), [N, 1, D]);
-    return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
-  });
-  for (let l = cfg.nLayers - 1; l >= 0; l--) {
+  const N = o.start ? o.start.grad.shape[0] : gFinal.shape[0];
+  let g = o.start
+    ? tf.clone(o.start.grad)
+    : tf.tidy(() => {
+        const gLast = tf.reshape(normBackward(cfg, gFinal, w.lnF, tape.lnF!), [N, 1, D]);
+        return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
+      });
+  for (let l = o.start ? o.start.layer : cfg.nLayers - 1; l >= 0; l--) {
     const n = `blocks.${l}.`;
+    if (l === o.dropWrite) {
+      // GradDrop: stopgrad on the block's write, so only the residual's identity path carries the gradient
+      tf.tidy(() => {
+        onGrad(n + 'hook_resid_post', g);
+        onGrad(n + 'hook_resid_pre', g);
+      });
+      continue;
+    }
     const t: DecoderLayerTape = tape.layers[l];
     const lw = w.layers[l];
     const back = backThrough(l, w);

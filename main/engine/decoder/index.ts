@@ -50,7 +50,7 @@ export class Decoder implements Architecture {
   }
   backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
     if (o.inputGrads) throw this.notYet('gradients at split inputs');
-    backward(this.config, this.weights, this.rotary, asDecoderTape(tape), gFinal, onGrad);
+    backward(this.config, this.weights, this.rotary, asDecoderTape(tape), gFinal, onGrad, o);
   }
   /** The pattern is formed from q and k after rotary. */
   readonly qkSites = { q: 'attn.hook_rot_q', k: 'attn.hook_rot_k' };
