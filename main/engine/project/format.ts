@@ -16,6 +16,7 @@
  *   results        {metric: {clean, corrupted}, tokens: {clean, corrupted, answer, wrong},
  *                   kinds: {KIND: {shape, attribution?: ARRAY, activation?: ARRAY, summary?, verification?}}} or null
  *   view           free-form JSON object (the app's view state)
+ *   circuit?       edge scores, a circuit and its faithfulness curve (circuit.ts)
  *   autosave?      {projectPath, date} (autosave files only)
  *
  * ARRAY is {dtype: "F32", data_offsets: [begin, end]}: a byte range of the array section, as in
@@ -36,6 +37,7 @@ import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import type { AgreementSummary } from '../patching/summary.ts';
 import { Fields, type Fail } from './check.ts';
 import { MIGRATIONS } from './migrate.ts';
+import { encodeCircuit, readCircuit } from './circuit.ts';
 import {
   badProject,
   SCHEMA_VERSION,
@@ -157,9 +159,12 @@ function validateV2(root: Record<string, unknown>, data: Uint8Array, file: strin
   const provenance = provRaw === null ? null : readProvenance(f, provRaw);
   const arrays = new ArraySection(data, fail);
   const results = resRaw === null ? null : readResults(f, resRaw, pairs.length, settings, model.dims, arrays);
+  const circuitRaw = f.opt(root, 'circuit');
+  const circuit = circuitRaw === undefined || circuitRaw === null ? undefined : readCircuit(f, circuitRaw, (e, at, n) => arrays.take(e, at, n));
   arrays.checkCovered();
   const view = f.obj(f.get(root, '', 'view'), 'view');
   const project: Project = { pairs, settings, model, provenance, results, view };
+  if (circuit) project.circuit = circuit;
   const auto = f.opt(root, 'autosave');
   if (auto !== undefined) project.autosave = readAutosave(f, auto);
   return project;
@@ -449,6 +454,7 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
     results,
     view: p.view,
   };
+  if (p.circuit) header.circuit = encodeCircuit(p.circuit, entry);
   if (p.autosave) header.autosave = { projectPath: p.autosave.projectPath, date: p.autosave.date };
   return writeContainer(header, arrays);
 }
