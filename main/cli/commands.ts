@@ -17,6 +17,7 @@ import { checkModel, loadProject, projectFromResult, requestFromSettings, savePr
 import { progressBar } from './progress.ts';
 import { runCircuit, type CircuitMethod } from '../engine/circuits/index.ts';
 import { toCircuitCsv, toCircuitJson } from '../engine/circuits/report.ts';
+import { circuitFromResult } from '../engine/project/circuit.ts';
 
 type Values = Record<string, string | boolean | undefined>;
 interface Option { type: 'string' | 'boolean'; short?: string }
@@ -316,7 +317,12 @@ export const COMMANDS: Record<string, Command> = {
       bar.done();
       if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
       if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
-      if (v.save) saveProject(file, projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view }));
+      if (v.save) {
+        const saved = projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view });
+        // A stored circuit is recomputed with its own settings, so the file never pairs new results with old edges.
+        if (project.circuit) saved.circuit = circuitFromResult(await runCircuit(m, tokens, project.circuit.request));
+        saveProject(file, saved);
+      }
       const wrote = [v.out, v.csv, v.save ? file : undefined].filter((x) => typeof x === 'string').join(', ');
       process.stderr.write(`${project.settings.metric} clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}; ${result.kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}; wrote ${wrote}\n`);
       if (project.results) {
