@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { writeFixture } from './fixtures/generate.ts';
-import { assertClose, readJson, ROOT, runCli, TINY } from './helpers.ts';
+import { assertClose, FIXTURES, readJson, ROOT, runCli, TINY } from './helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -35,6 +35,9 @@ describe('patchbench', () => {
     assert.equal(info.paramCount, 3324736);
     assert.deepEqual(info.dtypes, ['F32']);
     assert.match(info.backend, /^wasm( \+ native AVX2 matmul)?$/);
+    assert.deepEqual(info.bos, { id: 50256, token: '<|endoftext|>', from: 'config.json' });
+    const text = cli('info', '--model', TINY).out;
+    assert.match(text, /^BOS token +"<\|endoftext\|>" \(id 50256, from config\.json\); put in front of prompts unless --no-bos$/m);
   });
 
   test('predict --json prints exactly one JSON object with tokens and top-K by logit', () => {
@@ -142,6 +145,8 @@ describe('patchbench', () => {
       // a byte-level vocabulary has no multi-letter names as single tokens
       const bytes = writeFixture(join(tmp, 'bytes'), { layers: 1, heads: 1, dModel: 8, seed: 5 });
       assertCleanError(cli('pairs', '--model', bytes, '--task', 'ioi', '--out', out), /single token/);
+      // only the tokenizer is read: a SentencePiece folder, whose 512 pieces hold none of the names
+      assertCleanError(cli('pairs', '--model', join(FIXTURES, 'stories260K'), '--task', 'ioi', '--out', out), /only 0 of the 40 names are single tokens/);
     });
 
     const pairsFile = (name: string, text: string) => {

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadTokenizer, type Tokenizer } from '../main/engine/tokenizer.ts';
-import { generatePairs, taskText, taskTokens, TASKS, type PromptPair, type TaskName } from '../main/engine/tasks/index.ts';
+import { generatePairs, generatePairSet, taskText, taskTokens, TASKS, type PromptPair, type TaskName } from '../main/engine/tasks/index.ts';
 import { mulberry32, sample } from '../main/engine/tasks/random.ts';
-import { throwsBadInput, TINY } from './helpers.ts';
+import { collectPairs } from '../main/engine/tasks/pairs.ts';
+import { FIXTURES, throwsBadInput, TINY } from './helpers.ts';
 
 const TASK_NAMES = Object.keys(TASKS) as TaskName[];
 const gpt2 = await loadTokenizer(TINY);
@@ -232,4 +233,33 @@ test('by default every pair of a set has one token length, so the set patches as
   }
   const mixed = generatePairs('ioi', { n: 60, seed: 8, tokenizer: gpt2, uniformLength: false });
   assert.ok(new Set(mixed.map((p) => gpt2.encode(p.clean).length)).size > 1, 'templates of several lengths when asked');
+});
+
+test('where the tokenizer leaves fewer pairs than asked, the pairs that remain are kept and their count reported', () => {
+  // One draw in 100 gives a pair whose answers are single tokens: 220 draws for 6 pairs leave 3.
+  const tok = charTokenizer([' John', ' Mary']);
+  let draw = 0;
+  const make = () => (draw++ % 100 === 0 ? { clean: 'ab', corrupted: 'cd', answer: ' John', wrong: ' Mary' } : { clean: 'ab', corrupted: 'cd', answer: ' Jo', wrong: ' Ma' });
+  const set = collectPairs('demo', 6, tok, make);
+  assert.equal(set.pairs.length, 3);
+  assert.equal(set.requested, 6);
+  assert.match(set.shortfall!, /^demo: only 3 of 6 pairs could be made: in 220 draws/);
+  throwsBadInput(() => collectPairs('demo', 1, tok, () => ({ clean: 'ab', corrupted: 'cd', answer: ' Jo', wrong: ' Ma' })), 'demo: no pair could be made');
+  // generatePairs promises exactly n pairs, so a shortfall is an error there, with the count
+  assert.equal(generatePairSet('ioi', { n: 8, seed: 1, tokenizer: gpt2 }).shortfall, undefined);
+  assert.deepEqual(generatePairSet('ioi', { n: 8, seed: 1, tokenizer: gpt2 }).pairs, generatePairs('ioi', { n: 8, seed: 1, tokenizer: gpt2 }));
+});
+
+test('prompts a vocabulary cannot spell are skipped, not fatal; answers are continuation tokens (SentencePiece)', async () => {
+  const stories = await loadTokenizer(FIXTURES + 'stories260K');
+  // stories260K's 512 pieces hold no name of the list as one token: refused with the count
+  throwsBadInput(() => generatePairs('ioi', { n: 4, seed: 1, tokenizer: stories }), 'only 0 of the 40 names are single tokens');
+  // its pronouns are single continuation tokens ("▁he", "▁she"), though " he" alone is "▁" + "▁he"
+  assert.notEqual(stories.tokenId(' he'), undefined);
+  assert.notEqual(stories.tokenId(' she'), undefined);
+  // a character-level model (makemore's 27 symbols) cannot spell the prompts: no pair, said so
+  // (its answers are made single tokens here, so spelling is what fails)
+  const chars = await loadTokenizer(FIXTURES + 'tokenizers/gpt2-chars');
+  const anyAnswer: Tokenizer = { ...chars, tokenId: (t) => (t.startsWith(' ') ? 1 : undefined) };
+  throwsBadInput(() => generatePairs('ioi', { n: 2, seed: 1, tokenizer: anyAnswer }), 'no pair could be made', 'cannot spell the prompts');
 });

@@ -3,7 +3,7 @@
  * forwards each contract channel to the shared Host (main/host/host.ts), which validates requests
  * and runs the engine in a worker thread.
  */
-import { app, BrowserWindow, dialog, ipcMain, Menu, session, type IpcMainInvokeEvent } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, screen, session, type IpcMainInvokeEvent } from 'electron';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CHANNEL_NAMES, EVENT_NAMES, type MenuCommand } from '../../shared/contract.ts';
@@ -95,9 +95,11 @@ function trusted(e: IpcMainInvokeEvent): boolean {
 }
 
 function createWindow() {
+  // 1440×900 where the screen has room; on a small screen its work area, less ~80 px for the frame and menu.
+  const area = screen.getPrimaryDisplay().workAreaSize;
   win = new BrowserWindow({
-    width: 1440,
-    height: 900,
+    width: Math.max(MIN_WINDOW.width, Math.min(1440, area.width)),
+    height: Math.max(MIN_WINDOW.height, Math.min(900, area.height - 80)),
     // Content sizes, as the browser host's viewport: the layout is tested down to MIN_WINDOW.
     useContentSize: true,
     minWidth: MIN_WINDOW.width,

@@ -1,12 +1,14 @@
 /**
- * `npm run bench -- [--model DIR] [--pairs 8] [--pos 16] [--repeats 3]`
+ * `npm run bench -- [--model DIR] [--backend NAME] [--pairs 8] [--pos 16] [--repeats 3]`
  *
- * Times the engine's core work on the backend in use. Without --model it makes (once, cached in
+ * Times the engine's core work on the backend in use (`--backend` forces one, as PATCHBENCH_BACKEND
+ * does: webgpu, wasm, cpu, node, node-gpu). Without --model it makes (once, cached in
  * .cache/) a random-weight checkpoint of GPT-2 small's shape. The last line on stdout is one JSON
  * object (seconds, median of repeats) whose keys match the PyTorch peer torch_bench.py (in the team folder), the
  * PyTorch peer, so both can be run on the same machine and compared.
  */
 import { parseArgs } from 'node:util';
+import { initBackend } from '../engine/backend.ts';
 import { HookedModel } from '../engine/model.ts';
 import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import { KINDS, type Kind } from '../engine/patching/components.ts';
@@ -30,11 +32,16 @@ async function median(repeats: number, f: () => Promise<unknown>): Promise<numbe
 const { values: a } = parseArgs({
   options: {
     model: { type: 'string' },
+    backend: { type: 'string' },
     pairs: { type: 'string', default: '8' },
     pos: { type: 'string', default: '16' },
     repeats: { type: 'string', default: '3' },
     threads: { type: 'string', default: String(defaultThreads()) },
   },
+});
+await initBackend(a.backend ?? process.env.PATCHBENCH_BACKEND).catch((e: Error) => {
+  process.stderr.write(`bench: ${e.message}\n`);
+  process.exit(1);
 });
 const model = await HookedModel.load(a.model ?? randomGpt2('small'));
 const B = Number(a.pairs);

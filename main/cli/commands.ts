@@ -11,7 +11,8 @@ import { parsePairsJsonl, tokenizePairs, type PromptPair } from '../engine/patch
 import { topComponentsTable, toCsv, toJsonReport } from '../engine/patching/report.ts';
 import type { Direction } from '../engine/patching/runs.ts';
 import { predictNext } from '../engine/predict.ts';
-import { generatePairs, TASKS } from '../engine/tasks/index.ts';
+import { generatePairs, generatePairSet, TASKS } from '../engine/tasks/index.ts';
+import { loadTokenizer } from '../engine/tokenizer.ts';
 import { writeFileAtomic } from '../engine/files.ts';
 import { checkModel, loadProject, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
 import { progressBar } from './progress.ts';
@@ -126,20 +127,23 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'generate a prompt-pair dataset from the task library',
     args: '--task ioi|induction|pronoun [--n 64] [--seed 0] [--corruption subject-swap|three-names] [--model DIR] --out FILE.jsonl',
     options: { ...common, ...modelOpt, task: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, corruption: { type: 'string' }, out: { type: 'string' } },
-    help: Object.entries(TASKS).map(([k, t]) => `${k.padEnd(10)} ${t.title}`),
+    help: [
+      ...Object.entries(TASKS).map(([k, t]) => `${k.padEnd(10)} ${t.title}`),
+      'Names and answers are kept only where they are single tokens for the model; where fewer than --n pairs remain, those are written and their count is reported.',
+    ],
     async run(v) {
       if (typeof v.task !== 'string') throw badInput(`pairs needs --task (one of ${Object.keys(TASKS).join(', ')})`);
       if (typeof v.out !== 'string') throw badInput('pairs needs --out FILE.jsonl');
-      const m = await HookedModel.load(modelDir(v));
-      const pairs = generatePairs(v.task, {
+      // Only the tokenizer decides which names and answers are single tokens: no weights needed.
+      const set = generatePairSet(v.task, {
         n: int(v, 'n', 64),
         seed: int(v, 'seed', 0),
-        tokenizer: m.tokenizer,
+        tokenizer: await loadTokenizer(modelDir(v)),
         corruption: v.corruption as never,
       });
-      writeFileAtomic(v.out, pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
-      process.stderr.write(`wrote ${pairs.length} ${v.task} pairs to ${v.out}\n`);
-      m.dispose();
+      writeFileAtomic(v.out, set.pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
+      if (set.shortfall) process.stderr.write(`${set.shortfall}\n`);
+      process.stderr.write(`wrote ${set.pairs.length} ${v.task} pairs to ${v.out}\n`);
     },
   },
   patch: {
@@ -355,6 +359,6 @@ export function usage(name?: string): string {
     Object.entries(COMMANDS)
       .map(([k, c]) => `  ${k.padEnd(9)} ${c.summary}`)
       .join('\n') +
-    '\n\nRun `patchbench COMMAND --help` for its options. PATCHBENCH_BACKEND=wasm|cpu|node forces a compute backend.\n'
+    '\n\nRun `patchbench COMMAND --help` for its options. PATCHBENCH_BACKEND=webgpu|node-gpu|node|wasm|cpu forces a compute backend.\n'
   );
 }

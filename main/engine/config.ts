@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { badModel } from './errors.ts';
+import { ACTIVATIONS, type ActivationName } from './gpt2/activations.ts';
+import { jsonProblem } from './json.ts';
 
 export type Architecture = 'gpt2';
 
@@ -18,11 +20,13 @@ export interface ModelConfig {
   dVocab: number;
   nCtx: number;
   eps: number;
-  activation: 'gelu_new';
+  /** config.json's activation_function */
+  activation: ActivationName;
+  /** the factor on q·k in each layer: 1/√d_head (scale_attn_weights) and 1/(layer + 1) (scale_attn_by_inverse_layer_idx) */
+  attnScale: number[];
+  /** the unembedding is wte (tie_word_embeddings), else lm_head.weight */
+  tiedEmbeddings: boolean;
 }
-
-/** Activation functions we compute; HF names that are the same function map to ours. */
-const ACTIVATIONS: Record<string, 'gelu_new'> = { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new' };
 
 export function readConfig(dir: string): ModelConfig {
   const path = join(dir, 'config.json');
@@ -30,13 +34,15 @@ export function readConfig(dir: string): ModelConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw badModel(`${path}: missing (${(e as NodeJS.ErrnoException).code ?? e}); a model folder needs config.json`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw badModel(`${path}: is a folder, not a file`);
+    throw badModel(`${path}: ${code === 'ENOENT' ? 'missing' : `cannot be read (${code ?? e})`}; a model folder needs config.json`);
   }
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw badModel(`${path}: not valid JSON (${(e as Error).message})`);
+    throw badModel(`${path}: not valid JSON (${jsonProblem(e)})`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badModel(`${path}: not a JSON object`);
   return parseConfig(raw, path);
@@ -67,10 +73,24 @@ export function parseConfig(raw: Record<string, unknown>, path = 'config.json'):
   if (typeof eps !== 'number' || !(eps > 0)) {
     throw badModel(`${path}: field "layer_norm_epsilon" must be a positive number, got ${JSON.stringify(eps)}`);
   }
-  const actName = String(raw.activation_function ?? 'gelu_new');
-  const activation = ACTIVATIONS[actName];
-  if (!activation) {
-    throw badModel(`${path}: activation_function "${actName}" is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`);
+  const activation = String(raw.activation_function ?? 'gelu_new');
+  if (!Object.hasOwn(ACTIVATIONS, activation)) {
+    throw badModel(`${path}: activation_function "${activation}" is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`);
+  }
+  const flag = (field: string, fallback: boolean): boolean => {
+    const v = raw[field] ?? fallback;
+    if (typeof v !== 'boolean') throw badModel(`${path}: field "${field}" must be true or false, got ${JSON.stringify(raw[field])}`);
+    return v;
+  };
+  // transformers' GPT-2 divides attention scores by √d_head under scale_attn_weights and by
+  // layer + 1 under scale_attn_by_inverse_layer_idx. reorder_and_upcast_attn only moves that
+  // scaling before the q·k product and computes it in float32 to avoid float16 overflow: in
+  // float32, as here, it is the same function, so it is accepted and needs nothing.
+  const byDh = flag('scale_attn_weights', true) ? 1 / Math.sqrt(dModel / nHeads) : 1;
+  const byLayer = flag('scale_attn_by_inverse_layer_idx', false);
+  flag('reorder_and_upcast_attn', false);
+  if (flag('add_cross_attention', false)) {
+    throw badModel(`${path}: add_cross_attention is true: cross-attention layers need an encoder's output, and Patchbench runs decoder-only language models`);
   }
   return {
     architecture: 'gpt2',
@@ -82,6 +102,8 @@ export function parseConfig(raw: Record<string, unknown>, path = 'config.json'):
     dVocab,
     nCtx,
     eps,
-    activation,
+    activation: activation as ActivationName,
+    attnScale: Array.from({ length: nLayers }, (_, l) => (byLayer ? byDh / (l + 1) : byDh)),
+    tiedEmbeddings: flag('tie_word_embeddings', true),
   };
 }

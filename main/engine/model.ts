@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { backendLabel, initBackend } from './backend.ts';
+import { Checkpoint } from './checkpoint.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
 import { passThrough, type Architecture, type BackwardOptions, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
@@ -14,6 +15,7 @@ import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import { resolveBos, type BosToken } from './tokenizer/bos.ts';
+import { checkFitsAdapter, checkGpuErrors, webgpuAdapter } from './webgpu.ts';
 
 /** What a user is shown about a model: its shape (from config.json) and where and how it runs. */
 export interface ModelInfo extends Pick<ModelConfig, 'nLayers' | 'nHeads' | 'dModel' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
@@ -47,6 +49,18 @@ export interface RunResult {
   kv?: KeyValues[];
 }
 
+/** On the GPU, refuses a checkpoint with a tensor larger than one buffer may be, before any weight is read. */
+function checkFitsGpu(dir: string): void {
+  const gpu = tf.getBackend() === 'webgpu' ? webgpuAdapter() : undefined;
+  if (!gpu) return;
+  const checkpoint = Checkpoint.open(dir);
+  try {
+    checkFitsAdapter(gpu, checkpoint.entries(), dir);
+  } finally {
+    checkpoint.close();
+  }
+}
+
 export class HookedModel {
   private constructor(
     readonly config: ModelConfig,
@@ -65,8 +79,9 @@ export class HookedModel {
       throw badModel(`${abs}: tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.dVocab}`);
     }
     const bos = resolveBos(abs, tokenizer);
+    checkFitsGpu(abs);
     const { arch, checkpoint: info } = Gpt2.load(abs, config);
-    return new HookedModel(config, tokenizer, arch, {
+    const model = new HookedModel(config, tokenizer, arch, {
       dir: abs,
       name: basename(abs),
       architecture: 'GPT-2',
@@ -82,6 +97,27 @@ export class HookedModel {
       backend: backendLabel(),
       bos,
     });
+    if (tf.getBackend() === 'webgpu') {
+      try {
+        await checkGpuErrors(`${abs}: loading the weights onto the GPU`, () => model.touchWeights());
+      } catch (e) {
+        model.dispose();
+        throw e;
+      }
+    }
+    return model;
+  }
+
+  /**
+   * A forward pass of one token and the unembedding: every weight is used once, so on the GPU
+   * every weight is uploaded here, once (and the kernels are compiled), not in the first job.
+   */
+  private async touchWeights(): Promise<void> {
+    const tokens = this.tokensTensor([[0]]);
+    const { final } = this.run(tokens, { lastOnlyFinal: true });
+    const touched = tf.tidy(() => tf.add(tf.sum(this.logits(final)), tf.sum(this.arch.unembedRows)));
+    await touched.data();
+    tf.dispose([tokens, final, touched]);
   }
 
   hookNames(): string[] {

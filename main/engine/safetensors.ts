@@ -5,6 +5,10 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { badModel } from './errors.ts';
+import { jsonProblem } from './json.ts';
+
+/** The largest header read: real ones are kilobytes to a few megabytes (one entry per tensor). */
+export const MAX_HEADER_BYTES = 100_000_000;
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'F64';
 const BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
@@ -48,11 +52,17 @@ export function openSafetensors(path: string): SafetensorsFile {
 }
 
 function readHeader(fd: number, path: string): Map<string, TensorEntry> {
-  const size = fstatSync(fd).size;
+  const st = fstatSync(fd);
+  if (st.isDirectory()) throw badModel(`${path}: is a folder, not a safetensors file`);
+  if (!st.isFile()) throw badModel(`${path}: is not a regular file (a device, pipe or socket), so it is not read as safetensors`);
+  const size = st.size;
   if (size < 8) throw badModel(`${path}: file is ${size} bytes, too short to be safetensors`);
   const lenBuf = Buffer.alloc(8);
   readSync(fd, lenBuf, 0, 8, 0);
   const headerLen = Number(lenBuf.readBigUInt64LE(0));
+  if (headerLen >= MAX_HEADER_BYTES) {
+    throw badModel(`${path}: header length ${headerLen} is 100 MB or more; a real safetensors header is far smaller, so the file is corrupt or not safetensors`);
+  }
   if (headerLen > size - 8) {
     throw badModel(`${path}: header length ${headerLen} runs past the end of the file (${size} bytes); the file is truncated or not safetensors`);
   }
@@ -62,7 +72,7 @@ function readHeader(fd: number, path: string): Map<string, TensorEntry> {
   try {
     header = JSON.parse(headerBuf.toString('utf8'));
   } catch (e) {
-    throw badModel(`${path}: header is not valid JSON (${(e as Error).message})`);
+    throw badModel(`${path}: header is not valid JSON (${jsonProblem(e)})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw badModel(`${path}: header is not a JSON object`);

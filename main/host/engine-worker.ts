@@ -15,7 +15,7 @@ import { runPatching } from '../engine/patching/index.ts';
 import { KIND_SPECS, KINDS } from '../engine/patching/components.ts';
 import { parsePairsJsonl, tokenizePairs } from '../engine/patching/pairs.ts';
 import { predictNext } from '../engine/predict.ts';
-import { generatePairs, TASKS, type TaskName } from '../engine/tasks/index.ts';
+import { generatePairSet, TASKS, type TaskName } from '../engine/tasks/index.ts';
 import type { ErrorInfo, PairTokens, PromptPair } from '../../shared/contract.ts';
 import { toWire } from './result-wire.ts';
 import type { FromWorker, Method, ToWorker, WorkerMethods } from './protocol.ts';
@@ -135,8 +135,9 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
 
   async generate({ task, n, seed, corruption }) {
     const m = need();
-    // one token length for the whole set (the task library's default), so the set patches as one batch
-    return generatePairs(task, { n, seed, tokenizer: m.tokenizer, ...(corruption ? { corruption } : {}) });
+    // one token length for the whole set (the task library's default), so the set patches as one
+    // batch; where the tokenizer leaves fewer pairs the app gets those and reports their count
+    return generatePairSet(task, { n, seed, tokenizer: m.tokenizer, ...(corruption ? { corruption } : {}) }).pairs;
   },
 
   async tokenize({ pairs, prependBos }) {

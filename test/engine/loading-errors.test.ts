@@ -3,10 +3,11 @@
  * the problem — never a crash or a hang.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parseConfig } from '../../main/engine/config.ts';
 import { PatchbenchError } from '../../main/engine/errors.ts';
 import { HookedModel } from '../../main/engine/model.ts';
 import { encodeSafetensors, openSafetensors } from '../../main/engine/safetensors.ts';
@@ -141,8 +142,20 @@ describe('model folder', () => {
       });
     await rejects(edit((c) => delete c.n_embd), 'bad-model', /field "n_embd" must be a positive integer/);
     await rejects(edit((c) => (c.n_head = 3)), 'bad-model', /n_embd 8 is not divisible by n_head 3/);
-    await rejects(edit((c) => (c.activation_function = 'relu')), 'bad-model', /activation_function "relu" is not supported/);
+    await rejects(edit((c) => (c.activation_function = 'mish')), 'bad-model', /activation_function "mish" is not supported \(supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu, swish\)/);
+    await rejects(edit((c) => (c.scale_attn_weights = 'yes')), 'bad-model', /field "scale_attn_weights" must be true or false, got "yes"/);
+    await rejects(edit((c) => (c.add_cross_attention = true)), 'bad-model', /add_cross_attention is true: cross-attention layers need an encoder/);
+    await rejects(edit((c) => (c.tie_word_embeddings = false)), 'bad-model', /tie_word_embeddings to false, but the checkpoint has no lm_head\.weight/);
     await rejects(edit((c) => (c.model_type = 'llama')), 'bad-model', /model_type "llama" is not supported yet/);
+  });
+  test('attention switches and activation names are read as transformers reads them', () => {
+    const base = { n_layer: 3, n_head: 2, n_embd: 8, vocab_size: 10, n_positions: 8, bos_token_id: 9 };
+    assert.deepEqual(parseConfig(base).attnScale, [0.5, 0.5, 0.5]); // 1/√d_head, d_head 4
+    assert.deepEqual(parseConfig({ ...base, scale_attn_by_inverse_layer_idx: true }).attnScale, [0.5, 0.25, 0.5 / 3]);
+    assert.deepEqual(parseConfig({ ...base, scale_attn_weights: false }).attnScale, [1, 1, 1]);
+    assert.deepEqual(parseConfig({ ...base, reorder_and_upcast_attn: true }).attnScale, [0.5, 0.5, 0.5]);
+    assert.equal(parseConfig(base).activation, 'gelu_new');
+    assert.equal(parseConfig({ ...base, activation_function: 'swish' }).activation, 'swish');
   });
   test('no tokenizer files', async () => {
     const dir = broken((d) => ['vocab.json', 'merges.txt', 'tokenizer.json'].forEach((f) => unlinkSync(join(d, f))));
@@ -156,6 +169,86 @@ describe('model folder', () => {
     await rejects(dir, 'bad-model', /pytorch_model\.bin/, /save_pretrained\(DIR, safe_serialization=True\)/);
   });
   test('no weights at all', async () => rejects(broken((d) => unlinkSync(join(d, 'model.safetensors'))), 'bad-model', /no model\.safetensors/));
+});
+
+/** Adds tensors to model.safetensors (their bytes appended to the data). */
+function addTensors(dir: string, tensors: Record<string, number[]>) {
+  editHeader(
+    dir,
+    (h) => {
+      let end = Math.max(...Object.entries(h).filter(([k]) => k !== '__metadata__').map(([, v]: [string, any]) => v.data_offsets[1]));
+      for (const [name, values] of Object.entries(tensors)) {
+        h[name] = { dtype: 'F32', shape: [values.length], data_offsets: [end, end + 4 * values.length] };
+        end += 4 * values.length;
+      }
+    },
+    (d) => Buffer.concat([d, ...Object.values(tensors).map((v) => Buffer.from(Float32Array.from(v).buffer))]),
+  );
+}
+
+/** Writes `value` as one float32 into tensor `name` of model.safetensors, at element `at`. */
+function poke(dir: string, name: string, at: number, value: number) {
+  const f = openSafetensors(join(dir, 'model.safetensors'));
+  const begin = f.entries.get(name)!.begin;
+  f.close();
+  const fd = openSync(join(dir, 'model.safetensors'), 'r+');
+  writeSync(fd, Buffer.from(Float32Array.of(value).buffer), 0, 4, begin + 4 * at);
+  closeSync(fd);
+}
+
+describe('loader checks: weights and config.json must agree exactly', () => {
+  test('a NaN or infinite weight is refused, naming the tensor', async () => {
+    await rejects(broken((d) => poke(d, 'transformer.h.0.mlp.c_fc.weight', 5, NaN)), 'bad-model', /tensor "transformer\.h\.0\.mlp\.c_fc\.weight" holds NaN at flat index 5/);
+    await rejects(broken((d) => poke(d, 'transformer.wte.weight', 0, -Infinity)), 'bad-model', /tensor "transformer\.wte\.weight" holds -Infinity at flat index 0/);
+  });
+  test('n_layer smaller than the checkpoint: the unused layer is an error', async () => {
+    const two = writeFixture(join(tmp, 'two-layers'), { layers: 2, heads: 2, dModel: 8, seed: 2 });
+    const p = join(two, 'config.json');
+    writeFileSync(p, JSON.stringify({ ...JSON.parse(readFileSync(p, 'utf8')), n_layer: 1 }));
+    await rejects(two, 'bad-model', /tensor "transformer\.h\.1\.\S+" \(and 11 more\) is not used by a GPT-2 model of n_layer 1, n_head 2, n_embd 8/, /config\.json and the checkpoint disagree/);
+  });
+  test('vocab_size and n_embd must match the tensors', async () => {
+    const edit = (f: (c: any) => void) =>
+      broken((d) => {
+        const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+        f(c);
+        writeFileSync(join(d, 'config.json'), JSON.stringify(c));
+      });
+    await rejects(edit((c) => (c.vocab_size += 1)), 'bad-model', /wte\.weight" has shape \[\d+,8\] but config\.json implies/);
+    await rejects(edit((c) => (c.n_embd = 16)), 'bad-model', /has shape .* but config\.json implies/);
+  });
+  test('a tensor left unused is an error; the buffers transformers ignores are not', async () => {
+    await rejects(broken((d) => addTensors(d, { 'transformer.h.0.attn.rogue': [1, 2] })), 'bad-model', /tensor "transformer\.h\.0\.attn\.rogue" is not used/, /attn\.bias, attn\.masked_bias/);
+    const dir = broken((d) => addTensors(d, { 'transformer.h.0.attn.bias': [1], 'transformer.h.0.attn.masked_bias': [-1e4], 'h.0.attention.bias': [1], 'rotary_emb.inv_freq': [1] }));
+    const m = await HookedModel.load(dir);
+    m.dispose();
+  });
+  test('a safetensors header of 100 MB or more is refused before it is read', async () => {
+    const dir = broken((d) => {
+      const p = join(d, 'model.safetensors');
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(150_000_000n);
+      writeFileSync(p, b);
+      truncateSync(p, 160_000_000); // sparse: no disk used
+    });
+    await rejects(dir, 'bad-model', /header length 150000000 is 100 MB or more/);
+  });
+  test('a folder named model.safetensors or config.json is not a file', async () => {
+    await rejects(broken((d) => (unlinkSync(join(d, 'model.safetensors')), mkdirSync(join(d, 'model.safetensors')))), 'bad-model', /model\.safetensors: is a folder, not a safetensors file/);
+    await rejects(broken((d) => (unlinkSync(join(d, 'config.json')), mkdirSync(join(d, 'config.json')))), 'bad-model', /config\.json: is a folder, not a file/);
+  });
+  test("errors never echo another file's contents", async () => {
+    const secret = join(tmp, 'passwd');
+    writeFileSync(secret, 'root:x:0:0:root:/root:/bin/bash\n');
+    for (const name of ['config.json', 'tokenizer.json']) {
+      const dir = broken((d) => (unlinkSync(join(d, name)), symlinkSync(secret, join(d, name))));
+      await assert.rejects(HookedModel.load(dir), (e: Error) => {
+        assert.match(e.message, new RegExp(`${name.replace('.', '\\.')}: not valid JSON \\(a syntax error`));
+        assert.doesNotMatch(e.message, /root/);
+        return true;
+      });
+    }
+  });
 });
 
 describe('prompts', () => {

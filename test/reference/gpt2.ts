@@ -104,6 +104,7 @@ export function loadGpt2Ref(dir: string, raw: Record<string, unknown>): RefModel
     });
   }
   const WE = get('wte.weight').data; // [V, D]
+  if (raw.tie_word_embeddings === false && !stored.has('lm_head.weight')) throw new Error(`${dir}: untied embeddings without lm_head.weight`);
   const WU = (stored.get('lm_head.weight') ?? get('wte.weight')).data; // [V, D]: one row per token
   return new Gpt2Ref(cfg, WE, get('wpe.weight').data, layers, get('ln_f.weight').data, get('ln_f.bias').data, WU);
 }

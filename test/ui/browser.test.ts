@@ -38,7 +38,7 @@ describe('the workbench in a browser', { skip: noChromium }, () => {
     await page.goto(host.url);
     await page.getByTestId('model-info').getByText('gpt2-tiny-random').waitFor();
     assert.match(await text('model-info'), /Layers × heads\s*2 × 4/);
-    assert.match(await text('backend'), /^(wasm( \+ native AVX2 matmul)?|cpu|tensorflow|tensorflow-gpu)$/);
+    assert.match(await text('backend'), /^(wasm( \+ native AVX2 matmul)?|cpu|tensorflow|tensorflow-gpu|webgpu \(.+\))$/);
     await page.getByTestId('baseline').locator('b').first().waitFor();
     assert.match(await text('baseline'), /clean -?\d+\.\d{4}\s+corrupted -?\d+\.\d{4}/);
     assert.equal(await page.locator('ol.list li').count(), 8);
@@ -74,7 +74,7 @@ describe('the workbench in a browser', { skip: noChromium }, () => {
     const attr = await page.locator('[data-testid="result-row"] .c-attribution').allTextContents();
     const values = attr.slice(0, 15).map(Number);
     for (let i = 1; i < values.length; i++) assert.ok(Math.abs(values[i - 1]) >= Math.abs(values[i]), `row ${i} sorted by |attribution|: ${values.join(', ')}`);
-    assert.match(await text('last-run'), /Last run: [\d.]+ s on (wasm|cpu|tensorflow)/);
+    assert.match(await text('last-run'), /Last run: [\d.]+ s on (wasm|cpu|tensorflow|webgpu \()/);
     // The run shows its scatter plots: the verified top 20 of each kind against their attribution.
     await page.getByTestId('scatter-chart').waitFor();
     assert.match(await page.getByTestId('scatter-stats').textContent() ?? '', /head_z: verified top 20 · n \d+ · Pearson/);

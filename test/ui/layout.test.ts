@@ -106,6 +106,21 @@ describe('the layout on laptop and desktop screens', { skip: noChromium }, () =>
     assert.ok(big.scroll <= big.client);
   });
 
+  test('the table summary is one line; opened, it lists every kind’s agreement, and the rows keep their room', async () => {
+    await page.setViewportSize({ width: 1280, height: 720 });
+    const summary = page.getByTestId('summary');
+    const closed = (await summary.boundingBox())!.height;
+    assert.ok(closed <= 20, `one line, ${closed} px`);
+    assert.match((await summary.locator('summary').textContent()) ?? '', /Agreement per kind: resid_pre r = -?\d\.\d{3} · /);
+    await summary.locator('summary').click();
+    const kinds = await summary.locator('.kstat').count();
+    assert.equal(kinds, KIND_NAMES.length, 'every kind was activation-patched');
+    assert.ok((await summary.locator('.kstats').isVisible()) && (await summary.boundingBox())!.height > closed);
+    assert.ok((await measure()).visibleRows >= TABLE_MIN_ROWS);
+    await page.screenshot({ path: join(SHOTS, 'layout-1280x720-summary-open.png') });
+    await summary.locator('summary').click();
+  });
+
   test('hiding the model and run panel gives the views its width, and the choice is remembered', async () => {
     await page.setViewportSize({ width: 1280, height: 720 });
     await page.getByTestId('tab-scatter').click();

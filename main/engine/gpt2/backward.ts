@@ -10,7 +10,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
 import type { BackwardOptions, GradFn } from '../architecture.ts';
-import { GELU_C, type Gpt2Tape, type LnTape } from './forward.ts';
+import { ACTIVATIONS } from './activations.ts';
+import type { Gpt2Tape, LnTape } from './forward.ts';
 import { transposedWeights, type Gpt2Weights } from './weights.ts';
 
 /** Through y = xhat·w + b, xhat = (x − mean)·inv: gy [.., D] → gx [.., D]. */
@@ -19,14 +20,6 @@ function layerNormBackward(gy: tf.Tensor, w: tf.Tensor1D, t: LnTape): tf.Tensor 
   const mean1 = tf.mean(gxhat, -1, true);
   const mean2 = tf.mean(tf.mul(gxhat, t.xhat), -1, true);
   return tf.mul(t.inv, tf.sub(tf.sub(gxhat, mean1), tf.mul(t.xhat, mean2)));
-}
-
-/** d gelu_new / dx for y = x·σ(2u): σ + x·σ(1−σ)·2c(1 + 3·0.044715·x²). */
-function geluNewGrad(x: tf.Tensor): tf.Tensor {
-  const x2 = tf.square(x);
-  const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(x2, 0.044715), 1)), 2 * GELU_C));
-  const du = tf.mul(tf.add(tf.mul(x2, 3 * 0.044715), 1), 2 * GELU_C);
-  return tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), du));
 }
 
 /** g [N, P, in] @ wT [in, out] → [N, P, out] */
@@ -73,7 +66,7 @@ export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFina
       onGrad(n + 'hook_mlp_out', gIn);
       const gPost = back(gIn, lt.wprojT); // [N, P, M]
       onGrad(n + 'mlp.hook_post', gPost);
-      const gPre = tf.mul(gPost, geluNewGrad(t.pre));
+      const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
       onGrad(n + 'mlp.hook_pre', gPre);
       const gMlpIn = layerNormBackward(back(gPre, lt.wfcT), lw.ln2.w, t.ln2); // [N, P, D]
       if (split) onGrad(n + 'hook_mlp_in', gMlpIn);
@@ -89,7 +82,7 @@ export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFina
       // softmax: gScores = pattern ⊙ (gPattern − Σ_k gPattern·pattern); masked entries have pattern 0.
       const gScores = tf.mul(
         tf.mul(t.pattern, tf.sub(gPattern, tf.sum(tf.mul(gPattern, t.pattern), -1, true))),
-        1 / Math.sqrt(dh),
+        cfg.attnScale[l],
       ) as tf.Tensor4D;
       const gQT = tf.matMul(gScores, t.kT); // [N, H, Pq, dh]
       const gKT = tf.matMul(tf.transpose(gScores, [0, 1, 3, 2]) as tf.Tensor4D, t.qT); // [N, H, Pk, dh]

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
 import type { BlockOptions, HookFn, KeyValues, Tape } from '../architecture.ts';
 import { sliceAxis, tileTo } from '../ops.ts';
+import { ACTIVATIONS } from './activations.ts';
 import type { Gpt2Weights, LayerWeights, LayerWeightsPerHead } from './weights.ts';
 
 export interface LnTape { xhat: tf.Tensor; inv: tf.Tensor }
@@ -77,14 +78,6 @@ export function layerNorm(x: tf.Tensor, ln: { w: tf.Tensor1D; b: tf.Tensor1D }, 
   const xhat = tf.mul(xc, inv);
   tape?.({ xhat, inv });
   return tf.add(tf.mul(xhat, ln.w), ln.b);
-}
-
-export const GELU_C = Math.sqrt(2 / Math.PI);
-/** gelu_new(x) = ½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³); sigmoid is far cheaper than tanh on wasm. */
-export function geluNew(x: tf.Tensor): tf.Tensor {
-  // 2u = x·(2c + 2c·0.044715·x²); pow is slow on wasm
-  const u2 = tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715 * 2 * GELU_C), 2 * GELU_C));
-  return tf.mul(x, tf.sigmoid(u2));
 }
 
 type Expand = (t: tf.Tensor, rows: number) => tf.Tensor;
@@ -166,7 +159,7 @@ export function block(
     vAll = tf.concat([tileTo(o.prefix.v, vT.shape[0]), vT], 2); // [N, H, P, dh]
   }
   const [qa, ka] = align(qT, kAll, o.expand);
-  const scores = tf.add(tf.mul(tf.matMul(qa, ka), 1 / Math.sqrt(dh)), masks.get(qStart, Q, P)); // [N, H, Q, P]
+  const scores = tf.add(tf.mul(tf.matMul(qa, ka), cfg.attnScale[l]), masks.get(qStart, Q, P)); // [N, H, Q, P]
   const pattern = hook(n + 'attn.hook_pattern', tf.softmax(scores), qStart) as tf.Tensor4D;
   const [pa, va] = align(pattern, vAll, o.expand);
   const z = hook(n + 'attn.hook_z', tf.transpose(tf.matMul(pa, va), [0, 2, 1, 3]), qStart); // [N, Q, H, dh]
@@ -182,7 +175,7 @@ export function block(
   const mlpIn = o.splitInputs ? hook(n + 'hook_mlp_in', mid, qStart) : mid; // [N, Q, D]
   const h2 = layerNorm(mlpIn, w.ln2, eps, o.tape && ((t) => (taped.ln2 = t)));
   const pre = hook(n + 'mlp.hook_pre', linear(h2, w.wfc, w.bfc), qStart); // [N, Q, M]
-  const post = hook(n + 'mlp.hook_post', geluNew(pre), qStart);
+  const post = hook(n + 'mlp.hook_post', ACTIVATIONS[cfg.activation].f(pre), qStart);
   const mlpOut = hook(n + 'hook_mlp_out', linear(post, w.wproj, w.bproj), qStart);
   const [ma, mo] = align(mid, mlpOut, o.expand);
   const out = hook(n + 'hook_resid_post', tf.add(ma, mo), qStart) as tf.Tensor3D;

@@ -8,11 +8,10 @@
  * made only when a backward pass first runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ModelConfig } from '../config.ts';
+import { Checkpoint } from '../checkpoint.ts';
 import { badModel } from '../errors.ts';
-import { openSafetensors, type Dtype, type SafetensorsFile } from '../safetensors.ts';
+import type { ModelConfig } from '../config.ts';
+import type { Dtype } from '../safetensors.ts';
 
 export interface LayerWeights {
   ln1: { w: tf.Tensor1D; b: tf.Tensor1D };
@@ -59,74 +58,12 @@ export interface CheckpointInfo {
   paramCount: number;
 }
 
-/** Opens `model.safetensors` or every shard named by `model.safetensors.index.json`. */
-function openCheckpoint(dir: string): { files: SafetensorsFile[]; lookup: Map<string, SafetensorsFile> } {
-  const single = join(dir, 'model.safetensors');
-  const index = join(dir, 'model.safetensors.index.json');
-  let paths: string[];
-  if (existsSync(single)) paths = [single];
-  else if (existsSync(index)) {
-    let map: Record<string, unknown>;
-    try {
-      map = JSON.parse(readFileSync(index, 'utf8')).weight_map;
-    } catch (e) {
-      throw badModel(`${index}: not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof map !== 'object' || map === null) throw badModel(`${index}: has no "weight_map" object`);
-    const shards = new Set<string>();
-    for (const [k, v] of Object.entries(map)) {
-      if (typeof v !== 'string' || v.includes('/') || v.includes('\\')) throw badModel(`${index}: weight_map["${k}"] is not a file name in the folder`);
-      shards.add(v);
-    }
-    paths = [...shards].sort().map((f) => join(dir, f));
-    for (const p of paths) if (!existsSync(p)) throw badModel(`${p}: shard listed in ${index} is missing`);
-  } else if (existsSync(join(dir, 'pytorch_model.bin'))) {
-    throw badModel(
-      `${join(dir, 'pytorch_model.bin')}: PyTorch pickle checkpoints are not read (they can run code). Convert the folder to safetensors once, e.g. in Python: ` +
-        `AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`,
-    );
-  } else {
-    throw badModel(`${dir}: no model.safetensors or model.safetensors.index.json in the folder`);
-  }
-  const files: SafetensorsFile[] = [];
-  const lookup = new Map<string, SafetensorsFile>();
-  try {
-    for (const p of paths) {
-      const f = openSafetensors(p);
-      files.push(f);
-      for (const name of f.entries.keys()) {
-        const bare = name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
-        if (lookup.has(bare)) throw badModel(`${p}: tensor "${name}" appears twice in the checkpoint`);
-        lookup.set(bare, f);
-      }
-    }
-  } catch (e) {
-    for (const f of files) f.close();
-    throw e;
-  }
-  return { files, lookup };
-}
-
 export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2Weights; info: CheckpointInfo } {
-  const { files, lookup } = openCheckpoint(dir);
+  const ckpt = Checkpoint.open(dir, { prefixes: ['transformer.'] });
   const { dModel: D, dMlp: M, dVocab: V, nCtx: C } = cfg;
-  const dtypes = new Set<Dtype>();
-  let paramCount = 0;
   const created: tf.Tensor[] = [];
-  const entryName = (bare: string) => (lookup.get(bare)!.entries.has(bare) ? bare : `transformer.${bare}`);
-  const has = (bare: string) => lookup.has(bare);
-  /** reads a tensor by checkpoint name, checking its shape against config.json */
-  const read = (bare: string, shape: number[]): Float32Array => {
-    const file = lookup.get(bare);
-    if (!file) throw badModel(`${dir}: checkpoint has no tensor "${bare}" (with or without the "transformer." prefix)`);
-    const e = file.entries.get(entryName(bare))!;
-    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-      throw badModel(`${file.path}: tensor "${e.name}" has shape [${e.shape}] but config.json implies [${shape}]`);
-    }
-    dtypes.add(e.dtype);
-    paramCount += e.shape.reduce((a, b) => a * b, 1);
-    return file.read(e.name);
-  };
+  const has = (bare: string) => ckpt.has(bare);
+  const read = (bare: string, shape: number[]) => ckpt.read(bare, shape);
   const t1 = (bare: string, n: number) => keep(tf.tensor1d(read(bare, [n])));
   const t2 = (bare: string, r: number, c: number) => keep(tf.tensor2d(read(bare, [r, c]), [r, c]));
   const keep = <T extends tf.Tensor>(t: T): T => (created.push(t), t);
@@ -156,17 +93,22 @@ export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2W
     }
     const lnF = { w: t1('ln_f.weight', D), b: t1('ln_f.bias', D) };
     // Hugging Face keeps lm_head.weight as [d_vocab, d_model]; when absent it is tied to wte.
+    // Untied but absent, transformers would start it from random weights: no model to study.
+    if (!cfg.tiedEmbeddings && !has('lm_head.weight')) {
+      throw badModel(`${dir}: config.json sets tie_word_embeddings to false, but the checkpoint has no lm_head.weight (transformers would initialise it at random)`);
+    }
     const unembedRows = has('lm_head.weight') ? t2('lm_head.weight', V, D) : wte;
     const unembed = keep(tf.transpose(unembedRows) as tf.Tensor2D);
+    ckpt.checkAllUsed(`a GPT-2 model of n_layer ${cfg.nLayers}, n_head ${cfg.nHeads}, n_embd ${D} (config.json)`);
     return {
       weights: { wte, wpe, lnF, unembedRows, unembed, layers },
-      info: { files: files.map((f) => f.path), dtypes: [...dtypes].sort(), paramCount },
+      info: { files: ckpt.paths, dtypes: [...ckpt.dtypes].sort() as Dtype[], paramCount: ckpt.paramCount },
     };
   } catch (e) {
     for (const t of created) t.dispose();
     throw e;
   } finally {
-    for (const f of files) f.close();
+    ckpt.close();
   }
 }
 

@@ -6,15 +6,16 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { backendName } from '../backend.ts';
+import { backendName, splitsOverThreads } from '../backend.ts';
 import { PatchbenchError } from '../errors.ts';
 import type { HookedModel } from '../model.ts';
 import { combineParts, runPart, type PartOptions, type PartProgress, type PartRequest, type PartResult, type PartRunner } from '../patching/part.ts';
 import type { TokenizedPairs } from '../patching/runs.ts';
 import type { WorkerMessage, WorkerReply } from './protocol.ts';
 
-/** Threads to use: PATCHBENCH_THREADS, else one per core (at most 4). */
+/** Threads to use: one on the GPU (see splitsOverThreads), else PATCHBENCH_THREADS, else one per core (at most 4). */
 export function defaultThreads(): number {
+  if (!splitsOverThreads()) return 1;
   const env = Number(process.env.PATCHBENCH_THREADS);
   return Number.isInteger(env) && env >= 1 ? env : Math.min(4, availableParallelism());
 }
@@ -94,8 +95,9 @@ export class PartPool {
     private readonly workers: PartWorker[],
   ) {}
 
-  /** This thread plus threads − 1 workers, each loading the model in `local.info.dir`. */
+  /** This thread plus threads − 1 workers, each loading the model in `local.info.dir` (this thread alone on the GPU). */
   static async start(local: HookedModel, threads = defaultThreads()): Promise<PartPool> {
+    if (!splitsOverThreads()) threads = 1;
     const workers = await Promise.all(Array.from({ length: Math.max(0, threads - 1) }, () => PartWorker.start(local.info.dir)));
     return new PartPool(local, workers);
   }

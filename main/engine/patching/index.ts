@@ -3,6 +3,7 @@
  * the top-K components by |attribution|), normalisation, and the agreement summary. The work runs
  * through a PartRunner: in this thread, or split over worker threads by pairs (parallel/).
  */
+import { releaseJobMemory } from '../backend.ts';
 import { badInput, EngineFailure, firstLine, isEngineFailure, isOutOfMemory } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
@@ -95,6 +96,14 @@ export interface PatchingResult {
 }
 
 export async function runPatching(model: HookedModel, pairs: TokenizedPairs, req: PatchRequest, o: JobOptions = {}): Promise<PatchingResult> {
+  try {
+    return await patch(model, pairs, req, o);
+  } finally {
+    releaseJobMemory();
+  }
+}
+
+async function patch(model: HookedModel, pairs: TokenizedPairs, req: PatchRequest, o: JobOptions): Promise<PatchingResult> {
   const t0 = performance.now();
   const runner: PartRunner = o.runner ?? ((p, r, opts) => runPart(model, p, r, opts));
   const B = pairs.clean.length;

@@ -8,6 +8,7 @@ import { basename, join, resolve } from 'node:path';
 import { readConfig } from '../config.ts';
 import { bundledModelDir } from '../discovery.ts';
 import { badModel } from '../errors.ts';
+import { jsonProblem } from '../json.ts';
 import type { ModelFile, ModelRef, Project } from './types.ts';
 
 /**
@@ -28,7 +29,7 @@ export function modelFiles(dir: string): string[] {
   try {
     map = JSON.parse(readFileSync(index, 'utf8')).weight_map;
   } catch (e) {
-    throw badModel(`${index}: not valid JSON (${(e as Error).message})`);
+    throw badModel(`${index}: not valid JSON (${jsonProblem(e)})`);
   }
   if (typeof map !== 'object' || map === null) throw badModel(`${index}: has no "weight_map" object`);
   const shards = [...new Set(Object.values(map).map(String))].sort();

@@ -6,12 +6,12 @@ import { badInput } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer.ts';
 import { inductionPairs, inductionText } from './induction.ts';
 import { ioiPairs, ioiText, type IoiCorruption } from './ioi.ts';
-import { checkCount, checkSeed, type PromptPair } from './pairs.ts';
+import { checkCount, checkSeed, type PairSet, type PromptPair } from './pairs.ts';
 import { pronounPairs, pronounText } from './pronoun.ts';
 import { mulberry32 } from './random.ts';
 import { INDUCTION_WORDS, NAMES, PRONOUNS } from './words.ts';
 
-export type { PromptPair } from './pairs.ts';
+export type { PairSet, PromptPair } from './pairs.ts';
 export type { IoiCorruption } from './ioi.ts';
 export { IOI_CORRUPTIONS } from './ioi.ts';
 
@@ -61,8 +61,20 @@ export interface GenerateOptions {
 /**
  * Exactly `n` pairs; the same seed and tokenizer always give the same pairs. In every pair
  * clean and corrupted have the same token length and answer/wrong are distinct single tokens.
+ * Refuses, saying why, where the tokenizer leaves fewer (see generatePairSet).
  */
 export function generatePairs(task: string, opts: GenerateOptions): PromptPair[] {
+  const set = generatePairSet(task, opts);
+  if (set.shortfall) throw badInput(`${set.shortfall}; ask for fewer pairs`);
+  return set.pairs;
+}
+
+/**
+ * Up to `n` pairs, as generatePairs draws them; where the model's tokenizer leaves fewer (too few
+ * of the names or words are single tokens for it, or it splits clean and corrupted prompts to
+ * different lengths), the pairs that remain and `shortfall`, which gives their count and why.
+ */
+export function generatePairSet(task: string, opts: GenerateOptions): PairSet {
   checkTask(task);
   checkCount(opts.n);
   checkSeed(opts.seed);
@@ -70,22 +82,28 @@ export function generatePairs(task: string, opts: GenerateOptions): PromptPair[]
     throw badInput(`corruption ${JSON.stringify(opts.corruption)} applies only to the ioi task, not ${task}`);
   }
   if (opts.uniformLength === false) return draw(task, opts);
-  let most = 0;
+  let best: PromptPair[] = [];
+  let why: string | undefined;
   for (let factor = 4; factor <= 64; factor *= 4) {
+    const drawn = draw(task, { ...opts, n: opts.n * factor });
     const byLength = new Map<number, PromptPair[]>();
-    for (const p of draw(task, { ...opts, n: opts.n * factor })) {
-      const len = opts.tokenizer.encode(p.clean).length;
+    for (const p of drawn.pairs) {
+      const len = opts.tokenizer.encode(p.clean).length; // collectPairs kept only prompts it can spell
       byLength.set(len, [...(byLength.get(len) ?? []), p]);
     }
     // the most common length, the shorter on ties, so the choice does not depend on map order
-    const [, best] = [...byLength].sort((a, b) => b[1].length - a[1].length || a[0] - b[0])[0];
-    if (best.length >= opts.n) return best.slice(0, opts.n);
-    most = best.length;
+    best = [...byLength].sort((a, b) => b[1].length - a[1].length || a[0] - b[0])[0][1];
+    if (best.length >= opts.n) return { pairs: best.slice(0, opts.n), requested: opts.n };
+    why = drawn.shortfall;
   }
-  throw badInput(`${task}: could draw only ${most} pairs of one token length with this tokenizer; ask for fewer pairs`);
+  return {
+    pairs: best,
+    requested: opts.n,
+    shortfall: `${task}: only ${best.length} of ${opts.n} pairs of one token length could be made with this tokenizer` + (why ? ` (${why})` : ''),
+  };
 }
 
-function draw(task: TaskName, opts: GenerateOptions): PromptPair[] {
+function draw(task: TaskName, opts: GenerateOptions): PairSet {
   switch (task) {
     case 'ioi':
       return ioiPairs(opts);

@@ -5,7 +5,7 @@
  */
 import { badInput } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer.ts';
-import { collectPairs, singleTokens, type PromptPair } from './pairs.ts';
+import { collectPairs, singleTokens, type PairSet, type PromptPair } from './pairs.ts';
 import { mulberry32, randInt, sample, type Rng } from './random.ts';
 import { INDUCTION_WORDS } from './words.ts';
 
@@ -23,7 +23,7 @@ const join = (words: string[]) => words.map((w) => ` ${w}`).join('');
  * possible; wrong = the fresh word that would come next, the corrupted prompt's counterpart of
  * the answer, which appears in neither prompt.
  */
-export function inductionPairs(opts: { n: number; seed: number; tokenizer: Tokenizer }): PromptPair[] {
+export function inductionPairs(opts: { n: number; seed: number; tokenizer: Tokenizer }): PairSet {
   const words = singleTokens(opts.tokenizer, INDUCTION_WORDS, (w) => ` ${w}`);
   if (words.length < WORDS_NEEDED) {
     throw badInput(

@@ -6,7 +6,7 @@
  */
 import { badInput } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer.ts';
-import { collectPairs, singleTokens, type PromptPair } from './pairs.ts';
+import { collectPairs, singleTokens, type PairSet, type PromptPair } from './pairs.ts';
 import { mulberry32, pick, sample, type Rng } from './random.ts';
 import { NAMES, OBJECTS, PLACES, withArticle } from './words.ts';
 
@@ -55,7 +55,7 @@ function drawScene(rng: Rng): Scene {
  * Half the pairs are ABBA (IO named first: "When Mary and John ..., John gave ... to"), half BABA
  * (S first), so position alone never gives the answer away.
  */
-export function ioiPairs(opts: { n: number; seed: number; tokenizer: Tokenizer; corruption?: IoiCorruption }): PromptPair[] {
+export function ioiPairs(opts: { n: number; seed: number; tokenizer: Tokenizer; corruption?: IoiCorruption }): PairSet {
   const corruption = opts.corruption ?? 'subject-swap';
   if (!IOI_CORRUPTIONS.includes(corruption)) {
     throw badInput(`ioi: unknown corruption ${JSON.stringify(corruption)}; known: ${IOI_CORRUPTIONS.join(', ')}`);

@@ -26,12 +26,30 @@ export function singleTokens<T>(tokenizer: Tokenizer, items: readonly T[], text:
   return items.filter((item) => tokenizer.tokenId(text(item)) !== undefined);
 }
 
+/** Token count of `text`, or undefined where the vocabulary cannot spell it (a character-level model). */
+export function tokenLength(tokenizer: Tokenizer, text: string): number | undefined {
+  try {
+    return tokenizer.encode(text).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pairs drawn for a request, and why there are fewer than asked for, if there are. */
+export interface PairSet {
+  pairs: PromptPair[];
+  requested: number;
+  /** says how many pairs remain of those asked for, and why (absent when all were made) */
+  shortfall?: string;
+}
+
 /**
  * Draws pairs from `make` until there are `n` whose prompts have equal token length and whose
  * answers are distinct single tokens. With the word lists filtered to single tokens this holds
- * for byte-level BPE on the first draw; the check guards tokenizers that split differently.
+ * for byte-level BPE on the first draw; the check guards tokenizers that split differently, and
+ * where too few draws pass, the set holds what passed and says so.
  */
-export function collectPairs(task: string, n: number, tokenizer: Tokenizer, make: () => PromptPair): PromptPair[] {
+export function collectPairs(task: string, n: number, tokenizer: Tokenizer, make: () => PromptPair): PairSet {
   const pairs: PromptPair[] = [];
   const maxDraws = 20 * n + 100;
   for (let draws = 0; pairs.length < n && draws < maxDraws; draws++) {
@@ -40,11 +58,19 @@ export function collectPairs(task: string, n: number, tokenizer: Tokenizer, make
       p.answer !== p.wrong &&
       tokenizer.tokenId(p.answer) !== undefined &&
       tokenizer.tokenId(p.wrong) !== undefined &&
-      tokenizer.encode(p.clean).length === tokenizer.encode(p.corrupted).length;
+      tokenLength(tokenizer, p.clean) === tokenLength(tokenizer, p.corrupted) &&
+      tokenLength(tokenizer, p.clean) !== undefined;
     if (ok) pairs.push(p);
   }
-  if (pairs.length < n) {
-    throw badInput(`${task}: this tokenizer splits the prompts so that clean and corrupted differ in length; only ${pairs.length} of ${n} pairs could be made`);
+  if (pairs.length === 0) {
+    throw badInput(`${task}: no pair could be made: this tokenizer cannot spell the prompts, or splits clean and corrupted to different lengths`);
   }
-  return pairs;
+  if (pairs.length < n) {
+    return {
+      pairs,
+      requested: n,
+      shortfall: `${task}: only ${pairs.length} of ${n} pairs could be made: in ${maxDraws} draws this tokenizer could not spell the other prompts or split clean and corrupted to different lengths`,
+    };
+  }
+  return { pairs, requested: n };
 }

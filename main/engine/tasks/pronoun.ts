@@ -5,7 +5,7 @@
  */
 import { badInput } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer.ts';
-import { collectPairs, singleTokens, type PromptPair } from './pairs.ts';
+import { collectPairs, singleTokens, type PairSet, type PromptPair } from './pairs.ts';
 import { mulberry32, pick, type Rng } from './random.ts';
 import { NAMES, PRONOUNS, type Gender } from './words.ts';
 
@@ -28,7 +28,7 @@ function drawTemplate(rng: Rng): string {
 
 const other = (g: Gender): Gender => (g === 'male' ? 'female' : 'male');
 
-export function pronounPairs(opts: { n: number; seed: number; tokenizer: Tokenizer }): PromptPair[] {
+export function pronounPairs(opts: { n: number; seed: number; tokenizer: Tokenizer }): PairSet {
   const { tokenizer } = opts;
   for (const p of Object.values(PRONOUNS)) {
     if (tokenizer.tokenId(p) === undefined) throw badInput(`pronoun: ${JSON.stringify(p)} is not a single token for this tokenizer`);

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { badTokenizer } from '../errors.ts';
+import { jsonProblem } from '../json.ts';
 import type { Tokenizer } from '../tokenizer.ts';
 import { isPlainObject } from './files.ts';
 
@@ -37,7 +38,7 @@ function readJsonIfPresent(path: string): Record<string, unknown> | undefined {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw badTokenizer(`${path}: not valid JSON (${(e as Error).message})`);
+    throw badTokenizer(`${path}: not valid JSON (${jsonProblem(e)})`);
   }
   if (!isPlainObject(json)) throw badTokenizer(`${path}: not a JSON object`);
   return json;

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badTokenizer } from '../errors.ts';
+import { jsonProblem } from '../json.ts';
 import { sentencePieceTokenizerJson, type TextPreparation } from './sentencepiece.ts';
 
 export const GPT2_EOS = '<|endoftext|>';
@@ -112,7 +113,7 @@ export function parseJson(path: string, text: string): any {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw badTokenizer(`${path}: not valid JSON (${(e as Error).message})`);
+    throw badTokenizer(`${path}: not valid JSON (${jsonProblem(e)})`);
   }
 }
 

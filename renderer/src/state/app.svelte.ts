@@ -111,6 +111,8 @@ export class AppState {
   tokenizeError = $state<string | null>(null);
   predictions = $state.raw<{ clean: Prediction | null; corrupted: Prediction | null; error?: string }>({ clean: null, corrupted: null });
   generateError = $state<string | null>(null);
+  /** set when the model's tokenizer left fewer pairs than asked for */
+  generateNote = $state<string | null>(null);
   importError = $state<string | null>(null);
 
   metric = $state<MetricName>('logit-diff');
@@ -473,8 +475,14 @@ export class AppState {
 
   async generate(task: 'ioi' | 'induction' | 'pronoun', n: number, seed: number, corruption?: 'subject-swap' | 'three-names', replace = true): Promise<void> {
     this.generateError = null;
+    this.generateNote = null;
     try {
       const pairs = await this.call('pairs:generate', { task, n, seed, ...(corruption && task === 'ioi' ? { corruption } : {}) });
+      if (pairs.length < n) {
+        this.generateNote =
+          `Only ${pairs.length} of ${n} pairs could be made with this model's tokenizer: names and answers must be single tokens ` +
+          'for it, and clean and corrupted prompts the same length.';
+      }
       this.pairs = replace ? pairs : [...$state.snapshot(this.pairs), ...pairs];
       this.select(replace ? 0 : this.selected);
       this.retokenize();
