@@ -17,6 +17,7 @@
  * after every real token, and their loss weight is 0.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ACTIVATIONS } from '../gpt2/activations.ts';
 import { layerPrefix, type ArchConfig, type ParamLayout } from './params.ts';
 
 /** N sequences of P tokens; targets[i] is the token after tokens[i]; weights 0 where not scored. */
@@ -123,17 +124,8 @@ function lnBackward(gy: tf.Tensor2D, w: tf.Tensor1D, t: LnOut, ones: tf.Tensor2D
   return { gx, dw, db };
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-/** gelu_new(x) = x·σ(2u), u = √(2/π)(x + 0.044715x³), as in gpt2/forward.ts (x³ as x·x², tf.pow is slow on wasm). */
-function geluNew(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715), 1)), 2 * GELU_C)));
-}
-function geluNewGrad(x: tf.Tensor): tf.Tensor {
-  const x2 = tf.square(x);
-  const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(x2, 0.044715), 1)), 2 * GELU_C));
-  const du = tf.mul(tf.add(tf.mul(x2, 3 * 0.044715), 1), 2 * GELU_C);
-  return tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), du));
-}
+/** The demo model is written with activation_function gelu_new, so it trains with the engine's. */
+const GELU = ACTIVATIONS.gelu_new;
 
 const T2 = (x: tf.Tensor2D) => tf.transpose(x) as tf.Tensor2D;
 const mm = (a: tf.Tensor2D, b: tf.Tensor2D) => tf.matMul(a, b) as tf.Tensor2D;
@@ -195,7 +187,7 @@ export function lossAndGrads(
       const mid = tf.add(x, tf.add(mm(z, lw.wo), lw.bo)) as tf.Tensor2D;
       const ln2 = lnForward(mid, lw.ln2w, lw.ln2b, eps);
       const pre = tf.add(mm(ln2.y, lw.wfc), lw.bfc) as tf.Tensor2D;
-      const post = geluNew(pre) as tf.Tensor2D;
+      const post = GELU.f(pre) as tf.Tensor2D;
       x = tf.add(mid, tf.add(mm(post, lw.wproj), lw.bproj)) as tf.Tensor2D;
       tape.push({ ln1, q, k, kT, vT, pattern, z, ln2, pre, post });
     }
@@ -228,7 +220,7 @@ export function lossAndGrads(
       // MLP
       out.set(p + 'mlp.c_proj.weight', mm(T2(t.post), g));
       out.set(p + 'mlp.c_proj.bias', colSum(ones, g));
-      const gPre = tf.mul(mm(g, lw.wprojT), geluNewGrad(t.pre)) as tf.Tensor2D;
+      const gPre = tf.mul(mm(g, lw.wprojT), GELU.grad(t.pre)) as tf.Tensor2D;
       out.set(p + 'mlp.c_fc.weight', mm(T2(t.ln2.y), gPre));
       out.set(p + 'mlp.c_fc.bias', colSum(ones, gPre));
       const b2 = lnBackward(mm(gPre, lw.wfcT), lw.ln2w, t.ln2, ones);
