@@ -5,7 +5,7 @@
  * disposed when that job ends.
  */
 import { parentPort } from 'node:worker_threads';
-import { backendLabel, initBackend } from '../engine/backend.ts';
+import { backendLabel, initBackend, releaseJobMemory } from '../engine/backend.ts';
 import { firstLine, isEngineFailure, PatchbenchError } from '../engine/errors.ts';
 import { METRICS } from '../engine/metrics.ts';
 import { meanMetricOf } from './baseline.ts';
@@ -231,7 +231,8 @@ port.on('message', (msg: ToWorker) => {
     send({ type: 'reply', id: msg.id, ok: false, error: { code: 'internal', message: `unknown engine method ${msg.method}` } });
     return;
   }
-  fn(msg.params, msg.id).then(
+  // Whatever the job, the GPU's memory for its intermediates goes back when it ends (see backend.ts).
+  fn(msg.params, msg.id).finally(releaseJobMemory).then(
     (value) => send({ type: 'reply', id: msg.id, ok: true, value }, transferables(value)),
     (e) => {
       if (!isEngineFailure(e)) return send({ type: 'reply', id: msg.id, ok: false, error: errorInfo(e) });

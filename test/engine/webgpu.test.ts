@@ -16,7 +16,13 @@ import { KINDS } from '../../main/engine/patching/components.ts';
 import { runPatching, type PatchRequest } from '../../main/engine/patching/index.ts';
 import { Checkpoint } from '../../main/engine/checkpoint.ts';
 import { PatchbenchError } from '../../main/engine/errors.ts';
-import { checkFitsAdapter, describeAdapter, registerWebGpu, webgpuAdapter } from '../../main/engine/webgpu.ts';
+import { checkFitsAdapter, checkGpuErrors, describeAdapter, registerWebGpu, webgpuAdapter } from '../../main/engine/webgpu.ts';
+import { rankEdges, topN } from '../../main/engine/circuits/extract.ts';
+import { faithfulness, prepareFaithfulness } from '../../main/engine/circuits/faithfulness.ts';
+import { edgeName } from '../../main/engine/circuits/graph.ts';
+import { edgeScores } from '../../main/engine/circuits/scores.ts';
+import { RefEdgeAttribution, refEdges, refFaithfulness } from '../reference/circuits.ts';
+import { loadRefModel } from '../reference/model.ts';
 import { FIXTURES, writeFixture } from '../fixtures/generate.ts';
 import { assertClose, readJson, ROOT, TINY } from '../helpers.ts';
 
@@ -93,6 +99,33 @@ describe('the engine on WebGPU', { skip: noAdapter && `no WebGPU adapter: ${noAd
       assertClose(k.attribution!, rows.map((r) => r.attribution), 1e-3, `${k.kind} attribution`);
       assertClose(k.activation!, rows.map((r) => r.activation), 1e-3, `${k.kind} activation`);
     }
+  });
+
+  test('an error the GPU reports asynchronously becomes an error in words', async () => {
+    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+    const tooLarge = () => device.createBuffer({ size: device.limits.maxBufferSize + 4, usage: GPUBufferUsage.STORAGE }).destroy();
+    await assert.rejects(checkGpuErrors('a test buffer', async () => tooLarge()), (e: unknown) => e instanceof PatchbenchError && /^a test buffer: the GPU rejected it \(.+\)$/s.test(e.message));
+    assert.equal(await checkGpuErrors('a test', async () => 42), 42);
+  });
+
+  test('EAP edge scores and the faithfulness of a circuit match float64', async () => {
+    const ref = loadRefModel(model.info.dir);
+    const s = await edgeScores(model, pairs, { direction: 'denoising', metric: 'logit-diff', steps: 1 });
+    const r = new RefEdgeAttribution(ref, pairs, 'denoising', 'logit-diff');
+    const index = new Map(Array.from(s.graph.src, (_, e) => [edgeName(s.graph, e), e]));
+    const edges = refEdges(ref);
+    assert.equal(index.size, edges.length, 'edge count');
+    for (const e of edges) {
+      const got = s.eap[index.get(`${e.src}->${e.dst}`)!];
+      const want = r.score(e.src, e.dst);
+      assert.ok(Math.abs(got - want) <= 2e-3, `${e.src}->${e.dst}: engine ${got}, reference ${want}`);
+    }
+    const circuit = topN(s.graph, rankEdges(s.eap), 10);
+    const f = await prepareFaithfulness(model, s.graph, pairs, 'logit-diff');
+    const [got] = await faithfulness(f, [circuit]).finally(() => f.dispose());
+    const names = new Set(Array.from(circuit).flatMap((on, e) => (on ? [edgeName(s.graph, e)] : [])));
+    const want = refFaithfulness(ref, pairs, 'logit-diff', names);
+    assert.ok(Math.abs(got - want) <= 2e-3, `faithfulness of the top 10 edges: engine ${got}, reference ${want}`);
   });
 
   test('repeated jobs leave GPU memory where it was: no tensor kept, no buffer pooled', async () => {
