@@ -25,6 +25,8 @@ function tempDir(t: { after(fn: () => void): void }): string {
   return dir;
 }
 
+type Ids = typeof IDS;
+
 test('tokenizer.model alone: ids and decoded text equal SentencePiece’s on every case', async () => {
   const tok = await loadTokenizer(STORIES);
   assert.equal(tok.vocabSize, 512);
@@ -35,6 +37,37 @@ test('tokenizer.model alone: ids and decoded text equal SentencePiece’s on eve
   }
   // byte fallback really was exercised: 東京 and the emoji are spelled in <0xNN> pieces
   assert.ok(IDS.cases.some((c) => c.pieces.includes('<0xE6>')));
+});
+
+/**
+ * Two small models trained with other flags (sentencepiece_ids.py says how): Llama 2's own
+ * (extra spaces kept, whitespace-only pieces) with a user-defined symbol, and one without the
+ * dummy prefix or byte fallback, whose unknown characters become <unk>.
+ */
+for (const name of ['spm-llama2-flags', 'spm-noprefix-unk']) {
+  test(`tokenizer.model trained with other flags (${name}): ids and decoded text equal SentencePiece’s`, async (t) => {
+    const ids: Ids = readJson(join(FIXTURES, `tokenizers/${name}-ids.json`));
+    const dir = tempDir(t);
+    copyFileSync(join(FIXTURES, `tokenizers/${name}.model`), join(dir, 'tokenizer.model'));
+    const tok = await loadTokenizer(dir);
+    const unk = 0;
+    for (const c of ids.cases) {
+      assert.deepEqual(tok.encode(c.text), c.ids, JSON.stringify(c.text));
+      // SentencePiece decodes <unk> as " ⁇ ", Hugging Face as the token itself
+      if (!c.ids.includes(unk)) assert.equal(tok.decode(c.ids), c.decoded, `decode of ${JSON.stringify(c.text)}`);
+    }
+  });
+}
+
+test('the flags were really exercised: kept spaces, a user-defined symbol, <unk>', () => {
+  const flags: Ids = readJson(join(FIXTURES, 'tokenizers/spm-llama2-flags-ids.json'));
+  const unk: Ids = readJson(join(FIXTURES, 'tokenizers/spm-noprefix-unk-ids.json'));
+  const piecesOf = (ids: Ids, text: string) => ids.cases.find((c) => c.text === text)!.pieces;
+  assert.ok(piecesOf(flags, '   three  <tool>  spaces   ').includes('<tool>'));
+  assert.ok(piecesOf(flags, '  leading and trailing  ').filter((p) => /^▁+$/.test(p)).length >= 2, 'runs of spaces are kept');
+  // a run of unknown characters is one <unk> (id 0), as SentencePiece fuses them
+  assert.deepEqual(unk.cases.find((c) => c.text === '東京 and русский and Ελληνικά')!.ids.filter((id) => id === 0).length, 3);
+  assert.ok(!piecesOf(unk, 'Hello world')[0].startsWith('▁'), 'no dummy prefix');
 });
 
 test('tokens read as they do inside a text; answers are their continuation tokens', async () => {

@@ -157,7 +157,7 @@ function wrap(name: string, source: TokenizerSource): Tokenizer {
   // Where the tokenizer puts a prefix in front of a whole text, a word's continuation ids are
   // those it gets after an anchor: encode(anchor + text) minus encode(anchor).
   // A text that merges into the anchor has no continuation of its own; it is then encoded alone.
-  const anchor = addsPrefix(full) ? '.' : '';
+  const anchor = source.prefixesText || addsPrefix(full) ? '.' : '';
   const anchorIds = anchor ? encodeRaw(anchor) : undefined;
   const encodeContinuation = (text: string, what = 'text'): number[] => {
     const alone = encode(text, what);

@@ -22,6 +22,8 @@ export interface TokenizerSource {
   maxId: number;
   /** a step SentencePiece applies to the text before normalising (see sentencepiece.ts) */
   prepare?: TextPreparation;
+  /** `prepare` puts a prefix in front of every text (SentencePiece's dummy prefix) */
+  prefixesText?: boolean;
 }
 
 export type TokenizerJson = Record<string, any> & { model: Record<string, any> };
@@ -58,8 +60,8 @@ export async function readTokenizerSource(dir: string): Promise<TokenizerSource>
     throw badTokenizer(`${spmPath}: cannot be read (${e.message})`);
   });
   if (spm !== undefined) {
-    const { json, prepare } = sentencePieceTokenizerJson(spmPath, spm);
-    return { path: spmPath, json, prepare, maxId: checkTokenizerJson(spmPath, json) };
+    const { json, prepare, prefixesText } = sentencePieceTokenizerJson(spmPath, spm);
+    return { path: spmPath, json, prepare, prefixesText, maxId: checkTokenizerJson(spmPath, json) };
   }
   throw badTokenizer(`${dir}: no tokenizer files (expected tokenizer.json, vocab.json and merges.txt, or tokenizer.model)`);
 }

@@ -1,11 +1,14 @@
 /**
  * SentencePiece's `tokenizer.model` (a protobuf ModelProto), converted once at load into the
  * equivalent tokenizer.json object, so it runs through the same library as every other form. The
- * conversion is the one Hugging Face's LlamaConverter makes for Llama 2 (legacy mode): a BPE over
- * the pieces whose merges are every split of a piece into two pieces, ranked by the piece's score
- * (SentencePiece's BPE merges the best-scoring pair first), byte fallback as trained, the dummy
- * prefix "▁" as a Prepend normaliser and spaces as "▁". Token ids are checked against the
- * SentencePiece library itself (test/tokenizer-sentencepiece.test.ts).
+ * model is the one Hugging Face's LlamaConverter makes: a BPE over the pieces whose merges are
+ * every split of a piece into two pieces, ranked by the piece's score (SentencePiece's BPE merges
+ * the best-scoring pair first), with byte fallback as trained. The text is prepared as SentencePiece
+ * prepares it, which neither of HF's Llama forms does exactly: extra spaces removed where the model
+ * says so, then one dummy-prefix space in front of the whole text (HF's Prepend normaliser also
+ * puts one after each user-defined symbol, and its Metaspace pre-tokenizer none before a text that
+ * starts with a space), then spaces written as "▁". Token ids are checked against the SentencePiece
+ * library itself on three models trained with different flags (test/tokenizer-sentencepiece.test.ts).
  */
 import protobuf from 'protobufjs';
 import { badTokenizer } from '../errors.ts';
@@ -53,18 +56,23 @@ interface Model {
   normalizerSpec: { name: string; precompiledCharsmap: Uint8Array; addDummyPrefix: boolean; removeExtraWhitespaces: boolean; escapeWhitespaces: boolean };
 }
 
-/** A change SentencePiece makes to the text before anything else (see removeExtraWhitespaces). */
+/** What SentencePiece does to the text before its normaliser's character rules. */
 export type TextPreparation = (text: string) => string;
 
 /**
- * SentencePiece's remove_extra_whitespaces: drop leading and trailing spaces and collapse runs of
- * spaces into one (spaces only: tabs and newlines are kept). Done before the library, not as a
- * normaliser, because the library would still prepend "▁" to a text that became empty, where
- * SentencePiece gives no token at all.
+ * remove_extra_whitespaces drops leading and trailing spaces and collapses runs of spaces into one
+ * (spaces only: tabs and newlines are kept); add_dummy_prefix puts a space in front of a text that
+ * is not empty. Done before the library, which would prefix even a text that became empty.
  */
-const removeExtraWhitespaces: TextPreparation = (text) => text.replace(/^ +| +$/g, '').replace(/ {2,}/g, ' ');
+function preparation(removeExtraWhitespaces: boolean, addDummyPrefix: boolean): TextPreparation | undefined {
+  if (!removeExtraWhitespaces && !addDummyPrefix) return undefined;
+  return (text) => {
+    const t = removeExtraWhitespaces ? text.replace(/^ +| +$/g, '').replace(/ {2,}/g, ' ') : text;
+    return addDummyPrefix && t !== '' ? ` ${t}` : t;
+  };
+}
 
-export function sentencePieceTokenizerJson(path: string, bytes: Uint8Array): { json: TokenizerJson; prepare?: TextPreparation } {
+export function sentencePieceTokenizerJson(path: string, bytes: Uint8Array): { json: TokenizerJson; prepare?: TextPreparation; prefixesText: boolean } {
   let model: Model;
   try {
     model = ModelProto.toObject(ModelProto.decode(bytes), { enums: String, defaults: true, bytes: Array }) as unknown as Model;
@@ -77,6 +85,7 @@ export function sentencePieceTokenizerJson(path: string, bytes: Uint8Array): { j
     throw badTokenizer(`${path}: SentencePiece model type ${trainer?.modelType ?? 'missing'} is not supported (supported: BPE, as in Llama 2, TinyLlama and Mistral)`);
   }
   if (trainer.treatWhitespaceAsSuffix) throw badTokenizer(`${path}: treat_whitespace_as_suffix is not supported`);
+  if (normalizer && !normalizer.escapeWhitespaces) throw badTokenizer(`${path}: escape_whitespaces false is not supported`);
   if (normalizer && normalizer.precompiledCharsmap.length > 0 && normalizer.name !== 'identity') {
     throw badTokenizer(`${path}: normalization rule ${JSON.stringify(normalizer.name)} is not supported (only "identity", as in Llama 2)`);
   }
@@ -88,7 +97,6 @@ export function sentencePieceTokenizerJson(path: string, bytes: Uint8Array): { j
   });
   const unk = pieces.find((p) => p.type === 'UNKNOWN');
   const addDummyPrefix = normalizer?.addDummyPrefix ?? true;
-  const escapeWhitespaces = normalizer?.escapeWhitespaces ?? true;
   const json: TokenizerJson = {
     version: '1.0',
     truncation: null,
@@ -99,13 +107,7 @@ export function sentencePieceTokenizerJson(path: string, bytes: Uint8Array): { j
       .map((p, id) => ({ p, id }))
       .filter(({ p }) => p.type === 'USER_DEFINED')
       .map(({ p, id }) => ({ id, content: p.piece, single_word: false, lstrip: false, rstrip: false, normalized: false, special: false })),
-    normalizer: {
-      type: 'Sequence',
-      normalizers: [
-        ...(addDummyPrefix ? [{ type: 'Prepend', prepend: '▁' }] : []),
-        ...(escapeWhitespaces ? [{ type: 'Replace', pattern: { String: ' ' }, content: '▁' }] : []),
-      ],
-    },
+    normalizer: { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
     pre_tokenizer: null,
     post_processor: null,
     decoder: {
@@ -130,8 +132,8 @@ export function sentencePieceTokenizerJson(path: string, bytes: Uint8Array): { j
       merges: mergesFromScores(pieces, vocab),
     },
   };
-  const prepare = normalizer?.removeExtraWhitespaces ?? true ? removeExtraWhitespaces : undefined;
-  return { json, prepare };
+  const prepare = preparation(normalizer?.removeExtraWhitespaces ?? true, addDummyPrefix);
+  return { json, prepare, prefixesText: addDummyPrefix };
 }
 
 /**
