@@ -31,6 +31,10 @@ export const TASK_NAMES = ['ioi', 'induction', 'pronoun'] as const;
 export const IOI_CORRUPTION_NAMES = ['subject-swap', 'three-names'] as const;
 export const DIRECTIONS = ['denoising', 'noising'] as const;
 export const METHODS = ['attribution', 'activation', 'both'] as const;
+/** AtP* ranking scores (Kramár et al. 2024): mean over pairs of a per-pair magnitude, named as in the JSON (`score_atp`, …) */
+export const SCORE_NAMES = ['atp', 'atp_qk', 'graddrop', 'atp_star'] as const;
+/** Orders "Verify top K" can follow: |the estimate| (attribution_qk for head_q/head_k with the QK fix), or a score */
+export const RANKINGS = ['attribution', ...SCORE_NAMES] as const;
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
@@ -108,8 +112,15 @@ export const patchRequest = s.object({
   metric: s.enum(METRIC_NAMES),
   kinds: s.array(s.enum(KIND_NAMES), { min: 1, max: KIND_NAMES.length }),
   method: s.enum(METHODS),
-  /** also activation-patch the K components with the largest |attribution| per kind */
+  /** also activation-patch the first K components per kind in the order of `rankBy` */
   verifyTop: s.optional(s.number({ int: true, min: 1, max: 100_000 })),
+  /** AtP* QK fix for head_q/head_k */
+  qkFix: s.optional(s.boolean()),
+  /** AtP* GradDrop scores */
+  gradDrop: s.optional(s.boolean()),
+  rankBy: s.optional(s.enum(RANKINGS)),
+  /** K of the cost-of-verified-recall curves (default 10) */
+  recallK: s.optional(s.number({ int: true, min: 1, max: 100_000 })),
 });
 export type PatchRequest = Infer<typeof patchRequest>;
 
@@ -120,6 +131,18 @@ const summary = s.object({
   rmse: s.nullable(s.anyNumber()),
   outliers: s.array(s.object({ component: s.number({ int: true }), attribution: s.anyNumber(), activation: s.anyNumber() })),
 });
+
+/** The fraction of the true top-K found after each verification in a ranking's order, for k = 1..N. */
+const recallCurve = s.object({
+  k: s.number({ int: true, min: 1 }),
+  curve: s.array(s.anyNumber()),
+  verifications_to_all: s.number({ int: true, min: 0 }),
+  auc: s.anyNumber(),
+});
+export type RecallCurve = Infer<typeof recallCurve>;
+// one field per SCORE_NAMES entry
+const optionalF32 = s.optional(s.float32());
+const optionalRecall = s.optional(recallCurve);
 
 /** One kind's results as columns: flat Float32Arrays, row-major over `shape` (layer first). */
 export const kindResult = s.object({
@@ -137,8 +160,17 @@ export const kindResult = s.object({
       checked: s.array(s.number({ int: true })),
       pearson: s.nullable(s.anyNumber()),
       recovered: s.nullable(s.number({ int: true })),
+      /** the ranking whose order was verified (absent: attribution) */
+      ranking: s.optional(s.enum(RANKINGS)),
     }),
   ),
+  /** head_q/head_k with the QK fix: the estimate from the exactly recomputed pattern */
+  attributionQk: s.optional(s.float32()),
+  summaryQk: s.optional(summary),
+  /** non-negative ranking scores, those the run's options computed */
+  scores: s.optional(s.object({ atp: optionalF32, atp_qk: optionalF32, graddrop: optionalF32, atp_star: optionalF32 })),
+  /** cost of verified recall per score, when activation patching was exhaustive */
+  recall: s.optional(s.object({ atp: optionalRecall, atp_qk: optionalRecall, graddrop: optionalRecall, atp_star: optionalRecall })),
 });
 export type KindResult = Infer<typeof kindResult>;
 
@@ -214,6 +246,10 @@ export const projectSettings = s.object({
   kinds: s.array(s.enum(KIND_NAMES), { max: KIND_NAMES.length }),
   method: s.enum(METHODS),
   verifyTop: s.optional(s.number({ int: true, min: 1, max: 100_000 })),
+  qkFix: s.optional(s.boolean()),
+  gradDrop: s.optional(s.boolean()),
+  rankBy: s.optional(s.enum(RANKINGS)),
+  recallK: s.optional(s.number({ int: true, min: 1, max: 100_000 })),
   prependBos: s.boolean(),
 });
 export type ProjectSettings = Infer<typeof projectSettings>;

@@ -76,7 +76,7 @@ describe('patchbench', () => {
       assert.equal(got.summary[kind].verification.k, 3);
     }
     const rows = readFileSync(csv, 'utf8').trim().split('\n');
-    assert.equal(rows[0], 'label,kind,layer,head,pos,token,neuron,attribution,activation,error');
+    assert.equal(rows[0], 'label,kind,layer,head,pos,token,neuron,attribution,score_atp,activation,error');
     assert.equal(rows.length, 1 + 8 + 2 * 15);
     assert.ok(rows.some((l) => l.startsWith('L1H3,head_z,1,3,')));
   });
@@ -96,7 +96,36 @@ describe('patchbench', () => {
     const r = cli('patch', '--model', TINY, '--pairs', `${TINY}/expected/ioi.pairs.jsonl`, '--kinds', 'neuron', '--out', out);
     assert.equal(r.code, 0, r.err);
     const row = JSON.parse(readFileSync(out, 'utf8')).kinds.neuron[0];
-    assert.deepEqual(Object.keys(row), ['index', 'attribution']);
+    assert.deepEqual(Object.keys(row), ['index', 'attribution', 'score_atp']);
+  });
+
+  test('--atp-star adds attribution_qk, the scores and the recall curves to the JSON and the CSV', () => {
+    const out = join(tmp, 'star.json');
+    const csv = join(tmp, 'star.csv');
+    const r = cli('patch', '--model', TINY, '--pairs', `${TINY}/expected/ioi.pairs.jsonl`, '--kinds', 'head_k,mlp_out', '--method', 'both', '--atp-star', '--recall-k', '3', '--verify-top', '2', '--out', out, '--csv', csv);
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(readFileSync(out, 'utf8'));
+    assert.deepEqual(Object.keys(j.kinds.head_k[0]), ['index', 'attribution', 'attribution_qk', 'score_atp', 'score_atp_qk', 'score_graddrop', 'score_atp_star', 'activation']);
+    assert.deepEqual(Object.keys(j.kinds.mlp_out[0]), ['index', 'attribution', 'score_atp', 'score_atp_qk', 'score_graddrop', 'score_atp_star', 'activation']);
+    for (const kind of ['head_k', 'mlp_out']) {
+      const n = j.kinds[kind].length;
+      assert.deepEqual(Object.keys(j.recall[kind]).sort(), ['atp', 'atp_qk', 'atp_star', 'graddrop']);
+      const c = j.recall[kind].atp_star;
+      assert.equal(c.k, 3);
+      assert.equal(c.curve.length, n);
+      assert.equal(c.curve.at(-1), 1);
+      assert.equal(c.curve[c.verifications_to_all - 1], 1);
+      assert.ok(c.verifications_to_all === 1 || c.curve[c.verifications_to_all - 2] < 1);
+      assert.ok(Math.abs(c.auc - c.curve.reduce((a: number, b: number) => a + b, 0) / n) < 1e-12);
+      assert.equal(j.summary[kind].verification.ranking, 'atp_star');
+    }
+    assert.ok(j.summary.head_k.qk_fix.pearson > j.summary.head_k.pearson - 1, 'head_k has an agreement summary of the fixed estimate');
+    const lines = readFileSync(csv, 'utf8').trim().split('\n');
+    assert.equal(lines[0], 'label,kind,layer,head,pos,token,neuron,attribution,attribution_qk,score_atp,score_atp_qk,score_graddrop,score_atp_star,activation,error');
+    const first = lines[1].split(',');
+    assert.equal(first.length, 15);
+    assert.equal(Number(first[8]), j.kinds.head_k[0].attribution_qk);
+    assert.match(r.err, /head_k +verifications to find the true top 3: atp \d+/);
   });
 
   test('models lists added folders and the Hugging Face cache', () => {
@@ -190,6 +219,9 @@ describe('patchbench', () => {
       assertCleanError(patch(f, '--kinds', 'head_z,heads'), /unknown kind "heads"/);
       assertCleanError(patch(f, '--metric', 'accuracy'), /unknown metric "accuracy"/);
       assertCleanError(patch(f, '--direction', 'sideways'), /--direction must be denoising or noising/);
+      assertCleanError(patch(f, '--rank-by', 'magic'), /--rank-by must be one of attribution, atp, atp_qk, graddrop, atp_star, got "magic"/);
+      assertCleanError(patch(f, '--rank-by', 'atp_star', '--qk-fix', '--verify-top', '2'), /ranking "atp_star" needs the QK fix and GradDrop/);
+      assertCleanError(patch(f, '--recall-k', '0'), /--recall-k must be a positive integer/);
     });
   });
 });

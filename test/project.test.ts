@@ -108,6 +108,31 @@ describe('round trip', () => {
     assert.equal(loadProjectInfo(good).schemaVersion, SCHEMA_VERSION);
   });
 
+  test('AtP* arrays round trip bit for bit; the QK summary and the recall curves are derived again', async () => {
+    const req: PatchRequest = { direction: 'noising', metric: 'logit-diff', kinds: ['head_k', 'resid_pre'], method: 'both', qkFix: true, gradDrop: true, rankBy: 'atp_qk', recallK: 3, verifyTop: 2 };
+    const m = await HookedModel.load(TINY);
+    const star = await runPatching(m, tokenizePairs(m, pairs, true), req).finally(() => m.dispose());
+    const file = join(tmp, 'star.patchbench');
+    saveProject(file, projectFromResult(star, { pairs, settings: settingsFromRequest(req, true), model: modelRef, view: {} }));
+    const back = loadProject(file);
+    assert.deepEqual(requestFromSettings(back.settings), req);
+    back.results!.kinds.forEach((k, i) => {
+      const want = star.kinds[i];
+      assert.ok(bits(k.attributionQk)?.equals(bits(want.attributionQk)!) ?? !want.attributionQk, `${k.kind} attributionQk`);
+      assert.deepEqual(Object.keys(k.scores!), ['atp', 'atp_qk', 'graddrop', 'atp_star']);
+      for (const [name, a] of Object.entries(want.scores!)) assert.ok(bits(k.scores![name as 'atp'])!.equals(bits(a)!), `${k.kind} score ${name}`);
+      assert.deepEqual(k.recall, want.recall);
+      assert.deepEqual(k.summaryQk, want.summaryQk);
+      assert.equal(k.verification!.ranking, 'atp_qk');
+    });
+    assert.equal(JSON.stringify(toJsonReport(resultFromProject(back)!)), JSON.stringify(toJsonReport(star)));
+    const { header, data } = readContainer(readFileSync(file), file);
+    (header as any).settings.qkFix = false;
+    const broken = join(tmp, 'star-broken.patchbench');
+    writeFileSync(broken, Buffer.concat(writeContainer(header as object, [data])));
+    assertBroken(broken, /results\.kinds\.head_k\.attributionQk is present but settings\.qkFix is not set/);
+  });
+
   test('saving a reopened project writes the same bytes', () => {
     const again = join(tmp, 'again.patchbench');
     saveProject(again, loadProject(good));
@@ -126,7 +151,7 @@ describe('round trip', () => {
     assert.match(header.model.fingerprint, /^sha256:[0-9a-f]{64}$/);
     assert.deepEqual(header.model.files.map((f: any) => f.name), ['config.json', 'model.safetensors']);
     assert.equal(header.provenance.appVersion, JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
-    const total = result.kinds.reduce((s, k) => s + (k.attribution?.length ?? 0) + (k.activation?.length ?? 0), 0);
+    const total = result.kinds.reduce((s, k) => s + (k.attribution?.length ?? 0) + (k.scores?.atp?.length ?? 0) + (k.activation?.length ?? 0), 0);
     assert.equal(buf.length, MAGIC.length + 8 + len + 4 * total, 'arrays are stored as 4-byte floats, not JSON');
   });
 

@@ -52,9 +52,10 @@ const log = (s: string) => process.stderr.write(s + '\n');
 const pool = await PartPool.start(model, Number(a.threads));
 log(`model ${model.info.name}: ${model.info.nLayers} layers, d_model ${model.info.dModel}; ${B} pairs × ${P} tokens; backend ${model.info.backend}; ${pool.threads} threads`);
 
-const patch = (kinds: Kind[], method: PatchRequest['method']) => () =>
-  runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method }, { runner: pool.runner });
-// Exactly the keys the patching issue names (the thread count is on stderr above).
+const patch = (kinds: Kind[], method: PatchRequest['method'], atpStar: Pick<PatchRequest, 'qkFix' | 'gradDrop'> = {}) => () =>
+  runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method, ...atpStar }, { runner: pool.runner });
+const noNeurons = KINDS.filter((k) => k !== 'neuron');
+// Exactly the keys the patching and AtP* issues name (the thread count is on stderr above).
 const result: Record<string, number | string> = { backend: model.info.backend };
 result.forward_s = await median(repeats, async () => {
   const t = model.tokensTensor(pairs.corrupted);
@@ -64,10 +65,15 @@ result.forward_s = await median(repeats, async () => {
   final.dispose();
 });
 log(`forward ${result.forward_s}`);
-result.attribution_s = await median(repeats, patch(KINDS.filter((k) => k !== 'neuron'), 'attribution'));
+result.attribution_s = await median(repeats, patch(noNeurons, 'attribution'));
 log(`attribution ${result.attribution_s}`);
 result.attribution_with_neurons_s = await median(repeats, patch([...KINDS], 'attribution'));
 log(`attribution with neurons ${result.attribution_with_neurons_s}`);
+// AtP* (issue 12): the QK fix adds no pass; GradDrop adds L partial backward passes.
+result.attribution_qk_s = await median(repeats, patch(noNeurons, 'attribution', { qkFix: true }));
+log(`attribution with the QK fix ${result.attribution_qk_s}`);
+result.attribution_atp_star_s = await median(repeats, patch(noNeurons, 'attribution', { qkFix: true, gradDrop: true }));
+log(`attribution AtP* ${result.attribution_atp_star_s}`);
 result.activation_head_z_s = await median(1, patch(['head_z'], 'activation'));
 log(`activation head_z ${result.activation_head_z_s}`);
 result.activation_resid_pre_s = await median(1, patch(['resid_pre'], 'activation'));
@@ -85,6 +91,8 @@ result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
 const f = result.forward_s as number;
 log(
   `ratios: attribution ${((result.attribution_s as number) / f).toFixed(2)} forwards; ` +
+    `QK fix ${((result.attribution_qk_s as number) / (result.attribution_s as number)).toFixed(2)}× attribution (target ≤ 1.2); ` +
+    `AtP* ${((result.attribution_atp_star_s as number) / f).toFixed(2)} forwards (target ≤ 2 + L = ${2 + model.config.nLayers}); ` +
     `head_z ${((result.activation_head_z_s as number) / (f * model.config.nLayers * model.config.nHeads)).toFixed(3)} forwards/component; ` +
     `resid_pre ${((result.activation_resid_pre_s as number) / (f * model.config.nLayers * P)).toFixed(3)} forwards/component; ` +
     `eap ${((result.eap_s as number) / f).toFixed(2)} forwards`,

@@ -6,7 +6,7 @@ import { parseMetric } from '../engine/metrics.ts';
 import { HookedModel } from '../engine/model.ts';
 import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import { parseKinds } from '../engine/patching/components.ts';
-import { runPatching, type Method } from '../engine/patching/index.ts';
+import { DEFAULT_RECALL_K, RANKINGS, runPatching, type Method, type Ranking } from '../engine/patching/index.ts';
 import { parsePairsJsonl, tokenizePairs, type PromptPair } from '../engine/patching/pairs.ts';
 import { topComponentsTable, toCsv, toJsonReport } from '../engine/patching/report.ts';
 import type { Direction } from '../engine/patching/runs.ts';
@@ -150,7 +150,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'attribution and/or activation patching over prompt pairs',
     args:
       '[--model DIR] [--pairs FILE.jsonl] [--direction denoising|noising] [--metric logit-diff|prob-diff|logprob] [--kinds all|k1,k2,…] ' +
-      '[--method attribution|activation|both] [--verify-top K] [--no-bos] [--threads N] [--batch N] [--out FILE.json] [--csv FILE.csv]',
+      '[--method attribution|activation|both] [--qk-fix] [--graddrop] [--atp-star] [--rank-by RANKING] [--verify-top K] [--recall-k K] ' +
+      '[--no-bos] [--threads N] [--batch N] [--out FILE.json] [--csv FILE.csv]',
     options: {
       ...common,
       ...modelOpt,
@@ -160,6 +161,11 @@ export const COMMANDS: Record<string, Command> = {
       kinds: { type: 'string' },
       method: { type: 'string' },
       'verify-top': { type: 'string' },
+      'qk-fix': { type: 'boolean' },
+      graddrop: { type: 'boolean' },
+      'atp-star': { type: 'boolean' },
+      'rank-by': { type: 'string' },
+      'recall-k': { type: 'string' },
       'no-bos': { type: 'boolean' },
       threads: { type: 'string' },
       batch: { type: 'string' },
@@ -172,7 +178,12 @@ export const COMMANDS: Record<string, Command> = {
       '--metric       logit-diff (default), prob-diff or logprob; reported raw and normalised (corrupted 0, clean 1)',
       '--kinds        resid_pre,resid_mid,resid_post,attn_out,mlp_out,head_z,head_q,head_k,head_v,head_z_pos,head_pattern,neuron or all',
       '--method       attribution (default), activation or both',
-      '--verify-top K also run activation patching on the K components with the largest |attribution| per kind',
+      '--qk-fix       AtP* QK fix: head_q/head_k estimates that recompute the attention pattern exactly (attribution_qk)',
+      '--graddrop     AtP* GradDrop scores (score_graddrop; L extra backward passes)',
+      '--atp-star     both: AtP* (score_atp_star)',
+      `--rank-by R    the order --verify-top follows: ${RANKINGS.join(', ')} (default: atp_star, graddrop or attribution, the most complete computed)`,
+      '--verify-top K also run activation patching on the first K components per kind in that order',
+      `--recall-k K   K of the cost-of-verified-recall curves (with --method both; default ${DEFAULT_RECALL_K})`,
       '--threads N    worker threads (default: one per core for models of 20M parameters or more, else 1)',
       '--batch N      pairs in memory at once (default: planned from the model size and free memory)',
       '--out FILE     results as JSON (without it, the top components are printed)',
@@ -186,6 +197,12 @@ export const COMMANDS: Record<string, Command> = {
       const kinds = parseKinds(v.kinds as string | undefined);
       const verifyTop = v['verify-top'] === undefined ? undefined : int(v, 'verify-top', 0);
       if (verifyTop !== undefined && verifyTop < 1) throw badInput('--verify-top must be a positive integer');
+      const recallK = int(v, 'recall-k', DEFAULT_RECALL_K);
+      if (recallK < 1) throw badInput('--recall-k must be a positive integer');
+      const qkFix = !!v['qk-fix'] || !!v['atp-star'];
+      const gradDrop = !!v.graddrop || !!v['atp-star'];
+      const rankBy = v['rank-by'] as Ranking | undefined;
+      if (rankBy !== undefined && !RANKINGS.includes(rankBy)) throw badInput(`--rank-by must be one of ${RANKINGS.join(', ')}, got "${rankBy}"`);
       const m = await HookedModel.load(modelDir(v));
       let given: { pairs: PromptPair[]; labels?: string[] };
       if (typeof v.pairs === 'string') given = parsePairsJsonl(readText(v.pairs, 'the pairs file'), v.pairs);
@@ -199,7 +216,7 @@ export const COMMANDS: Record<string, Command> = {
       if (threads < 1) throw badInput('--threads must be a positive integer');
       const pool = threads > 1 ? await PartPool.start(m, threads) : undefined;
       const bar = progressBar();
-      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop }, { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
+      const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop, qkFix, gradDrop, rankBy, recallK }, { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
       if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
       if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
@@ -211,7 +228,13 @@ export const COMMANDS: Record<string, Command> = {
         const s = k.summary;
         const ver = k.verification;
         if (s && s.n > 1) process.stderr.write(`  ${k.kind.padEnd(13)} n=${s.n} pearson=${s.pearson?.toFixed(3)} spearman=${s.spearman?.toFixed(3)} rmse=${s.rmse?.toExponential(2)}\n`);
-        if (ver) process.stderr.write(`  ${k.kind.padEnd(13)} verified top ${ver.k}: pearson=${ver.pearson?.toFixed(3)}${ver.recovered !== null ? ` recovered ${ver.recovered}/${ver.k} of the true top ${ver.k}` : ''}\n`);
+        const q = k.summaryQk;
+        if (q && q.n > 1) process.stderr.write(`  ${(k.kind + ' QK fix').padEnd(13)} n=${q.n} pearson=${q.pearson?.toFixed(3)} spearman=${q.spearman?.toFixed(3)} rmse=${q.rmse?.toExponential(2)}\n`);
+        if (ver) process.stderr.write(`  ${k.kind.padEnd(13)} verified top ${ver.k} by ${ver.ranking}: pearson=${ver.pearson?.toFixed(3)}${ver.recovered !== null ? ` recovered ${ver.recovered}/${ver.k} of the true top ${ver.k}` : ''}\n`);
+        if (k.recall) {
+          const parts = Object.entries(k.recall).map(([name, c]) => `${name} ${c!.verifications_to_all} (auc ${c!.auc.toFixed(3)})`);
+          process.stderr.write(`  ${k.kind.padEnd(13)} verifications to find the true top ${Object.values(k.recall)[0]!.k}: ${parts.join(', ')}\n`);
+        }
       }
       m.dispose();
     },

@@ -13,6 +13,7 @@ export const passThrough: HookFn = (_name, x) => x;
 /** Called with ∂metric/∂activation for each hook, in the hook's own shape. */
 export type GradFn = (name: string, grad: tf.Tensor) => void;
 
+
 export interface KeyValues {
   kT: tf.Tensor4D; // [N, H, dh, P'] keys, laid out for q @ kT
   v: tf.Tensor4D; // [N, H, P', dh]
@@ -54,8 +55,21 @@ export interface BlockOptions {
   splitInputs?: boolean;
 }
 
-/** Additive options of the backward pass. */
+/** Additive variations of the backward pass: extra gradients (EAP) and GradDrop (AtP*, Kramár et al. 2024). */
 export interface BackwardOptions {
+  /**
+   * GradDrop: the gradient skips layer l's write to the residual stream, as if
+   * resid_post_l = resid_pre_l + stopgrad(resid_post_l − resid_pre_l). The forward pass is unchanged;
+   * the hooks inside layer l are not called (their gradient is zero), hook_resid_pre of layer l
+   * receives hook_resid_post's gradient unchanged.
+   */
+  dropWrite?: number;
+  /**
+   * Begin at hook_resid_post of `layer` with `grad` [N, P, D] instead of at the final norm (gFinal is
+   * then not used). A drop at layer l leaves every gradient above l as it was, so GradDrop starts
+   * each pass there with the plain pass's gradient instead of recomputing the layers above.
+   */
+  start?: { layer: number; grad: tf.Tensor3D };
   /**
    * Also emit the gradient at each split input — `blocks.L.hook_q_input`, `hook_k_input`,
    * `hook_v_input` [N, P, H(kv), d_model] and `blocks.L.hook_mlp_in` [N, P, d_model] — as if the
@@ -79,5 +93,17 @@ export interface Architecture {
   newTape(positions: number): Tape;
   /** ∂metric/∂activation at every hook, given ∂metric/∂(final-normed last residual) [N, D] */
   backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o?: BackwardOptions): void;
+  /**
+   * Where the queries and keys that form the attention pattern are hooked: after rotary in rotary
+   * families (`attn.hook_rot_q`), else `attn.hook_q`/`attn.hook_k`. Shapes [N, P, head, d_head] and
+   * [N, P, kv_head, d_head].
+   */
+  readonly qkSites: { q: string; k: string };
+  /**
+   * The attention pattern of `layer` [N, head, P, P] from queries and keys as hooked at `qkSites`,
+   * with the model's own scale and causal mask. The QK fix (AtP*) recomputes it with patched
+   * queries or keys.
+   */
+  attentionPattern(layer: number, q: tf.Tensor4D, k: tf.Tensor4D): tf.Tensor4D;
   dispose(): void;
 }

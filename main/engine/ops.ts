@@ -17,3 +17,23 @@ export function sliceAxis(t: tf.Tensor, axis: number, start: number, len: number
   const size = t.shape.map((d, i) => (i === axis ? len : d));
   return tf.slice(t, begin, size);
 }
+
+/**
+ * softmax(q kᵀ·scale + mask) for queries q [N, P, Hq, dh] and keys k [N, P, Hkv, dh] → [N, Hq, P, P].
+ * Under grouped-query attention (Hkv < Hq) query head h reads KV head ⌊h / (Hq/Hkv)⌋. `mask` [P, P]
+ * is additive (0 where a query may see a key, a large negative number elsewhere).
+ */
+export function attentionPatternFrom(q: tf.Tensor4D, k: tf.Tensor4D, scale: number, mask: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, , hq] = q.shape;
+    const hkv = k.shape[2];
+    if (hq % hkv !== 0) throw new Error(`${hq} query heads cannot share ${hkv} key/value heads`);
+    const qT = tf.transpose(q, [0, 2, 1, 3]) as tf.Tensor4D; // [N, Hq, P, dh]
+    let kT = tf.transpose(k, [0, 2, 3, 1]) as tf.Tensor4D; // [N, Hkv, dh, P]
+    if (hkv < hq) {
+      const group = hq / hkv;
+      kT = tf.gather(kT, tf.tensor1d(Array.from({ length: hq }, (_, h) => Math.floor(h / group)), 'int32'), 1); // [N, Hq, dh, P]
+    }
+    return tf.softmax(tf.add(tf.mul(tf.matMul(qT, kT), scale), mask)) as tf.Tensor4D;
+  });
+}

@@ -23,6 +23,10 @@ export function wireResultFrom(r: PatchingResult, strings: { clean: string[]; co
     ...(k.activation ? { activation: k.activation } : {}),
     ...(k.summary ? { summary: k.summary } : {}),
     ...(k.verification ? { verification: k.verification } : {}),
+    ...(k.attributionQk ? { attributionQk: k.attributionQk } : {}),
+    ...(k.summaryQk ? { summaryQk: k.summaryQk } : {}),
+    ...(k.scores ? { scores: k.scores } : {}),
+    ...(k.recall ? { recall: k.recall } : {}),
   }));
   return {
     direction: r.direction,

@@ -177,7 +177,7 @@ describe('EAP and faithfulness on a random model', () => {
   test('the logits\' edges sum to the attribution of their input (resid_post of the last layer)', async () => {
     const s = await edgeScores(model, pairs, { direction: 'denoising', metric: 'prob-diff', steps: 1 });
     const ctx = await prepareRuns(model, pairs, { direction: 'denoising', metric: 'prob-diff', kinds: ['resid_post'], forAttribution: true, forActivation: false });
-    const attr = (await attributionPatch(ctx, ['resid_post'])).get('resid_post')!;
+    const attr = (await attributionPatch(ctx, ['resid_post'])).attribution.get('resid_post')!;
     ctx.dispose();
     const L = model.config.nLayers;
     const P = pairs.clean[0].length;

@@ -47,7 +47,7 @@ describe('patching properties on a random model', () => {
     test(`${metric}: attribution is the small-patch limit of activation patching`, async () => {
       const ctx = await prepareRuns(model, pairs, { direction: 'denoising', metric, kinds: [...KINDS], forAttribution: true, forActivation: true });
       try {
-        const attribution = await attributionPatch(ctx, [...KINDS]);
+        const { attribution } = await attributionPatch(ctx, [...KINDS]);
         // Move every source activation to within ε of the base: source' = base + ε(source − base).
         const eps = 1e-2;
         // (hook_resid_post of one layer and hook_resid_pre of the next are the same tensor)

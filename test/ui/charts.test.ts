@@ -11,6 +11,7 @@ import type { KindName, KindResult, PatchingResult } from '../../shared/contract
 import { cellRef, heatmapAxes, heatmapFocusPatch, heatmapKinds, heatmapOption, panelValues } from '../../renderer/src/lib/charts/heatmap-option.ts';
 import { errorOrder, FACET_MIN_SIDE, FACET_PAD, facetGrid, facetPoints, pointIndex, pointRef, stepPoint, scatterFacets, scatterFocusPatch, scatterOption, sharedRange, tick } from '../../renderer/src/lib/charts/scatter-option.ts';
 import { divergingColor, fmt, inkOn, maxAbs, RDBU, RDBU_DARK, THEMES } from '../../renderer/src/lib/charts/theme.ts';
+import { recallKinds, recallOption } from '../../renderer/src/lib/charts/recall-option.ts';
 import { readView, runMethodOf, settingsOf } from '../../renderer/src/lib/project-view.ts';
 import {
   coordsOf,
@@ -362,4 +363,30 @@ test('project view state and run settings', () => {
   assert.deepEqual(readView({ table: { ...table, layer: 'x; drop', kind: 'nope' } }).table, { ...table, layer: '', kind: '' });
   assert.deepEqual(readView({ theme: 'purple', tab: 7, selected: { kind: 'nope', index: 1 }, run: { direction: 'sideways' }, draftPairs: [{ clean: 1 }] }), {});
   assert.deepEqual(readView(null), {});
+});
+
+test('the recall chart: a stepped curve per ranking, the best possible one, and a description in words', () => {
+  const curve = (c: number[], to: number) => ({ k: 2, curve: c, verifications_to_all: to, auc: c.reduce((a, b) => a + b, 0) / c.length });
+  const result = {
+    direction: 'denoising',
+    metric: { name: 'logit-diff', clean: 1, corrupted: 0 },
+    positions: { clean: [], corrupted: [] },
+    pairCount: 2,
+    backend: 'cpu',
+    seconds: 1,
+    kinds: [
+      { kind: 'head_k', dims: ['layer', 'head'], shape: [1, 4], recall: { atp: curve([0, 0.5, 0.5, 1], 4), atp_star: curve([0.5, 1, 1, 1], 2) } },
+      { kind: 'head_z', dims: ['layer', 'head'], shape: [1, 4] },
+    ],
+  } as unknown as PatchingResult;
+  assert.deepEqual(recallKinds(result), ['head_k']);
+  const o = recallOption({ result, kind: 'head_k', theme: THEMES.dark }) as any;
+  assert.deepEqual(o.series.map((s: any) => s.id), ['ideal', 'recall:atp', 'recall:atp_star']);
+  assert.deepEqual(o.series[0].data, [[1, 0.5], [2, 1], [3, 1], [4, 1]]);
+  assert.deepEqual(o.series[2].data, [[1, 0.5], [2, 1], [3, 1], [4, 1]]);
+  assert.equal(o.series[1].step, 'end');
+  assert.match(o.series[2].name, /^AtP\* · 2 to all · AUC 0\.875$/);
+  assert.equal(o.xAxis.max, 4);
+  assert.match(o.aria.label.description, /true top 2 of 4 components.*AtP finds all of them after 4 verifications.*AtP\* finds all of them after 2 verifications/);
+  assert.equal(o.backgroundColor, THEMES.dark.background);
 });

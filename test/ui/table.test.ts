@@ -10,7 +10,7 @@ import { toCsv } from '../../main/engine/patching/report.ts';
 import { generatePairs } from '../../main/engine/tasks/index.ts';
 import { toWire } from '../../main/host/result-wire.ts';
 import { naturalOrder, tableCsv } from '../../renderer/src/lib/csv.ts';
-import { buildTable, queryRows, rowLabel, type Table } from '../../renderer/src/lib/rows.ts';
+import { buildTable, queryRows, rowLabel, scoreColumns, type Table } from '../../renderer/src/lib/rows.ts';
 import { differingPositions, showToken } from '../../renderer/src/lib/tokens.ts';
 import { visibleWindow } from '../../renderer/src/lib/virtual.ts';
 import { sessionFromJson, sessionToJson } from '../../renderer/src/lib/session-file.ts';
@@ -97,4 +97,24 @@ test('session files round-trip and refuse what they cannot read', () => {
   assert.throws(() => sessionFromJson('{', 's.json'), /s\.json is not valid JSON/);
   assert.throws(() => sessionFromJson(JSON.stringify({ ...sess, version: 2 }), 's.json'), /newer Patchbench/);
   assert.throws(() => sessionFromJson(JSON.stringify({ ...sess, pairs: 3 }), 's.json'), /s\.json\.pairs must be an array/);
+});
+
+test('AtP* columns: the table sorts by any score, and the CSV matches the engine’s', async () => {
+  const pairs = tokenizePairs(model, generatePairs('ioi', { n: 2, seed: 1, tokenizer: model.tokenizer }));
+  const star = await runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds: ['head_q', 'mlp_out'], method: 'both', qkFix: true, gradDrop: true });
+  const wire = toWire(star, model.tokenizer);
+  const t = buildTable(wire);
+  assert.deepEqual(scoreColumns(wire), ['attribution_qk', 'score_atp', 'score_atp_qk', 'score_graddrop', 'score_atp_star']);
+  // attribution_qk is the plain estimate outside head_q/head_k
+  const mlp = wire.kinds.findIndex((k) => k.kind === 'mlp_out');
+  for (let r = 0; r < t.size; r++) if (t.kindOf[r] === mlp) assert.equal(t.scores.attribution_qk![r], t.attribution[r]);
+  const rows = queryRows(t, { sort: { key: 'score', desc: true, abs: true }, score: 'score_graddrop' });
+  const gd = Array.from(rows, (r) => t.scores.score_graddrop![r]);
+  assert.deepEqual(gd, [...gd].sort((a, b) => b - a));
+  assert.equal(Math.max(...gd), gd[0]);
+  const mine = tableCsv(t, naturalOrder(t)).trimEnd().split('\n');
+  const engine = toCsv(star, model.tokenizer).trimEnd().split('\n');
+  assert.equal(mine[0], engine[0]);
+  const rest = (line: string) => line.split(',').slice(-14).join(','); // all columns but the label
+  for (let i = 1; i < mine.length; i++) assert.equal(rest(mine[i]), rest(engine[i]), `line ${i + 1}`);
 });

@@ -6,6 +6,9 @@
  * wasm); here every matmul is a plain one against a pre-transposed weight, and the backward costs
  * about as much as the forward. The gradient at each hook is handed to `onGrad` as soon as it is
  * known, so callers reduce it and nothing but the running residual gradient stays alive.
+ *
+ * GradDrop (AtP*) is one skipped term: at the dropped layer the residual gradient passes straight
+ * from resid_post to resid_pre, and the block's own branch is not taken (see BackwardOptions).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
@@ -48,15 +51,25 @@ function perHeadBack(g: tf.Tensor, wT: tf.Tensor3D): tf.Tensor4D {
 export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
   const { nHeads: H, dHead: dh, dModel: D } = cfg;
   const P = tape.positions;
-  const N = gFinal.shape[0];
+  const N = o.start ? o.start.grad.shape[0] : gFinal.shape[0];
   const wT = transposedWeights(w);
   const split = !!o.inputGrads;
-  let g = tf.tidy(() => {
-    const gLast = tf.reshape(layerNormBackward(gFinal, w.lnF.w, tape.lnF!), [N, 1, D]);
-    return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
-  });
-  for (let l = cfg.nLayers - 1; l >= 0; l--) {
+  let g = o.start
+    ? tf.clone(o.start.grad)
+    : tf.tidy(() => {
+        const gLast = tf.reshape(layerNormBackward(gFinal, w.lnF.w, tape.lnF!), [N, 1, D]);
+        return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
+      });
+  for (let l = o.start ? o.start.layer : cfg.nLayers - 1; l >= 0; l--) {
     const n = `blocks.${l}.`;
+    if (l === o.dropWrite) {
+      // stopgrad on the block's write: only the residual's identity path carries the gradient
+      tf.tidy(() => {
+        onGrad(n + 'hook_resid_post', g);
+        onGrad(n + 'hook_resid_pre', g);
+      });
+      continue;
+    }
     const t = tape.layers[l];
     const lw = w.layers[l];
     const lt = wT[l];

@@ -1,6 +1,7 @@
 /** GPT-2 behind the Architecture interface: weights, masks, forward pieces and backward pass. */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Architecture, BackwardOptions, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
+import { attentionPatternFrom } from '../ops.ts';
 import type { ModelConfig } from '../config.ts';
 import { backward } from './backward.ts';
 import { block, embed, finalNorm, Gpt2Tape, MaskCache } from './forward.ts';
@@ -36,9 +37,14 @@ export class Gpt2 implements Architecture {
   newTape(positions: number): Tape {
     return new Gpt2Tape(positions);
   }
-  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
+  backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o?: BackwardOptions): void {
     if (!(tape instanceof Gpt2Tape)) throw new Error('GPT-2 backward needs a GPT-2 tape');
     backward(this.config, this.weights, tape, gFinal, onGrad, o);
+  }
+  readonly qkSites = { q: 'attn.hook_q', k: 'attn.hook_k' };
+  attentionPattern(_layer: number, q: tf.Tensor4D, k: tf.Tensor4D): tf.Tensor4D {
+    const P = k.shape[1];
+    return attentionPatternFrom(q, k, 1 / Math.sqrt(this.config.dHead), this.masks.get(0, q.shape[1], P));
   }
   dispose(): void {
     disposeGpt2Weights(this.weights);

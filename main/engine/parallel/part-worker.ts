@@ -26,7 +26,9 @@ try {
     jobs.set(m.id, ac);
     try {
       const result = await runPart(model, m.pairs, m.req, { signal: ac.signal, onProgress: (progress) => post({ type: 'progress', id: m.id, progress }) });
-      const buffers = [...Object.values(result.attribution), ...Object.values(result.activation)].map((a) => a!.buffer as ArrayBuffer);
+      const arrays = [result.attribution, result.attributionQk, result.activation, ...Object.values(result.scores)].flatMap((m) => Object.values(m!));
+      // one array may stand for two scores (atp_qk is atp outside head_q/head_k): transfer each buffer once
+      const buffers = [...new Set(arrays.map((a) => a!.buffer as ArrayBuffer))];
       post({ type: 'result', id: m.id, result }, buffers);
     } catch (e) {
       const code = e instanceof PatchbenchError ? e.code : 'internal';

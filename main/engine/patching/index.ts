@@ -8,8 +8,11 @@ import { badInput, EngineFailure, firstLine, isEngineFailure, isOutOfMemory } fr
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import { indexShape, type Kind } from './components.ts';
+import type { RANKINGS } from '../../../shared/contract.ts';
+import { SCORE_NAMES, type ScoreName } from './attribution.ts';
 import { planBatchPairs } from './batches.ts';
 import { PairAccumulator, runPart, type PartOptions, type PartRequest, type PartResult, type PartRunner } from './part.ts';
+import { rankingOrder, verifiedRecall, type RecallCurve } from './recall.ts';
 import type { Direction, TokenizedPairs } from './runs.ts';
 import { pearson, summarize, topK, type AgreementSummary } from './summary.ts';
 
@@ -20,9 +23,36 @@ export interface PatchRequest {
   metric: MetricName;
   kinds: Kind[];
   method: Method;
-  /** also run activation patching on the K components with the largest |attribution| per kind */
+  /** also run activation patching on the first K components per kind in the order of `rankBy` */
   verifyTop?: number;
+  /** AtP* QK fix for head_q/head_k (attribution_qk, score_atp_qk) */
+  qkFix?: boolean;
+  /** GradDrop scores (score_graddrop; with qkFix also score_atp_star) */
+  gradDrop?: boolean;
+  /** the ranking "Verify top K" follows (default: the most complete one computed, see defaultRanking) */
+  rankBy?: Ranking;
+  /** K of the cost-of-verified-recall curves (default 10, capped at each kind's size) */
+  recallK?: number;
 }
+
+/**
+ * Orders components can be verified in: `attribution` is |the signed estimate| (attribution_qk for
+ * head_q/head_k when the QK fix ran); the others are the per-pair magnitude scores score_*.
+ */
+export { RANKINGS } from '../../../shared/contract.ts';
+export type Ranking = (typeof RANKINGS)[number];
+
+/** AtP* when both corrections ran, GradDrop alone when only it did, else the estimate itself. */
+export function defaultRanking(req: Pick<PatchRequest, 'qkFix' | 'gradDrop'>): Ranking {
+  return req.gradDrop ? (req.qkFix ? 'atp_star' : 'graddrop') : 'attribution';
+}
+
+/** Which options a ranking needs, for a clear error when it was not computed. */
+export function rankingAvailable(r: Ranking, req: Pick<PatchRequest, 'qkFix' | 'gradDrop'>): boolean {
+  return r === 'attribution' || r === 'atp' || (r === 'atp_qk' && !!req.qkFix) || (r === 'graddrop' && !!req.gradDrop) || (r === 'atp_star' && !!req.qkFix && !!req.gradDrop);
+}
+
+export const DEFAULT_RECALL_K = 10;
 
 export type { PartProgress as Progress } from './part.ts';
 
@@ -70,19 +100,34 @@ export interface KindResult {
   shape: number[];
   /** change in the normalised metric per component (row-major over shape); absent if not computed */
   attribution?: Float32Array;
+  /** head_q/head_k with the QK fix: the QK-fixed estimate, normalised like attribution */
+  attributionQk?: Float32Array;
+  /** ranking scores (non-negative, normalised like attribution), those the options computed */
+  scores?: Partial<Record<ScoreName, Float32Array>>;
   /** NaN where not computed */
   activation?: Float32Array;
   summary?: AgreementSummary;
+  /** head_q/head_k with the QK fix: agreement of attribution_qk with activation patching */
+  summaryQk?: AgreementSummary;
   verification?: Verification;
+  /** cost of verified recall per ranking score, when activation patching was exhaustive */
+  recall?: Partial<Record<ScoreName, RecallCurve>>;
+}
+
+/** The values a ranking orders a kind's components by (undefined when they were not computed). */
+export function rankingValues(r: KindResult, ranking: Ranking): Float32Array | undefined {
+  return ranking === 'attribution' ? (r.attributionQk ?? r.attribution) : r.scores?.[ranking];
 }
 
 export interface Verification {
   k: number;
-  /** components checked (flat indices), by |attribution| descending */
+  /** the ranking whose order was verified (absent in results saved before rankings existed: attribution) */
+  ranking?: Ranking;
+  /** components checked (flat indices), in that ranking's order */
   checked: number[];
-  /** Pearson correlation of attribution and activation over the checked components */
+  /** Pearson correlation of the estimate (attribution_qk where computed) and activation over the checked components */
   pearson: number | null;
-  /** how many of the true top-K (by |activation|, exhaustive) the attribution top-K contains; null unless activation was exhaustive */
+  /** how many of the true top-K (by |activation|, exhaustive) the ranking's top-K contains; null unless activation was exhaustive */
   recovered: number | null;
 }
 
@@ -113,7 +158,18 @@ async function patch(model: HookedModel, pairs: TokenizedPairs, req: PatchReques
   const all = Object.fromEntries(req.kinds.map((k) => [k, null]));
   // Exhaustive runs share one pair of forward passes between both methods; verification needs the
   // attribution first, to know which components to patch.
-  const first: PartRequest = { ...base, attribution: req.method !== 'activation' || !!req.verifyTop, activation: exhaustive ? all : undefined };
+  const withAttribution = req.method !== 'activation' || !!req.verifyTop;
+  const rankBy = req.rankBy ?? defaultRanking(req);
+  if (!rankingAvailable(rankBy, req)) throw badInput(`ranking "${rankBy}" needs ${rankBy === 'atp_star' ? 'the QK fix and GradDrop' : rankBy === 'graddrop' ? 'GradDrop' : 'the QK fix'}`);
+  const recallK = req.recallK ?? DEFAULT_RECALL_K;
+  if (!(Number.isInteger(recallK) && recallK >= 1)) throw badInput(`the recall K must be a positive integer, got ${recallK}`);
+  const first: PartRequest = {
+    ...base,
+    attribution: withAttribution,
+    qkFix: withAttribution && !!req.qkFix,
+    gradDrop: withAttribution && !!req.gradDrop,
+    activation: exhaustive ? all : undefined,
+  };
   const batch = Math.min(
     B,
     o.batchPairs ??
@@ -133,6 +189,8 @@ async function patchInBatches(model: HookedModel, pairs: TokenizedPairs, req: Pa
   const P = pairs.clean[0].length;
   const exhaustive = req.method !== 'attribution';
   const base = { direction: req.direction, metric: req.metric, kinds: req.kinds };
+  const rankBy = req.rankBy ?? defaultRanking(req);
+  const recallK = req.recallK ?? DEFAULT_RECALL_K;
   // Progress of a second (verification) run continues where the first one ended.
   let firstTotal = 0;
   const main = await overBatches(runner, pairs, first, batch, { signal: o.signal, onProgress: o.onProgress && ((p) => ((firstTotal = p.total), o.onProgress!(p))) }, 0);
@@ -147,11 +205,18 @@ async function patchInBatches(model: HookedModel, pairs: TokenizedPairs, req: Pa
   for (const r of results) {
     const a = main.attribution[r.kind];
     if (a) r.attribution = a.map((v) => v / scale);
+    const q = main.attributionQk[r.kind];
+    if (q) r.attributionQk = q.map((v) => v / scale);
+    for (const s of SCORE_NAMES) {
+      const sc = main.scores[s]?.[r.kind];
+      if (sc) (r.scores ??= {})[s] = sc.map((v) => v / Math.abs(scale));
+    }
     const v = main.activation[r.kind];
     if (v) r.activation = v.map((x) => x / scale);
   }
+  const verifyOrder = (r: KindResult) => rankingOrder(rankingValues(r, rankBy)!).slice(0, req.verifyTop);
   if (req.verifyTop && !exhaustive) {
-    const chosen = Object.fromEntries(results.map((r) => [r.kind, topK(r.attribution!, req.verifyTop!)])) as Record<Kind, number[]>;
+    const chosen = Object.fromEntries(results.map((r) => [r.kind, verifyOrder(r)])) as Record<Kind, number[]>;
     const check: PartResult = await overBatches(runner, pairs, { ...base, attribution: false, activation: chosen }, batch, o, firstTotal);
     for (const r of results) {
       r.activation = new Float32Array(r.attribution!.length).fill(NaN);
@@ -160,15 +225,22 @@ async function patchInBatches(model: HookedModel, pairs: TokenizedPairs, req: Pa
   }
   for (const r of results) {
     if (r.attribution && r.activation) r.summary = summarize(r.attribution, r.activation);
+    if (r.attributionQk && r.activation) r.summaryQk = summarize(r.attributionQk, r.activation);
     if (req.verifyTop && r.attribution && r.activation) {
-      const checked = topK(r.attribution, req.verifyTop);
+      const checked = verifyOrder(r);
+      const estimate = r.attributionQk ?? r.attribution;
       const trueTop = exhaustive ? new Set(topK(r.activation, req.verifyTop)) : undefined;
       r.verification = {
         k: req.verifyTop,
         checked,
-        pearson: pearson(checked.map((i) => r.attribution![i]), checked.map((i) => r.activation![i])),
+        pearson: pearson(checked.map((i) => estimate[i]), checked.map((i) => r.activation![i])),
         recovered: trueTop ? checked.filter((i) => trueTop.has(i)).length : null,
+        ranking: rankBy,
       };
+    }
+    if (exhaustive && r.activation && r.scores) {
+      r.recall = {};
+      for (const s of SCORE_NAMES) if (r.scores[s]) r.recall[s] = verifiedRecall(r.scores[s]!, r.activation, recallK);
     }
   }
   return {

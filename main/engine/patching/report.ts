@@ -4,13 +4,29 @@
  */
 import type { Tokenizer } from '../tokenizer.ts';
 import { componentIndex, componentLabel, KIND_SPECS } from './components.ts';
-import type { PatchingResult } from './index.ts';
+import { SCORE_NAMES } from './attribution.ts';
+import type { KindResult, PatchingResult } from './index.ts';
 import { topK } from './summary.ts';
 
 export interface JsonRow {
   index: number[];
   attribution?: number;
+  attribution_qk?: number;
+  score_atp?: number;
+  score_atp_qk?: number;
+  score_graddrop?: number;
+  score_atp_star?: number;
   activation?: number;
+}
+
+/** The per-component value columns a kind has, in output order: [JSON/CSV name, values]. */
+function valueColumns(k: KindResult): [string, Float32Array | undefined][] {
+  return [
+    ['attribution', k.attribution],
+    ['attribution_qk', k.attributionQk],
+    ...SCORE_NAMES.map((s): [string, Float32Array | undefined] => [`score_${s}`, k.scores?.[s]]),
+    ['activation', k.activation],
+  ];
 }
 
 const finite = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : undefined);
@@ -18,22 +34,28 @@ const finite = (x: number | undefined) => (x !== undefined && Number.isFinite(x)
 export function toJsonReport(r: PatchingResult) {
   const kinds: Record<string, JsonRow[]> = {};
   const summary: Record<string, unknown> = {};
+  const recall: Record<string, unknown> = {};
   for (const k of r.kinds) {
     const n = k.shape.reduce((a, b) => a * b, 1);
+    const columns = valueColumns(k).filter(([, v]) => v);
     kinds[k.kind] = Array.from({ length: n }, (_, i) => {
-      const row: JsonRow = { index: componentIndex(k.shape, i) };
-      const a = finite(k.attribution?.[i]);
-      const v = finite(k.activation?.[i]);
-      if (a !== undefined) row.attribution = a;
-      if (v !== undefined) row.activation = v;
-      return row;
+      const row: Record<string, unknown> = { index: componentIndex(k.shape, i) };
+      for (const [name, values] of columns) {
+        const x = finite(values![i]);
+        if (x !== undefined) row[name] = x;
+      }
+      return row as unknown as JsonRow;
+    });
+    const withLabels = (s: NonNullable<KindResult['summary']>) => ({
+      ...s,
+      outliers: s.outliers.map((o) => ({ ...o, index: componentIndex(k.shape, o.component), label: componentLabel(k.kind, componentIndex(k.shape, o.component)) })),
     });
     summary[k.kind] = {
-      ...(k.summary
-        ? { ...k.summary, outliers: k.summary.outliers.map((o) => ({ ...o, index: componentIndex(k.shape, o.component), label: componentLabel(k.kind, componentIndex(k.shape, o.component)) })) }
-        : {}),
+      ...(k.summary ? withLabels(k.summary) : {}),
+      ...(k.summaryQk ? { qk_fix: withLabels(k.summaryQk) } : {}),
       ...(k.verification ? { verification: { ...k.verification, checked: k.verification.checked.map((c) => componentIndex(k.shape, c)) } } : {}),
     };
+    if (k.recall) recall[k.kind] = k.recall;
   }
   return {
     direction: r.direction,
@@ -41,6 +63,7 @@ export function toJsonReport(r: PatchingResult) {
     tokens: r.tokens,
     kinds,
     summary,
+    ...(Object.keys(recall).length ? { recall } : {}),
     backend: r.backend,
     seconds: r.seconds,
   };
@@ -50,9 +73,12 @@ const csvField = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"`
 
 /** One row per component: label, kind, layer, head, position (with its token in the first clean prompt), neuron, values. */
 export function toCsv(r: PatchingResult, tokenizer: Tokenizer): string {
-  const lines = ['label,kind,layer,head,pos,token,neuron,attribution,activation,error'];
+  // the AtP* columns appear when some kind has them (empty where a kind has not)
+  const extra = ['attribution_qk', ...SCORE_NAMES.map((s) => `score_${s}`)].filter((c) => r.kinds.some((k) => valueColumns(k).some(([n, v]) => n === c && v)));
+  const lines = [['label,kind,layer,head,pos,token,neuron,attribution', ...extra, 'activation,error'].join(',')];
   const first = r.tokens.clean[0];
   for (const k of r.kinds) {
+    const columns = new Map(valueColumns(k));
     const dims = KIND_SPECS[k.kind].dims;
     const n = k.shape.reduce((a, b) => a * b, 1);
     for (let i = 0; i < n; i++) {
@@ -71,6 +97,7 @@ export function toCsv(r: PatchingResult, tokenizer: Tokenizer): string {
           pos === undefined ? '' : csvField(tokenizer.tokenString(first[pos])),
           get('neuron') ?? '',
           a ?? '',
+          ...extra.map((c) => finite(columns.get(c)?.[i]) ?? ''),
           v ?? '',
           a !== undefined && v !== undefined ? a - v : '',
         ].join(','),

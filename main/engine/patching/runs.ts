@@ -77,15 +77,23 @@ export async function meanMetric(model: HookedModel, metric: MetricName, final: 
 export async function prepareRuns(
   model: HookedModel,
   pairs: TokenizedPairs,
-  o: { direction: Direction; metric: MetricName; kinds: Kind[]; forAttribution: boolean; forActivation: boolean },
+  o: {
+    direction: Direction;
+    metric: MetricName;
+    kinds: Kind[];
+    forAttribution: boolean;
+    forActivation: boolean;
+    /** hook sites (within a block) to capture from both runs besides the kinds' own, e.g. the QK fix's queries and keys */
+    extraSites?: string[];
+  },
 ): Promise<PatchContext> {
   const B = pairs.clean.length;
   const P = pairs.clean[0].length;
   const targets = { answer: pairs.answer, wrong: pairs.wrong };
   const [srcTokens, baseTokens] = o.direction === 'denoising' ? [pairs.clean, pairs.corrupted] : [pairs.corrupted, pairs.clean];
-  const wanted = hooksFor(model, o.kinds);
+  const wanted = hooksFor(model, o.kinds, o.extraSites);
   // Patched runs resume from the base run's residual stream; the source run's is not needed for that.
-  const baseWanted = o.forActivation ? hooksFor(model, o.kinds, ['hook_resid_pre']) : wanted;
+  const baseWanted = o.forActivation ? hooksFor(model, o.kinds, [...(o.extraSites ?? []), 'hook_resid_pre']) : wanted;
   const src = new Map<string, tf.Tensor>();
   const base = new Map<string, tf.Tensor>();
   const tape: Tape | undefined = o.forAttribution ? model.newTape(P) : undefined;

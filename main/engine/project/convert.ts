@@ -8,12 +8,20 @@ import type { ModelRef, Project, ProjectSettings } from './types.ts';
 export function settingsFromRequest(req: PatchRequest, prependBos: boolean): ProjectSettings {
   const s: ProjectSettings = { direction: req.direction, metric: req.metric, kinds: [...req.kinds], method: req.method, prependBos };
   if (req.verifyTop !== undefined) s.verifyTop = req.verifyTop;
+  if (req.qkFix) s.qkFix = true;
+  if (req.gradDrop) s.gradDrop = true;
+  if (req.rankBy !== undefined) s.rankBy = req.rankBy;
+  if (req.recallK !== undefined) s.recallK = req.recallK;
   return s;
 }
 
 export function requestFromSettings(s: ProjectSettings): PatchRequest {
   const req: PatchRequest = { direction: s.direction, metric: s.metric, kinds: [...s.kinds], method: s.method };
   if (s.verifyTop !== undefined) req.verifyTop = s.verifyTop;
+  if (s.qkFix) req.qkFix = true;
+  if (s.gradDrop) req.gradDrop = true;
+  if (s.rankBy !== undefined) req.rankBy = s.rankBy;
+  if (s.recallK !== undefined) req.recallK = s.recallK;
   return req;
 }
 

@@ -10,11 +10,14 @@
  *
  *   schemaVersion  2
  *   pairs          [{clean, corrupted, answer, wrong}]
- *   settings       {direction, metric, kinds, method, verifyTop?, prependBos}
+ *   settings       {direction, metric, kinds, method, verifyTop?, qkFix?, gradDrop?, rankBy?, recallK?, prependBos}
  *   model          {path, name, fingerprint, files: [{name, bytes}], dims: {nLayers, nHeads, dModel, dMlp, dVocab}, bundled?}
  *   provenance     {appVersion, backend, date, seconds} or null (no results yet)
  *   results        {metric: {clean, corrupted}, tokens: {clean, corrupted, answer, wrong},
- *                   kinds: {KIND: {shape, attribution?: ARRAY, activation?: ARRAY, summary?, verification?}}} or null
+ *                   kinds: {KIND: {shape, attribution?: ARRAY, attributionQk?: ARRAY, scores?: {atp?, atp_qk?, graddrop?, atp_star?: ARRAY},
+ *                                activation?: ARRAY, summary?, verification?}}} or null
+ *                  (the AtP* fields and settings are optional: files written before them open unchanged; the
+ *                  QK-fixed agreement summary and the recall curves are derived again on opening)
  *   view           free-form JSON object (the app's view state)
  *   circuit?       edge scores, a circuit and its faithfulness curve (circuit.ts)
  *   autosave?      {projectPath, date} (autosave files only)
@@ -31,7 +34,10 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { PatchbenchError } from '../errors.ts';
 import { METRICS, type MetricName } from '../metrics.ts';
 import { KIND_SPECS, KINDS, type Kind } from '../patching/components.ts';
-import type { KindResult, Method, Verification } from '../patching/index.ts';
+import { DEFAULT_RECALL_K, RANKINGS, type KindResult, type Method, type Verification } from '../patching/index.ts';
+import { isQkKind, SCORE_NAMES } from '../patching/attribution.ts';
+import { verifiedRecall } from '../patching/recall.ts';
+import { summarize } from '../patching/summary.ts';
 import type { PromptPair } from '../patching/pairs.ts';
 import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import type { AgreementSummary } from '../patching/summary.ts';
@@ -191,6 +197,14 @@ function readSettings(f: Fields, v: unknown): ProjectSettings {
   };
   const top = f.opt(o, 'verifyTop');
   if (top !== undefined && top !== null) s.verifyTop = f.int(top, `${at}.verifyTop`, 1);
+  for (const flag of ['qkFix', 'gradDrop'] as const) {
+    const v = f.opt(o, flag);
+    if (v !== undefined && f.bool(v, `${at}.${flag}`)) s[flag] = true;
+  }
+  const rankBy = f.opt(o, 'rankBy');
+  if (rankBy !== undefined) s.rankBy = f.oneOf(rankBy, `${at}.rankBy`, RANKINGS);
+  const recallK = f.opt(o, 'recallK');
+  if (recallK !== undefined) s.recallK = f.int(recallK, `${at}.recallK`, 1);
   return s;
 }
 
@@ -301,10 +315,31 @@ function readResults(f: Fields, v: unknown, nPairs: number, s: ProjectSettings, 
       if (!needed) f.fail(`${w}.${field} is present but settings.method ${s.method} does not compute it`);
       r[field] = arrays.take(e, `${w}.${field}`, n);
     }
+    const qk = f.opt(ko, 'attributionQk');
+    if (qk !== undefined) {
+      if (!s.qkFix || !isQkKind(kind)) f.fail(`${w}.attributionQk is present but ${isQkKind(kind) ? 'settings.qkFix is not set' : `${kind} has no QK fix`}`);
+      r.attributionQk = arrays.take(qk, `${w}.attributionQk`, n);
+    }
+    const sc = f.opt(ko, 'scores');
+    if (sc !== undefined) {
+      const so = f.obj(sc, `${w}.scores`);
+      for (const name of Object.keys(so)) f.oneOf(name, `${w}.scores: key ${JSON.stringify(name)}`, SCORE_NAMES);
+      r.scores = {};
+      for (const name of SCORE_NAMES) {
+        const e = f.opt(so, name);
+        if (e !== undefined) r.scores[name] = arrays.take(e, `${w}.scores.${name}`, n);
+      }
+    }
     const sum = f.opt(ko, 'summary');
     if (sum !== undefined) r.summary = readSummary(f, sum, `${w}.summary`, n);
     const ver = f.opt(ko, 'verification');
     if (ver !== undefined) r.verification = readVerification(f, ver, `${w}.verification`, n);
+    // derived, so not stored: the fixed estimate's agreement and the recall curves
+    if (r.attributionQk && r.activation) r.summaryQk = summarize(r.attributionQk, r.activation);
+    if (r.scores && r.activation && s.method !== 'attribution') {
+      r.recall = {};
+      for (const name of SCORE_NAMES) if (r.scores[name]) r.recall[name] = verifiedRecall(r.scores[name]!, r.activation, s.recallK ?? DEFAULT_RECALL_K);
+    }
     return r;
   });
   return { metric, tokens, kinds };
@@ -336,6 +371,7 @@ function readVerification(f: Fields, v: unknown, at: string, n: number): Verific
     checked: f.arr(f.get(o, at, 'checked'), `${at}.checked`).map((c, i) => f.int(c, `${at}.checked[${i}]`, 0, n - 1)),
     pearson: f.numOrNull(f.get(o, at, 'pearson'), `${at}.pearson`),
     recovered: f.intOrNull(f.get(o, at, 'recovered'), `${at}.recovered`),
+    ...(f.opt(o, 'ranking') !== undefined ? { ranking: f.oneOf(f.opt(o, 'ranking'), `${at}.ranking`, RANKINGS) } : {}),
   };
 }
 
@@ -416,6 +452,10 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
   const s = p.settings;
   const settings: Record<string, unknown> = { direction: s.direction, metric: s.metric, kinds: s.kinds, method: s.method };
   if (s.verifyTop !== undefined) settings.verifyTop = s.verifyTop;
+  if (s.qkFix) settings.qkFix = true;
+  if (s.gradDrop) settings.gradDrop = true;
+  if (s.rankBy !== undefined) settings.rankBy = s.rankBy;
+  if (s.recallK !== undefined) settings.recallK = s.recallK;
   settings.prependBos = s.prependBos;
   const model: Record<string, unknown> = {
     path: storedPath,
@@ -431,6 +471,12 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
     for (const k of p.results.kinds) {
       const o: Record<string, unknown> = { shape: k.shape };
       if (k.attribution) o.attribution = entry(k.attribution);
+      if (k.attributionQk) o.attributionQk = entry(k.attributionQk);
+      if (k.scores) {
+        const sc: Record<string, unknown> = {};
+        for (const name of SCORE_NAMES) if (k.scores[name]) sc[name] = entry(k.scores[name]!);
+        o.scores = sc;
+      }
       if (k.activation) o.activation = entry(k.activation);
       if (k.summary) {
         const m = k.summary;
@@ -438,7 +484,7 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
       }
       if (k.verification) {
         const x = k.verification;
-        o.verification = { k: x.k, checked: x.checked, pearson: x.pearson, recovered: x.recovered };
+        o.verification = { k: x.k, checked: x.checked, pearson: x.pearson, recovered: x.recovered, ...(x.ranking ? { ranking: x.ranking } : {}) };
       }
       kinds[k.kind] = o;
     }

@@ -6,7 +6,7 @@
 import { PatchbenchError } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { Kind } from '../patching/components.ts';
-import type { KindResult, Method } from '../patching/index.ts';
+import type { KindResult, Method, Ranking } from '../patching/index.ts';
 import type { PromptPair } from '../patching/pairs.ts';
 import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import type { ProjectCircuit } from './circuit.ts';
@@ -21,6 +21,11 @@ export interface ProjectSettings {
   kinds: Kind[];
   method: Method;
   verifyTop?: number;
+  /** AtP* options (absent in files written before them: off) */
+  qkFix?: boolean;
+  gradDrop?: boolean;
+  rankBy?: Ranking;
+  recallK?: number;
   prependBos: boolean;
 }
 

@@ -3,14 +3,19 @@
  * the run panel's settings in the project's terms. Reading is defensive: a view state written by
  * another version, or edited by hand, loses only the fields that do not make sense.
  */
-import { DIRECTIONS, KIND_NAMES, METRIC_NAMES, type KindName, type MetricName, type PromptPair, type ProjectSettings } from '../../../shared/contract.ts';
+import { DIRECTIONS, KIND_NAMES, METRIC_NAMES, RANKINGS, type KindName, type MetricName, type PromptPair, type ProjectSettings } from '../../../shared/contract.ts';
 import type { ThemeName } from './charts/theme.ts';
 import type { SortKey } from './rows.ts';
 import { RUN_METHODS, type RunMethod } from './session-file.ts';
 
+export const VIEW_TAB_NAMES = ['pairs', 'scatter', 'heatmap', 'recall'] as const;
+/** Extra columns the ranking table can show and sort by: the QK-fixed estimate and the AtP* scores. */
+export const SCORE_COLUMNS = ['attribution_qk', 'score_atp', 'score_atp_qk', 'score_graddrop', 'score_atp_star'] as const;
+export type ScoreColumn = (typeof SCORE_COLUMNS)[number];
+
 export interface ViewState {
   theme?: ThemeName;
-  tab?: 'pairs' | 'scatter' | 'heatmap';
+  tab?: (typeof VIEW_TAB_NAMES)[number];
   heatmapKind?: KindName | null;
   /** the locked component */
   selected?: { kind: KindName; index: number } | null;
@@ -22,10 +27,12 @@ export interface ViewState {
   /** the views' share of the height above the ranking table */
   viewsShare?: number;
   /** the ranking table's order and filters */
-  table?: { sort: { key: SortKey; desc: boolean; abs: boolean }; kind: KindName | ''; layer: string; pos: string; search: string };
+  table?: { sort: { key: SortKey; desc: boolean; abs: boolean }; kind: KindName | ''; layer: string; pos: string; search: string; score?: ScoreColumn };
+  /** the scatter's head_q/head_k facets show the QK-fixed estimate next to the plain one */
+  scatterQk?: boolean;
 }
 
-const SORT_KEYS: readonly SortKey[] = ['label', 'kind', 'layer', 'head', 'pos', 'attribution', 'activation', 'error'];
+const SORT_KEYS: readonly SortKey[] = ['label', 'kind', 'layer', 'head', 'pos', 'attribution', 'score', 'activation', 'error'];
 
 /** The run panel's choices ('verify' is attribution, then activation patching of the top verifyK). */
 export interface RunPanel {
@@ -35,6 +42,11 @@ export interface RunPanel {
   method: RunMethod;
   verifyK: number;
   prependBos: boolean;
+  /** AtP*: the QK fix, GradDrop, the order "verify top K" follows ('' = the default: the most complete computed), recall K */
+  qkFix?: boolean;
+  gradDrop?: boolean;
+  rankBy?: (typeof RANKINGS)[number] | '';
+  recallK?: number;
 }
 
 /** The run panel's choices as project settings ('verify' is attribution with verifyTop). */
@@ -45,6 +57,10 @@ export function settingsOf(r: RunPanel): ProjectSettings {
     kinds: [...r.kinds],
     method: r.method === 'verify' ? 'attribution' : r.method,
     ...(r.method === 'verify' ? { verifyTop: r.verifyK } : {}),
+    ...(r.qkFix ? { qkFix: true } : {}),
+    ...(r.gradDrop ? { gradDrop: true } : {}),
+    ...(r.method === 'verify' && r.rankBy ? { rankBy: r.rankBy } : {}),
+    ...(r.method === 'both' && r.recallK ? { recallK: r.recallK } : {}),
     prependBos: r.prependBos,
   };
 }
@@ -68,7 +84,7 @@ export function readView(raw: unknown): ViewState {
   const out: ViewState = {};
   const theme = oneOf(v.theme, ['light', 'dark'] as const);
   if (theme) out.theme = theme;
-  const tab = oneOf(v.tab, ['pairs', 'scatter', 'heatmap'] as const);
+  const tab = oneOf(v.tab, VIEW_TAB_NAMES);
   if (tab) out.tab = tab;
   const hk = oneOf(v.heatmapKind, KIND_NAMES);
   if (hk) out.heatmapKind = hk;
@@ -84,6 +100,11 @@ export function readView(raw: unknown): ViewState {
     const verifyK = Number.isInteger(r.verifyK) && (r.verifyK as number) >= 1 ? (r.verifyK as number) : 20;
     if (direction && metric && method && kinds && typeof r.prependBos === 'boolean') {
       out.run = { direction, metric, method, kinds, verifyK, prependBos: r.prependBos };
+      if (r.qkFix === true) out.run.qkFix = true;
+      if (r.gradDrop === true) out.run.gradDrop = true;
+      const rankBy = oneOf(r.rankBy, RANKINGS);
+      if (rankBy) out.run.rankBy = rankBy;
+      if (Number.isInteger(r.recallK) && (r.recallK as number) >= 1) out.run.recallK = r.recallK as number;
     }
   }
   if (Number.isInteger(v.selectedPair) && (v.selectedPair as number) >= 0) out.selectedPair = v.selectedPair as number;
@@ -102,7 +123,10 @@ export function readView(raw: unknown): ViewState {
         pos: /^\d*$/.test(str(t.pos)) ? str(t.pos) : '',
         search: str(t.search),
       };
+      const score = oneOf(t.score, SCORE_COLUMNS);
+      if (score) out.table.score = score;
     }
   }
+  if (typeof v.scatterQk === 'boolean') out.scatterQk = v.scatterQk;
   return out;
 }

@@ -4,6 +4,7 @@
  * Int32Array of row numbers, and labels are made only for rows that are shown or searched.
  */
 import type { KindName, PatchingResult } from '../../../shared/contract.ts';
+import type { ScoreColumn } from './project-view.ts';
 import { showToken } from './tokens.ts';
 
 export interface Table {
@@ -17,6 +18,20 @@ export interface Table {
   neuron: Int32Array; // -1 where the kind has no neuron
   attribution: Float32Array; // NaN where not computed
   activation: Float32Array; // NaN where not computed
+  /** the QK-fixed estimate (the plain one outside head_q/head_k) and the AtP* scores, those the result has */
+  scores: Partial<Record<ScoreColumn, Float32Array>>;
+}
+
+/** A kind's values in a score column, if it has them. attribution_qk is the plain estimate outside head_q/head_k. */
+function scoreValues(k: PatchingResult['kinds'][number], c: ScoreColumn): Float32Array | undefined {
+  if (c === 'attribution_qk') return k.attributionQk ?? (k.scores ? k.attribution : undefined);
+  return k.scores?.[c.slice('score_'.length) as keyof NonNullable<typeof k.scores>];
+}
+
+/** The score columns a result has (for any kind). */
+export function scoreColumns(result: PatchingResult): ScoreColumn[] {
+  const all: ScoreColumn[] = ['attribution_qk', 'score_atp', 'score_atp_qk', 'score_graddrop', 'score_atp_star'];
+  return all.filter((c) => (c === 'attribution_qk' ? result.kinds.some((k) => k.attributionQk) : result.kinds.some((k) => scoreValues(k, c))));
 }
 
 export function buildTable(result: PatchingResult): Table {
@@ -32,7 +47,9 @@ export function buildTable(result: PatchingResult): Table {
     neuron: new Int32Array(size).fill(-1),
     attribution: new Float32Array(size).fill(NaN),
     activation: new Float32Array(size).fill(NaN),
+    scores: Object.fromEntries(scoreColumns(result).map((c) => [c, new Float32Array(size).fill(NaN)])),
   };
+  const columns = Object.entries(t.scores) as [ScoreColumn, Float32Array][];
   let r = 0;
   result.kinds.forEach((k, ki) => {
     const n = k.shape.reduce((a, b) => a * b, 1);
@@ -48,6 +65,10 @@ export function buildTable(result: PatchingResult): Table {
       }
       if (k.attribution) t.attribution[r] = k.attribution[i];
       if (k.activation) t.activation[r] = k.activation[i];
+    }
+    for (const [c, col] of columns) {
+      const v = scoreValues(k, c);
+      if (v) col.set(v, r - n);
     }
   });
   return t;
@@ -95,7 +116,8 @@ export function rowLabel(t: Table, r: number): string {
 
 export const error = (t: Table, r: number) => t.attribution[r] - t.activation[r];
 
-export type SortKey = 'label' | 'kind' | 'layer' | 'head' | 'pos' | 'attribution' | 'activation' | 'error';
+/** `score` sorts by the table's chosen score column (Query.score) */
+export type SortKey = 'label' | 'kind' | 'layer' | 'head' | 'pos' | 'attribution' | 'score' | 'activation' | 'error';
 export interface Sort {
   key: SortKey;
   desc: boolean;
@@ -109,6 +131,8 @@ export interface Query {
   pos?: number;
   search?: string;
   sort: Sort;
+  /** the column `score` sorts by */
+  score?: ScoreColumn;
 }
 
 /** The rows to show, in order. NaN values (not computed) always sort last. */
@@ -133,8 +157,10 @@ export function queryRows(t: Table, q: Query): Int32Array {
     const coll = new Intl.Collator('en', { numeric: true });
     return rows.sort((a, b) => sign * coll.compare(text.get(a)!, text.get(b)!) || a - b);
   }
-  const col: ArrayLike<number> = key === 'layer' ? t.layer : key === 'head' ? t.head : key === 'pos' ? t.pos : key === 'attribution' ? t.attribution : key === 'activation' ? t.activation : errorColumn(t);
-  const value = abs && (key === 'attribution' || key === 'activation' || key === 'error') ? (r: number) => Math.abs(col[r]) : (r: number) => col[r];
+  const none = () => new Float32Array(t.size).fill(NaN);
+  const col: ArrayLike<number> =
+    key === 'layer' ? t.layer : key === 'head' ? t.head : key === 'pos' ? t.pos : key === 'attribution' ? t.attribution : key === 'activation' ? t.activation : key === 'score' ? ((q.score && t.scores[q.score]) ?? none()) : errorColumn(t);
+  const value = abs && (key === 'attribution' || key === 'score' || key === 'activation' || key === 'error') ? (r: number) => Math.abs(col[r]) : (r: number) => col[r];
   const keys = new Float64Array(t.size);
   for (const r of rows) keys[r] = value(r);
   return rows.sort((a, b) => {

@@ -28,7 +28,7 @@ import { pairsToJsonl } from '../lib/pairs-file.ts';
 import type { RunMethod } from '../lib/session-file.ts';
 import { openText, saveText, type OpenedFile } from '../lib/files.ts';
 import { EMPTY_SELECTION, focusOf, hover, lock, restrictTo, selectionFromView, selectionToView, toggleLock, type ComponentRef, type Selection } from '../lib/selection.ts';
-import { runMethodOf, settingsOf, viewOf, readView, type ViewState } from '../lib/project-view.ts';
+import { runMethodOf, settingsOf, viewOf, readView, VIEW_TAB_NAMES, type RunPanel, type ScoreColumn, type ViewState } from '../lib/project-view.ts';
 import { defaultSort, type Sort } from '../lib/rows.ts';
 
 export interface TableView {
@@ -38,6 +38,8 @@ export interface TableView {
   layer: string;
   pos: string;
   search: string;
+  /** the AtP* column the table shows and sorts by (absent: the most complete the result has) */
+  score?: ScoreColumn;
 }
 const defaultTableView = (r?: PatchingResult | null): TableView => ({ sort: r ? defaultSort(r) : { key: 'attribution', desc: true, abs: true }, kind: '', layer: '', pos: '', search: '' });
 import { heatmapKinds } from '../lib/charts/heatmap-option.ts';
@@ -69,8 +71,8 @@ export type Dialog =
   | { kind: 'unsaved'; action: string; resolve: (choice: 'save' | 'discard' | 'cancel') => void }
   | { kind: 'recover'; items: Recoverable[] };
 
-export type ViewTab = 'pairs' | 'scatter' | 'heatmap';
-export const VIEW_TABS: readonly ViewTab[] = ['pairs', 'scatter', 'heatmap'];
+export type ViewTab = (typeof VIEW_TAB_NAMES)[number];
+export const VIEW_TABS: readonly ViewTab[] = VIEW_TAB_NAMES;
 
 /** The model and run panel is open unless the user closed it (a preference of this machine, not of a project). */
 function initialSidePanel(): boolean {
@@ -122,6 +124,15 @@ export class AppState {
   direction = $state<'denoising' | 'noising'>('denoising');
   method = $state<RunMethod>('verify');
   verifyK = $state(20);
+  /** AtP* (Kramár et al. 2024): the QK fix for head_q/head_k, GradDrop, the order "verify top K" follows ('' = default), recall K */
+  qkFix = $state(false);
+  gradDrop = $state(false);
+  rankBy = $state<NonNullable<RunPanel['rankBy']>>('');
+  recallK = $state(10);
+  /** the scatter's head_q/head_k facets also show the QK-fixed estimate */
+  scatterQk = $state(true);
+  /** the kind the Recall view shows (null: the first with curves) */
+  recallKind = $state<KindName | null>(null);
   job = $state<JobInfo | null>(null);
   runError = $state<string | null>(null);
   result = $state.raw<PatchingResult | null>(null);
@@ -545,6 +556,10 @@ export class AppState {
           kinds: $state.snapshot(this.kinds),
           method: this.method === 'verify' ? 'attribution' : this.method,
           ...(verify ? { verifyTop: this.verifyK } : {}),
+          ...(this.qkFix ? { qkFix: true } : {}),
+          ...(this.gradDrop ? { gradDrop: true } : {}),
+          ...(verify && this.rankBy ? { rankBy: this.rankBy } : {}),
+          ...(this.method === 'both' ? { recallK: this.recallK } : {}),
         },
       });
       // Progress may already have arrived for this id; keep whichever is newer.
@@ -592,7 +607,23 @@ export class AppState {
 
   /** The run panel's settings in the project's terms. */
   currentSettings(): ProjectSettings {
-    return settingsOf({ direction: this.direction, metric: this.metric, kinds: this.kinds, method: this.method, verifyK: this.verifyK, prependBos: this.prependBos });
+    return settingsOf(this.runPanel());
+  }
+
+  /** The run panel's choices as they stand. */
+  private runPanel(): RunPanel & { kinds: KindName[] } {
+    return {
+      direction: this.direction,
+      metric: this.metric,
+      kinds: $state.snapshot(this.kinds),
+      method: this.method,
+      verifyK: this.verifyK,
+      prependBos: this.prependBos,
+      qkFix: this.qkFix,
+      gradDrop: this.gradDrop,
+      rankBy: this.rankBy,
+      recallK: this.recallK,
+    };
   }
 
   private markSaved(): void {
@@ -608,7 +639,8 @@ export class AppState {
       tab: this.tab,
       heatmapKind: this.heatmapKind,
       selected: selectionToView(this.selection),
-      run: { ...this.currentSettings(), verifyK: this.verifyK, method: this.method },
+      run: this.runPanel(),
+      ...(this.scatterQk ? {} : { scatterQk: false }),
       selectedPair: this.selected,
       table: $state.snapshot(this.tableView),
       ...(this.viewsShare === null ? {} : { viewsShare: this.viewsShare }),
@@ -700,6 +732,11 @@ export class AppState {
     this.kinds = [...run.kinds];
     this.method = run.method;
     this.verifyK = run.verifyK;
+    this.qkFix = !!run.qkFix;
+    this.gradDrop = !!run.gradDrop;
+    this.rankBy = run.rankBy ?? '';
+    this.recallK = run.recallK ?? 10;
+    this.scatterQk = view.scatterQk !== false;
     this.prependBos = run.prependBos;
     this.pairs = p.pairs.map((x) => ({ ...x }));
     this.retokenize();

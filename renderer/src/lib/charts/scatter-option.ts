@@ -21,6 +21,8 @@ export interface Facet {
   lo: number;
   hi: number;
   stats: FacetStats;
+  /** head_q/head_k with the QK fix: the fixed estimate against activation, [activation, attribution_qk, index] triples */
+  qk?: { data: Float32Array; n: number; stats: FacetStats };
 }
 
 export interface FacetStats {
@@ -35,7 +37,7 @@ export interface FacetStats {
   outliers: { index: number; attribution: number; activation: number }[];
 }
 
-export function facetPoints(k: KindResult): Float32Array {
+export function facetPoints(k: Pick<KindResult, 'attribution' | 'activation'>): Float32Array {
   const a = k.attribution;
   const x = k.activation;
   if (!a || !x) return new Float32Array(0);
@@ -84,8 +86,12 @@ export function scatterFacets(result: PatchingResult): Facet[] {
   for (const k of result.kinds) {
     const data = facetPoints(k);
     if (data.length === 0) continue;
-    const [lo, hi] = sharedRange(data);
-    out.push({ kind: k.kind, data, n: data.length / 3, lo, hi, stats: statsOf(k, data.length / 3) });
+    const qkData = k.attributionQk ? facetPoints({ attribution: k.attributionQk, activation: k.activation }) : null;
+    // one range for both estimates, so the plain and the fixed points share the diagonal
+    const [lo, hi] = sharedRange(qkData ? Float32Array.of(...data, ...qkData) : data);
+    const facet: Facet = { kind: k.kind, data, n: data.length / 3, lo, hi, stats: statsOf(k, data.length / 3) };
+    if (qkData) facet.qk = { data: qkData, n: qkData.length / 3, stats: statsOf({ ...k, summary: k.summaryQk, verification: undefined }, qkData.length / 3) };
+    out.push(facet);
   }
   return out;
 }
@@ -161,10 +167,17 @@ export interface ScatterOptionInput {
   size?: { width: number; height: number };
   /** precomputed facets (scatterFacets(result)) */
   facets?: Facet[];
+  /** show the QK-fixed estimate in the head_q/head_k facets that have one (default true) */
+  qkFix?: boolean;
+}
+
+/** A facet's title line when it shows both estimates: r of each against activation patching. */
+export function qkStatsShort(f: Facet): string {
+  return `plain r ${fmt(f.stats.pearson, 2)} · QK fix r ${fmt(f.qk!.stats.pearson, 2)}`;
 }
 
 
-export function scatterOption({ result, theme, size = { width: 840, height: 420 }, facets = scatterFacets(result) }: ScatterOptionInput): EChartsOption {
+export function scatterOption({ result, theme, size = { width: 840, height: 420 }, facets = scatterFacets(result), qkFix = true }: ScatterOptionInput): EChartsOption {
   const { cols, rows, side, height } = facetGrid(facets.length, size.width, size.height);
   const cellW = size.width / cols;
   const cellH = height / rows;
@@ -196,7 +209,7 @@ export function scatterOption({ result, theme, size = { width: 840, height: 420 
     titles.push({
       id: f.kind,
       text: f.kind,
-      subtext: side < 170 ? statsTiny(f.stats) : statsShort(f.stats),
+      subtext: qkFix && f.qk ? qkStatsShort(f) : side < 170 ? statsTiny(f.stats) : statsShort(f.stats),
       left: left - 8,
       top: top - FACET_PAD.top,
       textStyle: { color: theme.text, fontSize: 12, lineHeight: 16, fontWeight: 600, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', width: Math.max(40, cellW - 16), overflow: 'truncate' },
@@ -235,6 +248,23 @@ export function scatterOption({ result, theme, size = { width: 840, height: 420 
       emphasis: { scale: 1.6, itemStyle: { borderColor: theme.focus, borderWidth: 1 } },
       z: 2,
     });
+    if (qkFix && f.qk) {
+      series.push({
+        id: `qk:${f.kind}`,
+        name: `${f.kind} (QK fix)`,
+        type: 'scatter',
+        xAxisIndex: i,
+        yAxisIndex: i,
+        dimensions: ['activation', 'attribution_qk', 'index'],
+        encode: { x: 'activation', y: 'attribution_qk', tooltip: ['activation', 'attribution_qk'] },
+        data: f.qk.data as unknown as number[],
+        // a different shape as well as a different colour: the pairs stay apart without colour
+        symbol: 'diamond',
+        symbolSize: 9,
+        itemStyle: { color: 'rgba(0,0,0,0)', borderColor: theme.text, borderWidth: 1.2 },
+        z: 2,
+      });
+    }
     series.push({
       id: `focus:${f.kind}`,
       type: 'scatter',
@@ -262,6 +292,13 @@ export function scatterOption({ result, theme, size = { width: 840, height: 420 
       ...tooltipStyle(theme),
       formatter: (p: unknown) => {
         const q = p as { seriesId?: string; dataIndex: number };
+        if (q.seriesId?.startsWith('qk:')) {
+          const f = byId.get(q.seriesId.slice(3) as KindName);
+          if (!f?.qk) return '';
+          const k = result.kinds.find((x) => x.kind === f.kind)!;
+          const index = Math.round(f.qk.data[q.dataIndex * 3 + 2]);
+          return `${componentLabel(result, f.kind, coordsOf(k, index))}\nattribution with the QK fix ${fmt(f.qk.data[q.dataIndex * 3 + 1], 4)}\nplain attribution ${fmt(k.attribution![index], 4)}\nactivation ${fmt(f.qk.data[q.dataIndex * 3], 4)}`;
+        }
         const kind = q.seriesId?.startsWith('points:') ? (q.seriesId.slice(7) as KindName) : null;
         const f = kind ? byId.get(kind) : undefined;
         if (!f) return '';
