@@ -147,7 +147,9 @@ describe('round trip', () => {
     const header = JSON.parse(buf.subarray(MAGIC.length + 8, MAGIC.length + 8 + len).toString());
     assert.equal(Object.keys(header)[0], 'schemaVersion');
     assert.deepEqual(Object.keys(header), ['schemaVersion', 'pairs', 'settings', 'model', 'provenance', 'results', 'view']);
-    assert.deepEqual(header.results.kinds.head_z.attribution, { dtype: 'F32', data_offsets: [0, 32] });
+    const { crc32: sum, ...entry } = header.results.kinds.head_z.attribution;
+    assert.deepEqual(entry, { dtype: 'F32', data_offsets: [0, 32] });
+    assert.ok(Number.isInteger(sum) && sum >= 0 && sum <= 0xffffffff, 'each array has its CRC-32');
     assert.match(header.model.fingerprint, /^sha256:[0-9a-f]{64}$/);
     assert.deepEqual(header.model.files.map((f: any) => f.name), ['config.json', 'model.safetensors']);
     assert.equal(header.provenance.appVersion, JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);

@@ -13,8 +13,8 @@ import type { Direction } from '../engine/patching/runs.ts';
 import { predictNext } from '../engine/predict.ts';
 import { generatePairs, generatePairSet, TASKS } from '../engine/tasks/index.ts';
 import { loadTokenizer } from '../engine/tokenizer.ts';
-import { writeFileAtomic } from '../engine/files.ts';
-import { checkModel, loadProject, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
+import { checkNotReadOnly, checkOutput, writeOutput } from '../engine/files.ts';
+import { checkModel, loadProjectInfo, projectFromResult, requestFromSettings, saveProject } from '../engine/project/index.ts';
 import { progressBar } from './progress.ts';
 import { runCircuit, type CircuitMethod } from '../engine/circuits/index.ts';
 import { toCircuitCsv, toCircuitJson } from '../engine/circuits/report.ts';
@@ -48,6 +48,12 @@ function int(v: Values, name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n)) throw badInput(`--${name} must be an integer, got "${raw}"`);
   return n;
+}
+
+/** --out and --csv are refused before any work when they name a project or a model file. */
+function checkOutputs(v: Values): void {
+  checkOutput(typeof v.out === 'string' ? v.out : undefined, '--out');
+  checkOutput(typeof v.csv === 'string' ? v.csv : undefined, '--csv');
 }
 
 /** --batch N: pairs per batch, or undefined to let the job plan it. */
@@ -134,6 +140,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(v) {
       if (typeof v.task !== 'string') throw badInput(`pairs needs --task (one of ${Object.keys(TASKS).join(', ')})`);
       if (typeof v.out !== 'string') throw badInput('pairs needs --out FILE.jsonl');
+      checkOutput(v.out, '--out');
       // Only the tokenizer decides which names and answers are single tokens: no weights needed.
       const set = generatePairSet(v.task, {
         n: int(v, 'n', 64),
@@ -141,7 +148,7 @@ export const COMMANDS: Record<string, Command> = {
         tokenizer: await loadTokenizer(modelDir(v)),
         corruption: v.corruption as never,
       });
-      writeFileAtomic(v.out, set.pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
+      writeOutput(v.out, set.pairs.map((p) => JSON.stringify(p)).join('\n') + '\n', '--out');
       if (set.shortfall) process.stderr.write(`${set.shortfall}\n`);
       process.stderr.write(`wrote ${set.pairs.length} ${v.task} pairs to ${v.out}\n`);
     },
@@ -189,6 +196,7 @@ export const COMMANDS: Record<string, Command> = {
       '--out FILE     results as JSON (without it, the top components are printed)',
     ],
     async run(v) {
+      checkOutputs(v);
       const direction = (v.direction ?? 'denoising') as Direction;
       if (direction !== 'denoising' && direction !== 'noising') throw badInput(`--direction must be denoising or noising, got "${direction}"`);
       const method = (v.method ?? 'attribution') as Method;
@@ -218,8 +226,8 @@ export const COMMANDS: Record<string, Command> = {
       const bar = progressBar();
       const result = await runPatching(m, tokens, { direction, metric, kinds, method, verifyTop, qkFix, gradDrop, rankBy, recallK }, { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
-      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
-      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
+      if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toJsonReport(result)), '--out');
+      if (typeof v.csv === 'string') writeOutput(v.csv, toCsv(result, m.tokenizer), '--csv');
       const norm = `clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}`;
       const wrote = [v.out, v.csv].filter((f) => typeof f === 'string');
       process.stderr.write(`${metric} ${norm}; ${kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}${wrote.length ? `; wrote ${wrote.join(', ')}` : ''}\n`);
@@ -273,6 +281,7 @@ export const COMMANDS: Record<string, Command> = {
     ],
     async run(v) {
       if (typeof v.out !== 'string' && typeof v.csv !== 'string') throw badInput('circuit needs --out FILE.json (or --csv FILE.csv)');
+      checkOutputs(v);
       const direction = (v.direction ?? 'denoising') as Direction;
       if (direction !== 'denoising' && direction !== 'noising') throw badInput(`--direction must be denoising or noising, got "${direction}"`);
       const method = (v.method ?? 'eap') as CircuitMethod;
@@ -295,8 +304,8 @@ export const COMMANDS: Record<string, Command> = {
       const bar = progressBar();
       const r = await runCircuit(m, tokens, { direction, metric, method, steps, extraction, n, curve: !!v.curve }, { onProgress: bar.update });
       bar.done();
-      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toCircuitJson(r)));
-      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCircuitCsv(r));
+      if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toCircuitJson(r)), '--out');
+      if (typeof v.csv === 'string') writeOutput(v.csv, toCircuitCsv(r), '--csv');
       const own = r.faithfulness.find((p) => p.ranking === r.ranking && p.n === Math.min(n, r.graph.src.length))!;
       const kept = r.circuit.reduce((a, b) => a + b, 0);
       const wrote = [v.out, v.csv].filter((f) => typeof f === 'string').join(', ');
@@ -326,8 +335,12 @@ export const COMMANDS: Record<string, Command> = {
       if (positionals.length !== 1) throw badInput(`run needs one FILE.patchbench${positionals.length ? `, got ${positionals.length} files` : ''}`);
       if (!v.out && !v.csv && !v.save) throw badInput('run needs --out FILE.json, --csv FILE.csv or --save (otherwise the results go nowhere)');
       const file = positionals[0];
+      checkOutputs(v);
+      // A read-only project is refused now, not after the job.
+      if (v.save) checkNotReadOnly(file);
       const warn = (s: string) => process.stderr.write(`patchbench: warning: ${s}\n`);
-      const project = loadProject(file);
+      const { project, warnings } = loadProjectInfo(file);
+      for (const w of warnings) warn(`${file}: ${w}`);
       const check = await checkModel(project, typeof v.model === 'string' ? v.model : undefined);
       if (check.status === 'missing') throw badModel(`${file}: ${check.message}${typeof v.model === 'string' ? '' : '; pass --model DIR to use a copy elsewhere'}`);
       if (check.status !== 'ok') warn(`${check.message}; recomputing with it anyway`);
@@ -342,8 +355,8 @@ export const COMMANDS: Record<string, Command> = {
       const bar = progressBar();
       const result = await runPatching(m, tokens, requestFromSettings(project.settings), { onProgress: bar.update, runner: pool?.runner, threads: pool?.threads, batchPairs: batchOption(v) }).finally(() => pool?.dispose());
       bar.done();
-      if (typeof v.out === 'string') writeFileAtomic(v.out, JSON.stringify(toJsonReport(result)));
-      if (typeof v.csv === 'string') writeFileAtomic(v.csv, toCsv(result, m.tokenizer));
+      if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toJsonReport(result)), '--out');
+      if (typeof v.csv === 'string') writeOutput(v.csv, toCsv(result, m.tokenizer), '--csv');
       if (v.save) {
         const saved = projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view });
         // A stored circuit is recomputed with its own settings, so the file never pairs new results with old edges.

@@ -82,6 +82,7 @@ export class Host extends EventEmitter<HostEvents> {
   }
 
   start(): Promise<string> {
+    this.projects.removeStaleTemps();
     return this.engine.start();
   }
 

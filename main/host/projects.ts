@@ -14,6 +14,8 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { ModelInfo, OpenedProject, PatchingResult, ProjectDoc, ProjectFileEntry, Recoverable, Res } from '../../shared/contract.ts';
 import { settingsDir } from '../engine/discovery.ts';
+import { removeStaleTemps } from '../engine/files.ts';
+import { recoveryDir } from '../engine/project/recovery.ts';
 import type { PatchingResult as EngineResult } from '../engine/patching/index.ts';
 import {
   autosavePath,
@@ -151,6 +153,15 @@ export class Projects {
 
   recent(): string[] {
     return this.readState().recent;
+  }
+
+  /**
+   * At start: removes the temporary files that saves killed mid-write left beside the recent
+   * projects, in the recovery folder and in the settings folder. Returns what was removed.
+   */
+  removeStaleTemps(): string[] {
+    const dirs = new Set([recoveryDir(), settingsDir(), ...this.recent().map((p) => dirname(p))]);
+    return [...dirs].flatMap((d) => removeStaleTemps(d));
   }
 
   /** The UI closed its project (New, or quit with it open): nothing to reopen next time. */

@@ -1,6 +1,7 @@
 // The layout on real screen sizes, with results of every kind loaded: on every tab (read from the
 // page, so that new views are held to it too) and in both themes, the page never scrolls sideways,
-// and from a 1280×720 laptop screen up the ranking table shows at least 8 whole rows.
+// no chart is squashed below 200 px (its view scrolls instead), and from a 1280×720 laptop screen
+// up the ranking table shows at least 8 whole rows.
 // Screenshots at 1280×720 go to test-artifacts/ (look at them).
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -43,6 +44,8 @@ interface Measure {
   innerHeight: number;
   /** ranking rows wholly inside both the rows box and the window */
   visibleRows: number;
+  /** the height of the view's shortest chart (Infinity: none) */
+  lowestChart: number;
 }
 
 /** What the issue measures (a string: the page's CSP refuses functions passed to evaluate). */
@@ -54,7 +57,8 @@ const measure = () =>
       return b.height > 0 && b.top >= box.top - 0.5 && b.bottom <= box.bottom + 0.5 && b.bottom <= innerHeight;
     }) : [];
     const d = document.documentElement;
-    return { scrollWidth: d.scrollWidth, scrollHeight: d.scrollHeight, innerWidth, innerHeight, visibleRows: rows.length };
+    const charts = [...document.querySelectorAll('[role="tabpanel"] [data-chart]')].map((c) => c.getBoundingClientRect().height);
+    return { scrollWidth: d.scrollWidth, scrollHeight: d.scrollHeight, innerWidth, innerHeight, visibleRows: rows.length, lowestChart: Math.min(...charts) };
   })()`) as Promise<Measure>;
 
 const setTheme = async (theme: 'light' | 'dark') => {
@@ -86,6 +90,7 @@ describe('the layout on laptop and desktop screens', { skip: noChromium }, () =>
           if (m.scrollWidth > m.innerWidth) problems.push(`${at}: the page is ${m.scrollWidth} px wide in a ${m.innerWidth} px window`);
           if (m.scrollHeight > m.innerHeight) problems.push(`${at}: the page is ${m.scrollHeight} px high in a ${m.innerHeight} px window`);
           if (size !== MIN_WINDOW && m.visibleRows < TABLE_MIN_ROWS) problems.push(`${at}: ${m.visibleRows} table rows visible`);
+          if (m.lowestChart < 200) problems.push(`${at}: a chart squashed to ${m.lowestChart} px high`);
           if (size.width === 1280 && size.height === 720) await page.screenshot({ path: join(SHOTS, `layout-1280x720-${theme}-${tab.replace(/^tab-/, '')}.png`) });
         }
       }

@@ -6,11 +6,14 @@ import type { TokenizedPairs } from './runs.ts';
 
 export type { PromptPair };
 
-/** Parses JSONL text (one pair per line; blank lines skipped). `source` names the file in errors. */
+/**
+ * Parses JSONL text (one pair per line; blank lines skipped). `source` names the file in errors.
+ * A UTF-8 byte-order mark is skipped, and lines may end in LF, CRLF or CR alone (old Mac editors).
+ */
 export function parsePairsJsonl(text: string, source: string): { pairs: PromptPair[]; labels: string[] } {
   const pairs: PromptPair[] = [];
   const labels: string[] = [];
-  text.split(/\r?\n/).forEach((line, i) => {
+  text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/).forEach((line, i) => {
     if (!line.trim()) return;
     const where = `${source} line ${i + 1}`;
     let obj: unknown;

@@ -12,7 +12,17 @@ const show = (v: unknown): string => {
 };
 
 export class Fields {
+  /** what is odd but readable (unknown keys), for the caller to show */
+  readonly warnings: string[] = [];
+
   constructor(readonly fail: Fail) {}
+
+  /** Warns of keys of `o` not in `keys`: misspelled or from a newer app, they are ignored. */
+  known(o: Record<string, unknown>, at: string, keys: readonly string[]): void {
+    for (const k of Object.keys(o)) {
+      if (!keys.includes(k)) this.warnings.push(`unknown key ${at ? `${at}.` : ''}${k} is ignored (misspelled, or written by a newer Patchbench?)`);
+    }
+  }
 
   obj(v: unknown, at: string): Record<string, unknown> {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(`${at} must be an object, got ${show(v)}`);

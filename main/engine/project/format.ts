@@ -22,14 +22,17 @@
  *   circuit?       edge scores, a circuit and its faithfulness curve (circuit.ts)
  *   autosave?      {projectPath, date} (autosave files only)
  *
- * ARRAY is {dtype: "F32", data_offsets: [begin, end]}: a byte range of the array section, as in
- * safetensors. Values are bit-for-bit the engine's Float32Arrays, NaN (not computed) included.
+ * ARRAY is {dtype: "F32", data_offsets: [begin, end], crc32}: a byte range of the array section, as
+ * in safetensors, and the CRC-32 of those bytes (checked on opening; files written before it existed
+ * have none). Values are bit-for-bit the engine's Float32Arrays, NaN (not computed) included.
+ * Unknown keys are ignored with a warning (Decoded.warnings).
  * `model.path` is absolute, or relative to the project file's folder.
  *
  * Decoding validates everything and names what is wrong; older schema versions are migrated one
  * step at a time (migrate.ts), validated before and after; newer ones are refused.
  */
 import { endianness } from 'node:os';
+import { crc32 } from 'node:zlib';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { PatchbenchError } from '../errors.ts';
 import { METRICS, type MetricName } from '../metrics.ts';
@@ -124,6 +127,8 @@ export interface Decoded {
   project: Project;
   /** the schema version the file was written in (before migration) */
   schemaVersion: number;
+  /** what was odd but readable: unknown keys, ignored */
+  warnings: string[];
 }
 
 /**
@@ -149,12 +154,17 @@ export function decodeProject(buf: Uint8Array, file: string): Decoded {
     const next = f.obj(header, `the header after migration to ${v + 1}`);
     if (next.schemaVersion !== v + 1) fail(`internal: migration from ${v} produced schemaVersion ${String(next.schemaVersion)}`);
   }
-  return { project: validateV2(f.obj(header, 'the header'), data, file, fail), schemaVersion: version };
+  const checked = new Fields(fail);
+  return { project: validateV2(checked, f.obj(header, 'the header'), data, file), schemaVersion: version, warnings: checked.warnings };
 }
 
-function validateV2(root: Record<string, unknown>, data: Uint8Array, file: string, fail: Fail): Project {
-  const f = new Fields(fail);
-  const pairs = f.arr(f.get(root, '', 'pairs'), 'pairs', true).map((p, i) => readPair(f, p, `pairs[${i}]`));
+const ROOT_KEYS = ['schemaVersion', 'pairs', 'settings', 'model', 'provenance', 'results', 'view', 'autosave'];
+
+function validateV2(f: Fields, root: Record<string, unknown>, data: Uint8Array, file: string): Project {
+  const fail = f.fail;
+  f.known(root, '', ROOT_KEYS);
+  // A project may have no pairs yet (a new one, saved before any were added); results need some.
+  const pairs = f.arr(f.get(root, '', 'pairs'), 'pairs').map((p, i) => readPair(f, p, `pairs[${i}]`));
   const settings = readSettings(f, f.get(root, '', 'settings'));
   const model = readModel(f, f.get(root, '', 'model'), file);
   const provRaw = f.get(root, '', 'provenance');
@@ -163,7 +173,8 @@ function validateV2(root: Record<string, unknown>, data: Uint8Array, file: strin
     fail(provRaw === null ? 'provenance is null but there are results' : 'results is null but provenance is not (provenance describes the results)');
   }
   const provenance = provRaw === null ? null : readProvenance(f, provRaw);
-  const arrays = new ArraySection(data, fail);
+  const arrays = new ArraySection(data, f);
+  if (resRaw !== null && pairs.length === 0) fail('pairs is empty but there are results');
   const results = resRaw === null ? null : readResults(f, resRaw, pairs.length, settings, model.dims, arrays);
   const circuitRaw = f.opt(root, 'circuit');
   const circuit = circuitRaw === undefined || circuitRaw === null ? undefined : readCircuit(f, circuitRaw, (e, at, n) => arrays.take(e, at, n));
@@ -185,6 +196,7 @@ function readPair(f: Fields, v: unknown, at: string): PromptPair {
 function readSettings(f: Fields, v: unknown): ProjectSettings {
   const at = 'settings';
   const o = f.obj(v, at);
+  f.known(o, at, ['direction', 'metric', 'kinds', 'method', 'verifyTop', 'prependBos']);
   const kinds = f.arr(f.get(o, at, 'kinds'), `${at}.kinds`, true).map((k, i) => f.oneOf(k, `${at}.kinds[${i}]`, KINDS));
   const dup = kinds.find((k, i) => kinds.indexOf(k) !== i);
   if (dup) f.fail(`${at}.kinds lists ${dup} twice`);
@@ -211,6 +223,7 @@ function readSettings(f: Fields, v: unknown): ProjectSettings {
 function readModel(f: Fields, v: unknown, file: string): ModelRef {
   const at = 'model';
   const o = f.obj(v, at);
+  f.known(o, at, ['path', 'name', 'fingerprint', 'files', 'dims', 'bundled']);
   const stored = f.str(f.get(o, at, 'path'), `${at}.path`, true);
   const fingerprint = f.strOrNull(f.get(o, at, 'fingerprint'), `${at}.fingerprint`);
   if (fingerprint !== null && !/^sha256:[0-9a-f]{64}$/.test(fingerprint)) f.fail(`${at}.fingerprint must be "sha256:" and 64 hex digits, got ${JSON.stringify(fingerprint)}`);
@@ -278,6 +291,7 @@ function readTokens(f: Fields, v: unknown, nPairs: number, dVocab: number | unde
 function readResults(f: Fields, v: unknown, nPairs: number, s: ProjectSettings, dims: ModelDims | null, arrays: ArraySection): ProjectResults {
   const at = 'results';
   const o = f.obj(v, at);
+  f.known(o, at, ['metric', 'tokens', 'kinds']);
   const m = f.obj(f.get(o, at, 'metric'), `${at}.metric`);
   const metric = { clean: f.num(f.get(m, `${at}.metric`, 'clean'), `${at}.metric.clean`), corrupted: f.num(f.get(m, `${at}.metric`, 'corrupted'), `${at}.metric.corrupted`) };
   const tokens = readTokens(f, f.get(o, at, 'tokens'), nPairs, dims?.dVocab);
@@ -293,6 +307,7 @@ function readResults(f: Fields, v: unknown, nPairs: number, s: ProjectSettings, 
   const kinds = s.kinds.map((kind): KindResult => {
     const w = `${at}.kinds.${kind}`;
     const ko = f.obj(f.get(kindsObj, `${at}.kinds`, kind), w);
+    f.known(ko, w, ['shape', 'attribution', 'activation', 'summary', 'verification']);
     const dimNames = ['layer', ...KIND_SPECS[kind].dims];
     const shape = f.arr(f.get(ko, w, 'shape'), `${w}.shape`).map((d, i) => f.int(d, `${w}.shape[${i}]`, 1));
     if (shape.length !== dimNames.length) f.fail(`${w}.shape is [${shape}] but ${kind} is indexed by [${dimNames.join(', ')}]`);
@@ -378,14 +393,18 @@ function readVerification(f: Fields, v: unknown, at: string, n: number): Verific
 /** The array section: hands out each array once, checks ranges, overlaps and leftover bytes. */
 class ArraySection {
   private used: [number, number, string][] = [];
+  private readonly fail: Fail;
   constructor(
     private data: Uint8Array,
-    private fail: Fail,
-  ) {}
+    private f: Fields,
+  ) {
+    this.fail = f.fail;
+  }
 
   take(entry: unknown, at: string, expected: number): Float32Array {
-    const f = new Fields(this.fail);
+    const f = this.f;
     const e = f.obj(entry, at);
+    f.known(e, at, ['dtype', 'data_offsets', 'crc32']);
     const dtype = f.get(e, at, 'dtype');
     if (dtype !== 'F32') this.fail(`${at} has dtype ${JSON.stringify(dtype)}; arrays are stored as "F32"`);
     const off = f.arr(f.get(e, at, 'data_offsets'), `${at}.data_offsets`);
@@ -398,6 +417,12 @@ class ArraySection {
     if (count !== expected) this.fail(`${at} has ${count} values, expected ${expected}`);
     for (const [ub, ue, uat] of this.used) if (b < ue && ub < end) this.fail(`${at} overlaps ${uat} in the array section`);
     this.used.push([b, end, at]);
+    const stored = f.opt(e, 'crc32');
+    if (stored !== undefined) {
+      const want = f.int(stored, `${at}.crc32`, 0, 0xffffffff);
+      const got = crc32(this.data.subarray(b, end));
+      if (got !== want) this.fail(`${at} fails its checksum (CRC-32 ${hex(got)}, stored ${hex(want)}): the file is damaged`);
+    }
     const out = new Float32Array(count);
     new Uint8Array(out.buffer).set(this.data.subarray(b, end));
     return out;
@@ -408,6 +433,8 @@ class ArraySection {
     if (this.data.length > last) this.fail(`${this.data.length - last} unexpected bytes after the last array; the file is damaged`);
   }
 }
+
+const hex = (x: number) => x.toString(16).padStart(8, '0');
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -445,7 +472,7 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
   const entry = (a: Float32Array) => {
     const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     arrays.push(bytes);
-    const e = { dtype: 'F32', data_offsets: [offset, offset + bytes.length] };
+    const e = { dtype: 'F32', data_offsets: [offset, offset + bytes.length], crc32: crc32(bytes) };
     offset += bytes.length;
     return e;
   };

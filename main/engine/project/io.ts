@@ -3,11 +3,11 @@
  * writes a temporary file in the same folder, fsyncs it and renames it over the target, so a crash
  * or a full disk at any moment leaves either the old file or the new one, never a mix.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, chmodSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { badInput } from '../errors.ts';
+import { checkNotReadOnly, removeStaleTemps, tempPathFor } from '../files.ts';
 import { decodeProject, encodeProject, storedModelPath, type Decoded, type ModelPathMode } from './format.ts';
 import { badProject, type Project } from './types.ts';
 
@@ -89,10 +89,15 @@ export function loadProjectInfo(path: string): Decoded {
 
 const CHUNK = 1 << 20;
 
-/** Temp file in the same folder → write → fsync → rename → fsync the folder. */
+/**
+ * Temp file in the same folder → write → fsync → rename → fsync the folder. A read-only target is
+ * refused, and temporary files that earlier saves of it left when they were killed are removed.
+ */
 export function writeAtomic(file: string, bytes: Uint8Array, onProgress?: (written: number, total: number) => void): void {
   const dir = dirname(file);
-  const tmp = join(dir, `.${basename(file)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  checkNotReadOnly(file);
+  removeStaleTemps(dir, file);
+  const tmp = tempPathFor(file);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx', 0o644);
