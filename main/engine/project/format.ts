@@ -196,7 +196,7 @@ function readPair(f: Fields, v: unknown, at: string): PromptPair {
 function readSettings(f: Fields, v: unknown): ProjectSettings {
   const at = 'settings';
   const o = f.obj(v, at);
-  f.known(o, at, ['direction', 'metric', 'kinds', 'method', 'verifyTop', 'prependBos']);
+  f.known(o, at, ['direction', 'metric', 'kinds', 'method', 'verifyTop', 'prependBos', 'qkFix', 'gradDrop', 'rankBy', 'recallK']);
   const kinds = f.arr(f.get(o, at, 'kinds'), `${at}.kinds`, true).map((k, i) => f.oneOf(k, `${at}.kinds[${i}]`, KINDS));
   const dup = kinds.find((k, i) => kinds.indexOf(k) !== i);
   if (dup) f.fail(`${at}.kinds lists ${dup} twice`);
@@ -307,7 +307,7 @@ function readResults(f: Fields, v: unknown, nPairs: number, s: ProjectSettings, 
   const kinds = s.kinds.map((kind): KindResult => {
     const w = `${at}.kinds.${kind}`;
     const ko = f.obj(f.get(kindsObj, `${at}.kinds`, kind), w);
-    f.known(ko, w, ['shape', 'attribution', 'activation', 'summary', 'verification']);
+    f.known(ko, w, ['shape', 'attribution', 'activation', 'attributionQk', 'scores', 'summary', 'verification']);
     const dimNames = ['layer', ...KIND_SPECS[kind].dims];
     const shape = f.arr(f.get(ko, w, 'shape'), `${w}.shape`).map((d, i) => f.int(d, `${w}.shape[${i}]`, 1));
     if (shape.length !== dimNames.length) f.fail(`${w}.shape is [${shape}] but ${kind} is indexed by [${dimNames.join(', ')}]`);
