@@ -14,7 +14,7 @@ import { HookedModel } from '../main/engine/model.ts';
 import { runPatching, type PatchingResult, type PatchRequest } from '../main/engine/patching/index.ts';
 import { parsePairsJsonl, tokenizePairs, type PromptPair } from '../main/engine/patching/pairs.ts';
 import { toJsonReport } from '../main/engine/patching/report.ts';
-import { readContainer, writeContainer } from '../main/engine/project/format.ts';
+import { decodeProject, readContainer, writeContainer } from '../main/engine/project/format.ts';
 import {
   autosavePath,
   autosaveProject,
@@ -115,6 +115,7 @@ describe('round trip', () => {
     const file = join(tmp, 'star.patchbench');
     saveProject(file, projectFromResult(star, { pairs, settings: settingsFromRequest(req, true), model: modelRef, view: {} }));
     const back = loadProject(file);
+    assert.deepEqual(decodeProject(readFileSync(file), file).warnings, [], 'every AtP* key is known');
     assert.deepEqual(requestFromSettings(back.settings), req);
     back.results!.kinds.forEach((k, i) => {
       const want = star.kinds[i];

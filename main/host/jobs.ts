@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { ErrorInfo, JobInfo, JobState } from '../../shared/contract.ts';
 import { HostError } from './errors.ts';
+import { PatchbenchError } from '../engine/errors.ts';
 
 export interface Progress {
   phase: string;
@@ -151,5 +152,7 @@ export class JobManager<P, R> extends EventEmitter<{ progress: [JobInfo]; done: 
 
 export function toErrorInfo(e: unknown): ErrorInfo {
   if (e instanceof HostError) return { code: e.code, message: e.message };
+  // The engine's own errors (a malformed project read by the host, say) keep their code.
+  if (e instanceof PatchbenchError) return { code: e.code, message: e.message };
   return { code: 'internal', message: e instanceof Error ? e.message : String(e) };
 }
