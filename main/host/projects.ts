@@ -8,6 +8,7 @@
  * file in the browser host): only `.patchbench` files are read or written, and an existing file is
  * overwritten only when it is a project file.
  */
+import { circuitFromWire, circuitToWire } from './circuits.ts';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -241,6 +242,8 @@ export class Projects {
       view: project.view,
       model: { name: project.model.name, dir: check.dir, status, message: modelMessage },
       loaded,
+      circuit: project.circuit ? circuitToWire(project.circuit) : null,
+      circuitProvenance: project.circuit?.provenance ?? null,
     };
   }
 
@@ -280,7 +283,9 @@ export class Projects {
       }
     }
     const settings = { ...doc.settings, kinds: [...doc.settings.kinds] };
-    if (!doc.result) return emptyProject({ pairs: doc.pairs, settings, model, view: doc.view });
+    const circuit = doc.circuit ? circuitFromWire(doc.circuit, doc.circuitProvenance) : undefined;
+    const withCircuit = (p: Project): Project => (circuit ? { ...p, circuit } : p);
+    if (!doc.result) return withCircuit(emptyProject({ pairs: doc.pairs, settings, model, view: doc.view }));
     const prov = doc.provenance;
     const p = projectFromResult(engineResultFromWire(doc.result), {
       pairs: doc.pairs,
@@ -289,7 +294,7 @@ export class Projects {
       view: doc.view,
       ...(prov ? { date: new Date(prov.date), ...(prov.appVersion ? { version: prov.appVersion } : {}) } : {}),
     });
-    return p;
+    return withCircuit(p);
   }
 
   async save(pathIn: string, doc: ProjectDoc): Promise<Res<'project:save'>> {
