@@ -25,7 +25,7 @@ import {
   discardRecovery,
   emptyProject,
   listRecoverable,
-  loadProjectInfo,
+  readProjectInfo,
   MAGIC,
   PROJECT_EXTENSION,
   projectFromResult,
@@ -68,6 +68,8 @@ export function projectPath(p: string): string {
 function isProjectFile(file: string): boolean {
   let fd: number | undefined;
   try {
+    // Opening a FIFO would wait for a writer forever; only a regular file can be a project.
+    if (!statSync(file).isFile()) return false;
     fd = openSync(file, 'r');
     const head = Buffer.alloc(MAGIC.length);
     readSync(fd, head, 0, head.length, 0);
@@ -197,7 +199,7 @@ export class Projects {
 
   async open(pathIn: string): Promise<OpenedProject> {
     const file = projectPath(pathIn);
-    const { project, schemaVersion: version } = loadProjectInfo(file);
+    const { project, schemaVersion: version } = await readProjectInfo(file);
     const recovered = !!project.autosave;
     const example = !recovered && this.isExample(file);
     const path = recovered ? (project.autosave!.projectPath ?? null) : example ? null : file;

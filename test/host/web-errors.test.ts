@@ -1,6 +1,10 @@
-/** Web-host error codes per the contract: bad-project for a damaged project, 400 for a malformed URL. */
+/**
+ * Web-host error codes per the contract (bad-project for a damaged project, 400 for a malformed URL),
+ * and project paths that are not regular files refused by name without blocking the host.
+ */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,5 +40,26 @@ test('a bad %-escape in a URL is 400, not 500', async () => {
     assert.equal(status, 400);
   } finally {
     await web.close();
+  }
+});
+
+test('opening a FIFO, a device or a folder named .patchbench is refused by name, without blocking the host', async () => {
+  const host = new Host({ kind: 'web' });
+  const fifo = join(tmp, 'pipe.patchbench');
+  execFileSync('mkfifo', [fifo]);
+  const device = join(tmp, 'zero.patchbench');
+  symlinkSync('/dev/zero', device);
+  const folder = join(tmp, 'folder.patchbench');
+  mkdirSync(folder);
+  {
+    for (const [path, what] of [[fifo, 'a named pipe \\(FIFO\\)'], [device, 'a device'], [folder, 'a folder']]) {
+      const r = await host.invoke('project:open', { path });
+      assert.ok(!r.ok);
+      assert.equal(r.error.code, 'bad-project');
+      assert.match(r.error.message, new RegExp(`${path.replace(/\./g, '\\.')}: is ${what}, not a project file`));
+    }
+    // Saving over a FIFO is refused too, without opening it.
+    const saved = await host.invoke('project:save', { path: fifo, doc: { pairs: [], settings: { direction: 'denoising', metric: 'logit-diff', kinds: ['head_z'], method: 'attribution', prependBos: true }, modelDir: tmp, result: null, view: {} } });
+    assert.ok(!saved.ok && /not a Patchbench project; refusing to overwrite it/.test(saved.error.message), JSON.stringify(saved));
   }
 });
