@@ -1,6 +1,6 @@
 /**
  * `npm run bench`'s contract: its last stdout line is one JSON object with exactly the keys the
- * patching and AtP* issues name (and the peer prints), each a measured, positive number. Timings themselves
+  const keys = ['backend', 'forward_s', 'attribution_s', 'attribution_with_neurons_s', 'attribution_qk_s', 'attribution_atp_star_s', 'activation_head_z_s', 'activation_resid_pre_s', 'eap_s', 'faithfulness_curve_s', 'peak_rss_bytes'];
  * are for benchmarks to report, not for tests to assert. Likewise `npm run bench:heap`'s summary.
  */
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ test('bench prints one JSON summary with exactly the agreed keys', () => {
   });
   assert.equal(r.status, 0, r.stderr);
   const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-  const keys = ['backend', 'forward_s', 'attribution_s', 'attribution_with_neurons_s', 'attribution_qk_s', 'attribution_atp_star_s', 'activation_head_z_s', 'activation_resid_pre_s', 'peak_rss_bytes'];
+  const keys = ['backend', 'forward_s', 'attribution_s', 'attribution_with_neurons_s', 'attribution_qk_s', 'attribution_atp_star_s', 'activation_head_z_s', 'activation_resid_pre_s', 'eap_s', 'faithfulness_curve_s', 'peak_rss_bytes'];
   assert.deepEqual(Object.keys(summary).sort(), [...keys].sort());
   assert.match(summary.backend, /^(wasm|cpu|tensorflow)/);
   for (const k of keys.slice(1)) assert.ok(Number.isFinite(summary[k]) && summary[k] > 0, `${k} = ${summary[k]}`);

@@ -19,6 +19,8 @@ import { parseConfig } from '../engine/config.ts';
 import { PatchbenchError } from '../engine/errors.ts';
 import { checkFitsBackend, memoryNeed } from '../engine/memory.ts';
 import { ARCH_NAMES, archConfig, randomArch, randomPairs } from './checkpoints.ts';
+import { runCircuit } from '../engine/circuits/index.ts';
+import { edgeScores } from '../engine/circuits/scores.ts';
 
 async function median(repeats: number, f: () => Promise<unknown>): Promise<number> {
   await f(); // warm-up: kernels, packed weights, caches
@@ -95,6 +97,14 @@ result.activation_head_z_s = await median(1, patch(['head_z'], 'activation'));
 log(`activation head_z ${result.activation_head_z_s}`);
 result.activation_resid_pre_s = await median(1, patch(['resid_pre'], 'activation'));
 log(`activation resid_pre ${result.activation_resid_pre_s}`);
+// Circuits run on this thread: EAP's scores alone (2 forward + 1 backward), then the whole EAP job
+// with the faithfulness curve (9 sizes × the EAP ranking and 5 random circuits, batched).
+result.eap_s = await median(repeats, () => edgeScores(model, pairs, { direction: 'denoising', metric: 'logit-diff', steps: 1 }));
+log(`eap ${result.eap_s}`);
+result.faithfulness_curve_s = await median(1, () =>
+  runCircuit(model, pairs, { direction: 'denoising', metric: 'logit-diff', method: 'eap', steps: 1, extraction: 'top-n', n: 200, curve: true }),
+);
+log(`faithfulness curve ${result.faithfulness_curve_s}`);
 // maxRSS covers the whole process, worker threads included.
 result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
 const f = result.forward_s as number;
@@ -103,7 +113,8 @@ log(
     `QK fix ${((result.attribution_qk_s as number) / (result.attribution_s as number)).toFixed(2)}× attribution (target ≤ 1.2); ` +
     `AtP* ${((result.attribution_atp_star_s as number) / f).toFixed(2)} forwards (target ≤ 2 + L = ${2 + model.config.nLayers}); ` +
     `head_z ${((result.activation_head_z_s as number) / (f * model.config.nLayers * model.config.nHeads)).toFixed(3)} forwards/component; ` +
-    `resid_pre ${((result.activation_resid_pre_s as number) / (f * model.config.nLayers * P)).toFixed(3)} forwards/component`,
+    `resid_pre ${((result.activation_resid_pre_s as number) / (f * model.config.nLayers * P)).toFixed(3)} forwards/component; ` +
+    `eap ${((result.eap_s as number) / f).toFixed(2)} forwards`,
 );
 console.log(JSON.stringify(result));
 await pool.dispose();

@@ -18,6 +18,7 @@ import { checkModel, loadProjectInfo, projectFromResult, requestFromSettings, sa
 import { progressBar } from './progress.ts';
 import { runCircuit, type CircuitMethod } from '../engine/circuits/index.ts';
 import { toCircuitCsv, toCircuitJson } from '../engine/circuits/report.ts';
+import { circuitFromResult } from '../engine/project/circuit.ts';
 
 type Values = Record<string, string | boolean | undefined>;
 interface Option { type: 'string' | 'boolean'; short?: string }
@@ -359,7 +360,12 @@ export const COMMANDS: Record<string, Command> = {
       bar.done();
       if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toJsonReport(result)), '--out');
       if (typeof v.csv === 'string') writeOutput(v.csv, toCsv(result, m.tokenizer), '--csv');
-      if (v.save) saveProject(file, projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view }));
+      if (v.save) {
+        const saved = projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view });
+        // A stored circuit is recomputed with its own settings, so the file never pairs new results with old edges.
+        if (project.circuit) saved.circuit = circuitFromResult(await runCircuit(m, tokens, project.circuit.request));
+        saveProject(file, saved);
+      }
       const wrote = [v.out, v.csv, v.save ? file : undefined].filter((x) => typeof x === 'string').join(', ');
       process.stderr.write(`${project.settings.metric} clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}; ${result.kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}; wrote ${wrote}\n`);
       if (project.results) {

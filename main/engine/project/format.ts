@@ -19,6 +19,7 @@
  *                  (the AtP* fields and settings are optional: files written before them open unchanged; the
  *                  QK-fixed agreement summary and the recall curves are derived again on opening)
  *   view           free-form JSON object (the app's view state)
+ *   circuit?       edge scores, a circuit and its faithfulness curve (circuit.ts)
  *   autosave?      {projectPath, date} (autosave files only)
  *
  * ARRAY is {dtype: "F32", data_offsets: [begin, end], crc32}: a byte range of the array section, as
@@ -45,6 +46,7 @@ import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import type { AgreementSummary } from '../patching/summary.ts';
 import { Fields, type Fail } from './check.ts';
 import { MIGRATIONS } from './migrate.ts';
+import { encodeCircuit, readCircuit } from './circuit.ts';
 import {
   badProject,
   SCHEMA_VERSION,
@@ -174,9 +176,12 @@ function validateV2(f: Fields, root: Record<string, unknown>, data: Uint8Array, 
   const arrays = new ArraySection(data, f);
   if (resRaw !== null && pairs.length === 0) fail('pairs is empty but there are results');
   const results = resRaw === null ? null : readResults(f, resRaw, pairs.length, settings, model.dims, arrays);
+  const circuitRaw = f.opt(root, 'circuit');
+  const circuit = circuitRaw === undefined || circuitRaw === null ? undefined : readCircuit(f, circuitRaw, (e, at, n) => arrays.take(e, at, n));
   arrays.checkCovered();
   const view = f.obj(f.get(root, '', 'view'), 'view');
   const project: Project = { pairs, settings, model, provenance, results, view };
+  if (circuit) project.circuit = circuit;
   const auto = f.opt(root, 'autosave');
   if (auto !== undefined) project.autosave = readAutosave(f, auto);
   return project;
@@ -524,6 +529,7 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
     results,
     view: p.view,
   };
+  if (p.circuit) header.circuit = encodeCircuit(p.circuit, entry);
   if (p.autosave) header.autosave = { projectPath: p.autosave.projectPath, date: p.autosave.date };
   return writeContainer(header, arrays);
 }
