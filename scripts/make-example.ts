@@ -3,7 +3,8 @@
  * ships with the app: 16 IOI pairs from the task library (seed 0, one token length, as the app's
  * generator picks them) on the bundled demo model, every
  * component kind (neurons too while they stay few), attribution and activation patching side by
- * side, with verification of the top 5. The model is referenced relative to the example
+ * side, with verification of the top 5, and a circuit (EAP-IG, 5 steps, top 50 edges, with the
+ * faithfulness curve). The model is referenced relative to the example
  * (`../models/demo`), so it opens from any install location.
  *
  *   npm run make:example [-- --model DIR] [--pairs FILE.jsonl] [--out FILE.patchbench]
@@ -23,6 +24,8 @@ import { runPatching, type PatchRequest } from '../main/engine/patching/index.ts
 import { parsePairsJsonl, tokenizePairs } from '../main/engine/patching/pairs.ts';
 import { checkModel, describeModel, loadProject, projectFromResult, resourcesDir, saveProject, settingsFromRequest } from '../main/engine/project/index.ts';
 import { generatePairs } from '../main/engine/tasks/index.ts';
+import { runCircuit } from '../main/engine/circuits/index.ts';
+import { circuitFromResult } from '../main/engine/project/circuit.ts';
 
 /** Neurons are included while exhaustive activation patching of them stays this small. */
 const MAX_NEURONS = 8192;
@@ -49,8 +52,10 @@ async function main(): Promise<void> {
   const pool = threads > 1 ? await PartPool.start(model, threads) : undefined;
   process.stderr.write(`patching ${pairs.length} pairs, ${kinds.length} kinds on ${model.info.name} (${model.info.backend}, ${threads} thread${threads > 1 ? 's' : ''})…\n`);
   const result = await runPatching(model, tokens, req, { runner: pool?.runner }).finally(() => pool?.dispose());
+  const circuit = await runCircuit(model, tokens, { direction: 'denoising', metric: 'logit-diff', method: 'eap-ig', steps: 5, extraction: 'top-n', n: 50, curve: true });
   model.dispose();
   const project = projectFromResult(result, { pairs, settings: settingsFromRequest(req, true), model: await describeModel(modelDir), view: {} });
+  project.circuit = circuitFromResult(circuit);
   mkdirSync(dirname(out), { recursive: true });
   saveProject(out, project);
   const back = loadProject(out);
@@ -58,6 +63,8 @@ async function main(): Promise<void> {
   if (check.status !== 'ok') throw new Error(`${out}: written, but ${check.message}`);
   process.stderr.write(`wrote ${out}: ${pairs.length} pairs, ${kinds.join(', ')}; clean ${result.metric.clean.toFixed(3)}, corrupted ${result.metric.corrupted.toFixed(3)} in ${result.seconds.toFixed(1)} s\n`);
   for (const k of result.kinds) if (k.summary) process.stderr.write(`  ${k.kind.padEnd(13)} pearson ${k.summary.pearson?.toFixed(3)}\n`);
+  const own = circuit.faithfulness.find((p) => p.ranking === 'eap_ig' && p.n === 50);
+  process.stderr.write(`  circuit: ${circuit.circuit.reduce((a, b) => a + b, 0)} of ${circuit.graph.src.length} edges, faithfulness ${own?.faithfulness.toFixed(3)}\n`);
 }
 
 main().catch((e: unknown) => {

@@ -77,9 +77,14 @@ export type ModelEntry = Infer<typeof modelEntry>;
 export const modelInfo = s.object({
   dir: s.string(),
   name: s.string(),
+  /** the family: GPT-2, Llama, Mistral, Qwen2, GPT-NeoX */
   architecture: s.string(),
+  /** the component kinds this model has (resid_mid is absent under parallel attention) */
+  kinds: s.optional(s.array(s.enum(KIND_NAMES))),
   nLayers: s.number({ int: true }),
   nHeads: s.number({ int: true }),
+  /** key/value heads (fewer than nHeads under grouped-query attention); head_k and head_v are indexed by them */
+  nKvHeads: s.optional(s.number({ int: true })),
   dModel: s.number({ int: true }),
   dHead: s.number({ int: true }),
   dMlp: s.number({ int: true }),
@@ -197,6 +202,44 @@ export const patchingResult = s.object({
 });
 export type PatchingResult = Infer<typeof patchingResult>;
 
+// ---- circuits (edge attribution patching) ----
+
+export const RANKING_NAMES = ['eap', 'eap_ig', 'random'] as const;
+export type RankingName = (typeof RANKING_NAMES)[number];
+
+/**
+ * Edge scores and a circuit, in the edge order of shared/circuit-graph.ts for `graph`: one value
+ * per edge in `eap`, `eapIg` and `circuit` (1 in the circuit, 0 out).
+ */
+export const circuitResult = s.object({
+  graph: s.object({
+    nLayers: s.number({ int: true, min: 1, max: 1000 }),
+    nHeads: s.number({ int: true, min: 1, max: 1000 }),
+    nKvHeads: s.number({ int: true, min: 1, max: 1000 }),
+    parallelAttnMlp: s.boolean(),
+  }),
+  eap: s.float32(),
+  eapIg: s.optional(s.float32()),
+  circuit: s.float32(),
+  faithfulness: s.array(s.object({ n: s.number({ int: true, min: 0 }), ranking: s.enum(RANKING_NAMES), faithfulness: s.anyNumber() })),
+  /** how it was computed (absent for a circuit read from a `patchbench circuit --out` file) */
+  request: s.optional(
+    s.object({
+      direction: s.enum(DIRECTIONS),
+      metric: s.enum(METRIC_NAMES),
+      method: s.enum(['eap', 'eap-ig'] as const),
+      steps: s.number({ int: true, min: 1, max: 100 }),
+      extraction: s.enum(['top-n', 'greedy'] as const),
+      n: s.number({ int: true, min: 0 }),
+      curve: s.boolean(),
+    }),
+  ),
+  metric: s.optional(s.object({ clean: s.anyNumber(), corrupted: s.anyNumber() })),
+  /** the file it was read from, for the view's caption */
+  source: s.optional(s.string()),
+});
+export type CircuitResult = Infer<typeof circuitResult>;
+
 // ---- project files (*.patchbench) ----
 
 export const MODEL_STATUSES = ['ok', 'missing', 'changed', 'unverified'] as const;
@@ -232,6 +275,10 @@ export const projectDoc = s.object({
   provenance: s.optional(s.nullable(provenance)),
   /** the view state: selection, tab, theme, table sort, run panel… (kept apart from results) */
   view: s.jsonObject({ maxBytes: 50_000_000 }),
+  /** a circuit computed with the project (saved with it when it carries its request) */
+  circuit: s.optional(s.nullable(circuitResult)),
+  /** the circuit's provenance, kept as it was */
+  circuitProvenance: s.optional(s.nullable(provenance)),
 });
 export type ProjectDoc = Infer<typeof projectDoc>;
 
@@ -257,6 +304,9 @@ export const openedProject = s.object({
   model: s.object({ name: s.string(), dir: s.string(), status: s.enum(MODEL_STATUSES), message: s.string() }),
   /** the model now loaded in the engine (the project's, when it was found), or null */
   loaded: s.nullable(modelInfo),
+  /** the project's circuit, if it has one */
+  circuit: s.optional(s.nullable(circuitResult)),
+  circuitProvenance: s.optional(s.nullable(provenance)),
 });
 export type OpenedProject = Infer<typeof openedProject>;
 
@@ -345,6 +395,11 @@ export const CHANNELS = {
   'pairs:parseJsonl': {
     request: s.object({ text: text(50_000_000), source: s.string({ max: 4096 }) }),
     response: s.array(promptPair),
+  },
+  /** Reads a `patchbench circuit --out` JSON file's text; errors name the field. */
+  'circuit:parse': {
+    request: s.object({ text: text(500_000_000), source: s.string({ max: 4096 }) }),
+    response: circuitResult,
   },
   'job:start': {
     request: s.object({ pairs: pairList, prependBos: s.optional(s.boolean()), request: patchRequest }),

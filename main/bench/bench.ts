@@ -1,9 +1,10 @@
 /**
- * `npm run bench -- [--model DIR] [--backend NAME] [--pairs 8] [--pos 16] [--repeats 3]`
+ * `npm run bench -- [--model DIR | --arch gpt2-small|pythia-410m|qwen2.5-0.5b|llama-3.2-1b] [--backend NAME] [--pairs 8] [--pos 16] [--repeats 3]`
  *
  * Times the engine's core work on the backend in use (`--backend` forces one, as PATCHBENCH_BACKEND
- * does: webgpu, wasm, cpu, node, node-gpu). Without --model it makes (once, cached in
- * .cache/) a random-weight checkpoint of GPT-2 small's shape. The last line on stdout is one JSON
+ * does: webgpu, wasm, cpu, node, node-gpu). Without --model it makes (once, cached in .cache/) a
+ * random-weight checkpoint of the --arch shape (default GPT-2 small); a shape that does not fit the
+ * backend is refused before its weights are made. The last line on stdout is one JSON
  * object (seconds, median of repeats) whose keys match the PyTorch peer torch_bench.py (in the team folder), the
  * PyTorch peer, so both can be run on the same machine and compared.
  */
@@ -11,10 +12,15 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '../engine/backend.ts';
 import { HookedModel } from '../engine/model.ts';
 import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
-import { KINDS, type Kind } from '../engine/patching/components.ts';
+import type { Kind } from '../engine/patching/components.ts';
 import { runPatching, type PatchRequest } from '../engine/patching/index.ts';
 import { meanMetric } from '../engine/patching/runs.ts';
-import { randomGpt2, randomPairs } from './checkpoints.ts';
+import { parseConfig } from '../engine/config.ts';
+import { PatchbenchError } from '../engine/errors.ts';
+import { checkFitsBackend, memoryNeed } from '../engine/memory.ts';
+import { ARCH_NAMES, archConfig, randomArch, randomPairs } from './checkpoints.ts';
+import { runCircuit } from '../engine/circuits/index.ts';
+import { edgeScores } from '../engine/circuits/scores.ts';
 
 async function median(repeats: number, f: () => Promise<unknown>): Promise<number> {
   await f(); // warm-up: kernels, packed weights, caches
@@ -30,6 +36,7 @@ async function median(repeats: number, f: () => Promise<unknown>): Promise<numbe
 const { values: a } = parseArgs({
   options: {
     model: { type: 'string' },
+    arch: { type: 'string', default: 'gpt2-small' },
     backend: { type: 'string' },
     pairs: { type: 'string', default: '8' },
     pos: { type: 'string', default: '16' },
@@ -41,7 +48,21 @@ await initBackend(a.backend ?? process.env.PATCHBENCH_BACKEND).catch((e: Error) 
   process.stderr.write(`bench: ${e.message}\n`);
   process.exit(1);
 });
-const model = await HookedModel.load(a.model ?? randomGpt2('small'));
+if (!a.model && !ARCH_NAMES.includes(a.arch!)) throw new Error(`--arch ${a.arch}: use one of ${ARCH_NAMES.join(', ')}`);
+if (!a.model && a.arch !== 'gpt2-small') {
+  const cfg = parseConfig(archConfig(a.arch!), `${a.arch} config.json`);
+  const need = memoryNeed(cfg);
+  process.stderr.write(`${a.arch}: ${(need.parameters / 1e6).toFixed(0)}M parameters, ${(need.weightBytes / 2 ** 30).toFixed(2)} GiB float32 weights, ${(need.copyBytes / 2 ** 30).toFixed(2)} GiB transposed copies\n`);
+  try {
+    checkFitsBackend(cfg, a.arch!);
+  } catch (e) {
+    if (!(e instanceof PatchbenchError)) throw e;
+    process.stderr.write(`${e.message}\n`);
+    console.log(JSON.stringify({ arch: a.arch, refused: e.message, parameters: need.parameters, weight_bytes: need.weightBytes }));
+    process.exit(1);
+  }
+}
+const model = await HookedModel.load(a.model ?? randomArch(a.arch!));
 const B = Number(a.pairs);
 const P = Number(a.pos);
 const repeats = Number(a.repeats);
@@ -52,7 +73,7 @@ log(`model ${model.info.name}: ${model.info.nLayers} layers, d_model ${model.inf
 
 const patch = (kinds: Kind[], method: PatchRequest['method'], atpStar: Pick<PatchRequest, 'qkFix' | 'gradDrop'> = {}) => () =>
   runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method, ...atpStar }, { runner: pool.runner });
-const noNeurons = KINDS.filter((k) => k !== 'neuron');
+const noNeurons = model.info.kinds.filter((k) => k !== 'neuron');
 // Exactly the keys the patching and AtP* issues name (the thread count is on stderr above).
 const result: Record<string, number | string> = { backend: model.info.backend };
 result.forward_s = await median(repeats, async () => {
@@ -65,7 +86,7 @@ result.forward_s = await median(repeats, async () => {
 log(`forward ${result.forward_s}`);
 result.attribution_s = await median(repeats, patch(noNeurons, 'attribution'));
 log(`attribution ${result.attribution_s}`);
-result.attribution_with_neurons_s = await median(repeats, patch([...KINDS], 'attribution'));
+result.attribution_with_neurons_s = await median(repeats, patch([...model.info.kinds], 'attribution'));
 log(`attribution with neurons ${result.attribution_with_neurons_s}`);
 // AtP* (issue 12): the QK fix adds no pass; GradDrop adds L partial backward passes.
 result.attribution_qk_s = await median(repeats, patch(noNeurons, 'attribution', { qkFix: true }));
@@ -76,6 +97,14 @@ result.activation_head_z_s = await median(1, patch(['head_z'], 'activation'));
 log(`activation head_z ${result.activation_head_z_s}`);
 result.activation_resid_pre_s = await median(1, patch(['resid_pre'], 'activation'));
 log(`activation resid_pre ${result.activation_resid_pre_s}`);
+// Circuits run on this thread: EAP's scores alone (2 forward + 1 backward), then the whole EAP job
+// with the faithfulness curve (9 sizes × the EAP ranking and 5 random circuits, batched).
+result.eap_s = await median(repeats, () => edgeScores(model, pairs, { direction: 'denoising', metric: 'logit-diff', steps: 1 }));
+log(`eap ${result.eap_s}`);
+result.faithfulness_curve_s = await median(1, () =>
+  runCircuit(model, pairs, { direction: 'denoising', metric: 'logit-diff', method: 'eap', steps: 1, extraction: 'top-n', n: 200, curve: true }),
+);
+log(`faithfulness curve ${result.faithfulness_curve_s}`);
 // maxRSS covers the whole process, worker threads included.
 result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
 const f = result.forward_s as number;
@@ -84,7 +113,8 @@ log(
     `QK fix ${((result.attribution_qk_s as number) / (result.attribution_s as number)).toFixed(2)}× attribution (target ≤ 1.2); ` +
     `AtP* ${((result.attribution_atp_star_s as number) / f).toFixed(2)} forwards (target ≤ 2 + L = ${2 + model.config.nLayers}); ` +
     `head_z ${((result.activation_head_z_s as number) / (f * model.config.nLayers * model.config.nHeads)).toFixed(3)} forwards/component; ` +
-    `resid_pre ${((result.activation_resid_pre_s as number) / (f * model.config.nLayers * P)).toFixed(3)} forwards/component`,
+    `resid_pre ${((result.activation_resid_pre_s as number) / (f * model.config.nLayers * P)).toFixed(3)} forwards/component; ` +
+    `eap ${((result.eap_s as number) / f).toFixed(2)} forwards`,
 );
 console.log(JSON.stringify(result));
 await pool.dispose();

@@ -18,6 +18,7 @@ import { checkModel, loadProjectInfo, projectFromResult, requestFromSettings, sa
 import { progressBar } from './progress.ts';
 import { runCircuit, type CircuitMethod } from '../engine/circuits/index.ts';
 import { toCircuitCsv, toCircuitJson } from '../engine/circuits/report.ts';
+import { circuitFromResult } from '../engine/project/circuit.ts';
 
 type Values = Record<string, string | boolean | undefined>;
 interface Option { type: 'string' | 'boolean'; short?: string }
@@ -87,11 +88,12 @@ export const COMMANDS: Record<string, Command> = {
         print(
           [
             `model        ${i.name}  (${i.dir})`,
-            `architecture ${i.architecture}: ${i.nLayers} layers, ${i.nHeads} heads, d_model ${i.dModel}, d_head ${i.dHead}, d_mlp ${i.dMlp}`,
+            `architecture ${i.architecture}: ${i.nLayers} layers, ${i.nHeads} heads${i.nKvHeads !== i.nHeads ? ` (${i.nKvHeads} key/value heads)` : ''}, d_model ${i.dModel}, d_head ${i.dHead}, d_mlp ${i.dMlp}`,
             `vocabulary   ${i.dVocab} tokens, context ${i.nCtx}`,
             `parameters   ${i.paramCount.toLocaleString('en-US')} (stored as ${i.dtypes.join(', ')}; computed in float32)`,
             `BOS token    ${i.bos ? `${JSON.stringify(i.bos.token)} (id ${i.bos.id}, from ${i.bos.from}); put in front of prompts unless --no-bos` : 'none: prompts are not prefixed'}`,
             `backend      ${i.backend}`,
+            `kinds        ${i.kinds.join(', ')}`,
           ].join('\n'),
         );
       }
@@ -183,6 +185,7 @@ export const COMMANDS: Record<string, Command> = {
       '--direction    denoising (clean into corrupted; default) or noising (corrupted into clean)',
       '--metric       logit-diff (default), prob-diff or logprob; reported raw and normalised (corrupted 0, clean 1)',
       '--kinds        resid_pre,resid_mid,resid_post,attn_out,mlp_out,head_z,head_q,head_k,head_v,head_z_pos,head_pattern,neuron or all',
+      '               (all: every kind the model has; `patchbench info` lists them)',
       '--method       attribution (default), activation or both',
       '--qk-fix       AtP* QK fix: head_q/head_k estimates that recompute the attention pattern exactly (attribution_qk)',
       '--graddrop     AtP* GradDrop scores (score_graddrop; L extra backward passes)',
@@ -201,7 +204,7 @@ export const COMMANDS: Record<string, Command> = {
       const method = (v.method ?? 'attribution') as Method;
       if (!['attribution', 'activation', 'both'].includes(method)) throw badInput(`--method must be attribution, activation or both, got "${method}"`);
       const metric = parseMetric(String(v.metric ?? 'logit-diff'));
-      const kinds = parseKinds(v.kinds as string | undefined);
+      parseKinds(v.kinds as string | undefined); // names checked before the model loads
       const verifyTop = v['verify-top'] === undefined ? undefined : int(v, 'verify-top', 0);
       if (verifyTop !== undefined && verifyTop < 1) throw badInput('--verify-top must be a positive integer');
       const recallK = int(v, 'recall-k', DEFAULT_RECALL_K);
@@ -211,6 +214,7 @@ export const COMMANDS: Record<string, Command> = {
       const rankBy = v['rank-by'] as Ranking | undefined;
       if (rankBy !== undefined && !RANKINGS.includes(rankBy)) throw badInput(`--rank-by must be one of ${RANKINGS.join(', ')}, got "${rankBy}"`);
       const m = await HookedModel.load(modelDir(v));
+      const kinds = parseKinds(v.kinds as string | undefined, m.info.kinds);
       let given: { pairs: PromptPair[]; labels?: string[] };
       if (typeof v.pairs === 'string') given = parsePairsJsonl(readText(v.pairs, 'the pairs file'), v.pairs);
       else {
@@ -356,7 +360,12 @@ export const COMMANDS: Record<string, Command> = {
       bar.done();
       if (typeof v.out === 'string') writeOutput(v.out, JSON.stringify(toJsonReport(result)), '--out');
       if (typeof v.csv === 'string') writeOutput(v.csv, toCsv(result, m.tokenizer), '--csv');
-      if (v.save) saveProject(file, projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view }));
+      if (v.save) {
+        const saved = projectFromResult(result, { pairs: project.pairs, settings: project.settings, model: check.found!, view: project.view });
+        // A stored circuit is recomputed with its own settings, so the file never pairs new results with old edges.
+        if (project.circuit) saved.circuit = circuitFromResult(await runCircuit(m, tokens, project.circuit.request));
+        saveProject(file, saved);
+      }
       const wrote = [v.out, v.csv, v.save ? file : undefined].filter((x) => typeof x === 'string').join(', ');
       process.stderr.write(`${project.settings.metric} clean ${result.metric.clean.toFixed(4)}, corrupted ${result.metric.corrupted.toFixed(4)}; ${result.kinds.length} kinds in ${result.seconds.toFixed(2)} s on ${result.backend}; wrote ${wrote}\n`);
       if (project.results) {

@@ -1,7 +1,7 @@
 /**
- * What the patching code needs from a transformer architecture. GPT-2 implements it (gpt2/);
- * GPT-NeoX/Pythia or Llama would implement the same interface — embed, blocks with hooks, a final
- * norm, an unembedding and a backward pass w.r.t. activations — without touching patching.
+ * What the patching code needs from a transformer architecture: embed, blocks with hooks, a final
+ * norm, an unembedding and a backward pass w.r.t. activations. GPT-2 implements it (gpt2/), and the
+ * rotary decoders (decoder/, loaded by llama/ and neox/) do, so patching is written once for all.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config.ts';
@@ -13,10 +13,10 @@ export const passThrough: HookFn = (_name, x) => x;
 /** Called with ∂metric/∂activation for each hook, in the hook's own shape. */
 export type GradFn = (name: string, grad: tf.Tensor) => void;
 
-
+/** One layer's keys and values, per key/value head (K = H without grouped-query attention). */
 export interface KeyValues {
-  kT: tf.Tensor4D; // [N, H, dh, P'] keys, laid out for q @ kT
-  v: tf.Tensor4D; // [N, H, P', dh]
+  kT: tf.Tensor4D; // [N, K, dh, P'] keys (after rotary, where the family has it), laid out for q @ kT
+  v: tf.Tensor4D; // [N, K, P', dh]
 }
 
 /** What a forward pass records for the backward pass; its content is the architecture's own. */
@@ -30,7 +30,7 @@ export interface BlockOptions {
   p0: number;
   /** compute attention outputs and the MLP only at the last position (the final layer) */
   lastOnly: boolean;
-  /** keys and values of positions < p0, unchanged from the run they were taken from: [Nb, H, dh, p0], [Nb, H, p0, dh] */
+  /** keys and values of positions < p0, unchanged from the run they were taken from: [Nb, K, dh, p0], [Nb, K, p0, dh] */
   prefix?: KeyValues;
   hook: HookFn;
   /** record what the backward pass needs (full runs only) */
@@ -80,6 +80,11 @@ export interface BackwardOptions {
 
 export interface Architecture {
   readonly config: ModelConfig;
+  /** the family as people name it: GPT-2, Llama, Mistral, Qwen2, GPT-NeoX */
+  readonly family: string;
+  /** hooks before the first block, and the sites of one block (`blocks.L.` + site), in forward order */
+  readonly embedHooks: readonly string[];
+  readonly blockHooks: readonly string[];
   /** tokens [N, P] → resid_pre of layer 0 [N, P, D] */
   embed(tokens: tf.Tensor2D, hook: HookFn): tf.Tensor3D;
   /** one block: resid_pre at positions [p0, P) [N, P − p0, D] → resid_post [N', Q, D], and its keys/values */

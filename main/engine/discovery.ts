@@ -1,11 +1,13 @@
 /**
  * Finding models already on this machine: the bundled demo model, folders the user added, and
- * GPT-2-family snapshots in the local Hugging Face cache. Nothing is downloaded.
+ * snapshots of the supported families (GPT-2, Llama, Mistral, Qwen2, GPT-NeoX) in the local Hugging
+ * Face cache. Nothing is downloaded.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SUPPORTED_MODEL_TYPES } from './config.ts';
 
 export type ModelSource = 'bundled' | 'added' | 'hf-cache';
 
@@ -57,12 +59,14 @@ export function rememberModelFolder(dir: string): void {
   renameSync(tmp, SETTINGS());
 }
 
+const isSupported = (modelType: string | undefined) => (SUPPORTED_MODEL_TYPES as readonly (string | undefined)[]).includes(modelType);
+
 function describe(dir: string, name: string, source: ModelSource): ModelEntry {
   const e: ModelEntry = { name, dir, source };
   try {
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     e.modelType = String(cfg.model_type ?? 'gpt2');
-    if (e.modelType !== 'gpt2') e.problem = `model_type ${e.modelType} is not supported yet`;
+    if (!isSupported(e.modelType)) e.problem = `model_type ${e.modelType} is not supported`;
     else if (!existsSync(join(dir, 'model.safetensors')) && !existsSync(join(dir, 'model.safetensors.index.json'))) {
       e.problem = existsSync(join(dir, 'pytorch_model.bin')) ? 'only pytorch_model.bin: convert to safetensors' : 'no model.safetensors';
     }
@@ -94,7 +98,7 @@ function hfCacheModels(): ModelEntry[] {
       const dir = join(snaps, rev);
       if (!existsSync(join(dir, 'config.json'))) continue;
       const e = describe(dir, repo.slice('models--'.length).replace(/--/g, '/'), 'hf-cache');
-      if (e.modelType === 'gpt2') out.push(e);
+      if (isSupported(e.modelType)) out.push(e);
     }
   }
   return out;

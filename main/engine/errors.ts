@@ -41,7 +41,7 @@ export function isEngineFailure(e: unknown): boolean {
 /** The ways tfjs-wasm, V8 and the native matmul say that memory ran out. */
 export const isOutOfMemory = (e: unknown) => /Aborted\(|memory access out of bounds|out of memory|allocation failed|Cannot allocate/i.test(firstLine(e));
 
-const WasmRuntimeError = (globalThis as { WebAssembly?: { RuntimeError: ErrorConstructor } }).WebAssembly?.RuntimeError;
+const WasmRuntimeError: ErrorConstructor | undefined = (globalThis as unknown as { WebAssembly?: { RuntimeError: ErrorConstructor } }).WebAssembly?.RuntimeError;
 
 /** An engine failure, said in words (see isEngineFailure). */
 export class EngineFailure extends PatchbenchError {

@@ -1,6 +1,7 @@
 /**
- * TransformerLens hook names, in the order a forward pass reaches them. The list is frozen by a
- * test so a rename cannot slip in; the fixtures' per-hook statistics use the same names.
+ * TransformerLens hook names, in the order a forward pass reaches them. GPT-2's list is frozen by a
+ * test so a rename cannot slip in; the fixtures' per-hook statistics use the same names. Other
+ * families declare their own sites (Architecture.blockHooks).
  */
 export const BLOCK_HOOKS = [
   'hook_resid_pre',
@@ -19,9 +20,9 @@ export const BLOCK_HOOKS = [
 
 export type BlockHook = (typeof BLOCK_HOOKS)[number];
 
-export function hookNames(nLayers: number): string[] {
-  const names = ['hook_embed', 'hook_pos_embed'];
-  for (let l = 0; l < nLayers; l++) for (const h of BLOCK_HOOKS) names.push(`blocks.${l}.${h}`);
+export function hookNames(nLayers: number, blockHooks: readonly string[] = BLOCK_HOOKS, embedHooks: readonly string[] = ['hook_embed', 'hook_pos_embed']): string[] {
+  const names = [...embedHooks];
+  for (let l = 0; l < nLayers; l++) for (const h of blockHooks) names.push(`blocks.${l}.${h}`);
   return names;
 }
 
@@ -30,11 +31,12 @@ export function hookShape(
   name: string,
   batch: number,
   pos: number,
-  d: { dModel: number; nHeads: number; dHead: number; dMlp: number },
+  d: { dModel: number; nHeads: number; nKvHeads?: number; dHead: number; dMlp: number },
 ): number[] {
-  if (/attn\.hook_[qkvz]$/.test(name)) return [batch, pos, d.nHeads, d.dHead];
-  if (name.endsWith('attn.hook_pattern')) return [batch, d.nHeads, pos, pos];
-  if (name.endsWith('mlp.hook_pre') || name.endsWith('mlp.hook_post')) return [batch, pos, d.dMlp];
+  if (/attn\.hook_(rot_)?k$|attn\.hook_v$/.test(name)) return [batch, pos, d.nKvHeads ?? d.nHeads, d.dHead];
+  if (/attn\.hook_(rot_)?q$|attn\.hook_z$/.test(name)) return [batch, pos, d.nHeads, d.dHead];
+  if (name.endsWith('attn.hook_pattern') || name.endsWith('attn.hook_attn_scores')) return [batch, d.nHeads, pos, pos];
+  if (/mlp\.hook_(pre|pre_linear|post)$/.test(name)) return [batch, pos, d.dMlp];
   return [batch, pos, d.dModel];
 }
 

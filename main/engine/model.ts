@@ -1,7 +1,7 @@
 /**
  * A loaded model: configuration, tokenizer, weights on the active backend, and the hooked forward
- * and backward passes. The patching code talks to this interface only, so other architectures
- * (GPT-NeoX, Llama) can be added behind it without touching patching.
+ * and backward passes. The patching code talks to this interface only; each family (gpt2/, and the
+ * rotary decoders of llama/ and neox/) sits behind it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, statSync } from 'node:fs';
@@ -11,17 +11,26 @@ import { Checkpoint } from './checkpoint.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
 import { passThrough, type Architecture, type BackwardOptions, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
+import type { CheckpointInfo } from './decoder/load.ts';
 import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
+import { checkFitsBackend } from './memory.ts';
+import { fastTransposedMatMul } from './native-matmul.ts';
+import { loadLlama } from './llama/index.ts';
+import { loadNeox } from './neox/index.ts';
+import { availableKinds, type Kind } from './patching/components.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import { resolveBos, type BosToken } from './tokenizer/bos.ts';
 import { checkFitsAdapter, checkGpuErrors, webgpuAdapter } from './webgpu.ts';
 
 /** What a user is shown about a model: its shape (from config.json) and where and how it runs. */
-export interface ModelInfo extends Pick<ModelConfig, 'nLayers' | 'nHeads' | 'dModel' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
+export interface ModelInfo extends Pick<ModelConfig, 'nLayers' | 'nHeads' | 'nKvHeads' | 'dModel' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
   dir: string;
   name: string;
+  /** the family: GPT-2, Llama, Mistral, Qwen2, GPT-NeoX */
   architecture: string;
+  /** component kinds this model has, in output order */
+  kinds: Kind[];
   paramCount: number;
   /** dtypes stored in the checkpoint; weights are computed in float32 */
   dtypes: string[];
@@ -49,6 +58,18 @@ export interface RunResult {
   kv?: KeyValues[];
 }
 
+/** The family module for a parsed config. */
+function loadArchitecture(dir: string, config: ModelConfig): { arch: Architecture; checkpoint: CheckpointInfo } {
+  switch (config.architecture) {
+    case 'gpt2':
+      return Gpt2.load(dir, config);
+    case 'llama':
+      return loadLlama(dir, config);
+    case 'gpt_neox':
+      return loadNeox(dir, config);
+  }
+}
+
 /** On the GPU, refuses a checkpoint with a tensor larger than one buffer may be, before any weight is read. */
 function checkFitsGpu(dir: string): void {
   const gpu = tf.getBackend() === 'webgpu' ? webgpuAdapter() : undefined;
@@ -74,19 +95,22 @@ export class HookedModel {
     if (!existsSync(abs) || !statSync(abs).isDirectory()) throw badModel(`${abs}: model folder not found`);
     await initBackend();
     const config = readConfig(abs);
+    checkFitsBackend(config, abs); // before anything is read: a model too large says so at once
     const tokenizer = await loadTokenizer(abs);
     if (tokenizer.vocabSize > config.dVocab) {
       throw badModel(`${abs}: tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.dVocab}`);
     }
     const bos = resolveBos(abs, tokenizer);
     checkFitsGpu(abs);
-    const { arch, checkpoint: info } = Gpt2.load(abs, config);
+    const { arch, checkpoint: info } = loadArchitecture(abs, config);
     const model = new HookedModel(config, tokenizer, arch, {
       dir: abs,
       name: basename(abs),
-      architecture: 'GPT-2',
+      architecture: arch.family,
+      kinds: availableKinds(arch.blockHooks),
       nLayers: config.nLayers,
       nHeads: config.nHeads,
+      nKvHeads: config.nKvHeads,
       dModel: config.dModel,
       dHead: config.dHead,
       dMlp: config.dMlp,
@@ -121,7 +145,7 @@ export class HookedModel {
   }
 
   hookNames(): string[] {
-    return hookNames(this.config.nLayers);
+    return hookNames(this.config.nLayers, this.arch.blockHooks, this.arch.embedHooks);
   }
 
   /** The BOS token, or null where the model has none (see tokenizer/bos.ts). */
@@ -140,6 +164,10 @@ export class HookedModel {
     if (ids.length === 0) throw badInput(`${what} is empty`);
     if (ids.length > this.config.nCtx) {
       throw badInput(`${what} is ${ids.length} tokens, longer than the model's context of ${this.config.nCtx}`);
+    }
+    const window = this.config.slidingWindow;
+    if (window !== null && ids.length > window) {
+      throw badInput(`${what} is ${ids.length} tokens, longer than ${this.config.modelType}'s sliding attention window of ${window} (windowed attention is not implemented; shorten the prompt)`);
     }
     return ids;
   }
@@ -191,7 +219,8 @@ export class HookedModel {
 
   /** Logits over the vocabulary from the final residual: [N, D] → [N, d_vocab]. */
   logits(final: tf.Tensor2D): tf.Tensor2D {
-    return tf.matMul(final, this.arch.unembed);
+    // The unembedding's rows as stored where a transposed product is fast: no [D, V] copy is made.
+    return fastTransposedMatMul() ? tf.matMul(final, this.arch.unembedRows, false, true) : tf.matMul(final, this.arch.unembed);
   }
 
   /** ∂metric/∂activation for every hook, from one backward pass over a taped run (see gpt2/backward.ts). */

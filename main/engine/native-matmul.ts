@@ -6,9 +6,10 @@
  * `_FusedMatMul` and `BatchMatMul` kernels for ones that call the addon directly on the wasm heap
  * (no copies).
  *
- * Only plain products are taken over (no transposes, no activation): those with one right-hand
- * matrix for the whole batch (every weight matmul), and batches of small ones (attention). Anything
- * else goes to the original kernel. Where the addon is missing, did not build, or the CPU lacks
+ * Taken over (no activation): products with one right-hand matrix for the whole batch (every weight
+ * matmul), also with that matrix transposed (`a · bᵀ`: the backward pass and the unembedding read
+ * weights in their stored layout instead of keeping transposed copies), and batches of small
+ * plain products (attention). Anything else goes to the original kernel. Where the addon is missing, did not build, or the CPU lacks
  * AVX2/FMA, nothing changes. `PATCHBENCH_NATIVE_MATMUL=0` turns it off.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -19,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 interface SgemmAddon {
   /** out[M, N] = a[M, K] · b[K, N] (+ bias[N]), row-major */
   sgemm(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, M: number, K: number, N: number): void;
+  /** out[M, N] = a[M, K] · bt[N, K]ᵀ (+ bias[N]) (absent from addons built before it existed) */
+  sgemmTransB?(a: Float32Array, bt: Float32Array, bias: Float32Array | null, out: Float32Array, M: number, K: number, N: number): void;
   /** out[i] = a[i] · b[i] for i < batch: a [batch, M, K], b [batch, K, N] */
   sgemmBatched(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, K: number, N: number): void;
   supported(): boolean;
@@ -58,18 +61,20 @@ const SMALL_B = 1 << 16;
  */
 function nativeMatMul(addon: SgemmAddon, { inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo | undefined {
   const { a, b, bias, preluActivationWeights } = inputs;
-  if (!a || !b || attrs.transposeA || attrs.transposeB || preluActivationWeights) return undefined;
+  const transB = !!attrs.transposeB;
+  if (!a || !b || attrs.transposeA || preluActivationWeights || (transB && !addon.sgemmTransB)) return undefined;
   if (attrs.activation !== undefined && attrs.activation !== 'linear') return undefined;
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
   const [M, K] = a.shape.slice(-2);
-  const N = b.shape[b.shape.length - 1];
-  if (b.shape[b.shape.length - 2] !== K) return undefined;
+  const [bRows, bCols] = b.shape.slice(-2);
+  const N = transB ? bRows : bCols;
+  if ((transB ? bCols : bRows) !== K) return undefined;
   if (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== N)) return undefined;
   const aBatch = a.shape.slice(0, -2);
   const bBatch = b.shape.slice(0, -2);
   const shared = size(bBatch) === 1;
   const sameBatch = aBatch.length === bBatch.length && aBatch.every((d, i) => d === bBatch[i]);
-  if (!shared && !(sameBatch && !bias && K * N <= SMALL_B)) return undefined;
+  if (!shared && !(sameBatch && !bias && !transB && K * N <= SMALL_B)) return undefined;
   const batch = tf.broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
   const wasm = backend as WasmBackend;
   const out = wasm.makeOutput([...batch, M, N], 'float32');
@@ -77,12 +82,13 @@ function nativeMatMul(addon: SgemmAddon, { inputs, backend, attrs = {} }: Kernel
   // Views are taken after makeOutput, which may grow (and so replace) the heap's buffer.
   const heap = wasm.wasm.HEAPU8.buffer;
   const view = (t: tf.TensorInfo) => new Float32Array(heap, wasm.dataIdMap.get(t.dataId).memoryOffset, size(t.shape));
-  if (shared) addon.sgemm(view(a), view(b), bias ? view(bias) : null, view(out), size(aBatch) * M, K, N);
+  if (shared) (transB ? addon.sgemmTransB! : addon.sgemm)(view(a), view(b), bias ? view(bias) : null, view(out), size(aBatch) * M, K, N);
   else addon.sgemmBatched(view(a), view(b), view(out), size(aBatch), M, K, N);
   return out;
 }
 
 let installed: string | undefined;
+let transposedB = false;
 
 /**
  * Routes the wasm backend's plain matmuls to the native addon when it loads. Returns a name for
@@ -105,7 +111,17 @@ export function installNativeMatMul(backend: string): string | undefined {
     });
   }
   installed = 'AVX2';
+  transposedB = !!addon.sgemmTransB;
   return installed;
+}
+
+/**
+ * Whether `a · bᵀ` with one right-hand matrix runs as fast as `a · b` on this thread (the native
+ * kernel). Elsewhere tfjs-wasm's transposed products are 10–30× slower, so callers keep a
+ * transposed copy of the weight instead.
+ */
+export function fastTransposedMatMul(): boolean {
+  return transposedB || tf.getBackend() !== 'wasm';
 }
 
 /** The matmul in use on this thread: "AVX2" (native) or "tfjs". */

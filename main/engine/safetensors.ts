@@ -169,7 +169,7 @@ function f16Table(): Float32Array {
 
 /** Writes a safetensors file (used by tests and the demo-model trainer). Tensors are float32 or float16. */
 export function encodeSafetensors(
-  tensors: Record<string, { data: Float32Array; shape: number[]; dtype?: 'F32' | 'F16' }>,
+  tensors: Record<string, { data: Float32Array; shape: number[]; dtype?: 'F32' | 'F16' | 'BF16' }>,
   metadata: Record<string, string> = { format: 'pt' },
 ): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };
@@ -177,7 +177,8 @@ export function encodeSafetensors(
   let off = 0;
   for (const name of Object.keys(tensors).sort()) {
     const { data, shape, dtype = 'F32' } = tensors[name];
-    const bytes = dtype === 'F16' ? Buffer.from(toF16(data).buffer) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const bytes =
+      dtype === 'F16' ? Buffer.from(toF16(data).buffer) : dtype === 'BF16' ? Buffer.from(toBF16(data).buffer) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     header[name] = { dtype, shape, data_offsets: [off, off + bytes.length] };
     blobs.push(bytes);
     off += bytes.length;
@@ -187,6 +188,17 @@ export function encodeSafetensors(
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
   return Buffer.concat([len, json, ...blobs]);
+}
+
+/** float32 → bfloat16 bits: the top half, rounded to nearest even (NaN stays NaN). */
+function toBF16(data: Float32Array): Uint16Array {
+  const u = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const out = new Uint16Array(data.length);
+  for (let k = 0; k < data.length; k++) {
+    const x = u[k];
+    out[k] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+  return out;
 }
 
 /** float32 → float16 bits, round to nearest even (normal range; tiny values flush through subnormals). */

@@ -3,6 +3,7 @@
  * process and the browser host create one and forward requests to `invoke`, which validates the
  * request against the contract and always answers {ok, value} or {ok: false, error}.
  */
+import { parseCircuitFile } from './circuits.ts';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import {
@@ -137,6 +138,7 @@ export class Host extends EventEmitter<HostEvents> {
       'pairs:tokenize': (r) => engine.call('tokenize', r).result,
       'pairs:baseline': (r) => engine.call('baseline', r).result,
       'pairs:parseJsonl': (r) => engine.call('parseJsonl', r).result,
+      'circuit:parse': async ({ text, source }) => parseCircuitFile(text, source),
       'job:start': async (r) => ({ jobId: this.jobs.start(r) }),
       'job:cancel': async ({ jobId }) => ({ state: this.jobs.cancel(jobId) }),
       'job:list': async () => this.jobs.list(),

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { ErrorInfo, JobInfo, JobState } from '../../shared/contract.ts';
 import { HostError } from './errors.ts';
+import { PatchbenchError } from '../engine/errors.ts';
 
 export interface Progress {
   phase: string;
@@ -53,7 +54,14 @@ export class JobManager<P, R> extends EventEmitter<{ progress: [JobInfo]; done: 
     return this.o.now?.() ?? performance.now();
   }
 
+  /**
+   * Queues a job. The same request while an identical one is queued or running is refused: a
+   * double click is one intent, and a second job would only queue behind the first.
+   */
   start(params: P): string {
+    const key = JSON.stringify(params);
+    const same = [...this.jobs.values()].find((j) => JSON.stringify(j.params) === key);
+    if (same) throw new HostError('bad-input', `the same job is already ${same.state} (${same.id}); cancel it first to start it again`);
     const id = `job-${++this.counter}`;
     const job: Job<P> = { id, params, state: 'queued', progress: { phase: 'queued', done: 0, total: 0 }, lastSent: -Infinity };
     this.jobs.set(id, job);
@@ -151,5 +159,7 @@ export class JobManager<P, R> extends EventEmitter<{ progress: [JobInfo]; done: 
 
 export function toErrorInfo(e: unknown): ErrorInfo {
   if (e instanceof HostError) return { code: e.code, message: e.message };
+  // The engine's own errors (a malformed project read by the host, say) keep their code.
+  if (e instanceof PatchbenchError) return { code: e.code, message: e.message };
   return { code: 'internal', message: e instanceof Error ? e.message : String(e) };
 }

@@ -8,6 +8,7 @@
  * file in the browser host): only `.patchbench` files are read or written, and an existing file is
  * overwritten only when it is a project file.
  */
+import { circuitFromWire, circuitToWire } from './circuits.ts';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -24,7 +25,7 @@ import {
   discardRecovery,
   emptyProject,
   listRecoverable,
-  loadProjectInfo,
+  readProjectInfo,
   MAGIC,
   PROJECT_EXTENSION,
   projectFromResult,
@@ -67,6 +68,8 @@ export function projectPath(p: string): string {
 function isProjectFile(file: string): boolean {
   let fd: number | undefined;
   try {
+    // Opening a FIFO would wait for a writer forever; only a regular file can be a project.
+    if (!statSync(file).isFile()) return false;
     fd = openSync(file, 'r');
     const head = Buffer.alloc(MAGIC.length);
     readSync(fd, head, 0, head.length, 0);
@@ -196,7 +199,7 @@ export class Projects {
 
   async open(pathIn: string): Promise<OpenedProject> {
     const file = projectPath(pathIn);
-    const { project, schemaVersion: version } = loadProjectInfo(file);
+    const { project, schemaVersion: version } = await readProjectInfo(file);
     const recovered = !!project.autosave;
     const example = !recovered && this.isExample(file);
     const path = recovered ? (project.autosave!.projectPath ?? null) : example ? null : file;
@@ -239,6 +242,8 @@ export class Projects {
       view: project.view,
       model: { name: project.model.name, dir: check.dir, status, message: modelMessage },
       loaded,
+      circuit: project.circuit ? circuitToWire(project.circuit) : null,
+      circuitProvenance: project.circuit?.provenance ?? null,
     };
   }
 
@@ -278,7 +283,9 @@ export class Projects {
       }
     }
     const settings = { ...doc.settings, kinds: [...doc.settings.kinds] };
-    if (!doc.result) return emptyProject({ pairs: doc.pairs, settings, model, view: doc.view });
+    const circuit = doc.circuit ? circuitFromWire(doc.circuit, doc.circuitProvenance) : undefined;
+    const withCircuit = (p: Project): Project => (circuit ? { ...p, circuit } : p);
+    if (!doc.result) return withCircuit(emptyProject({ pairs: doc.pairs, settings, model, view: doc.view }));
     const prov = doc.provenance;
     const p = projectFromResult(engineResultFromWire(doc.result), {
       pairs: doc.pairs,
@@ -287,7 +294,7 @@ export class Projects {
       view: doc.view,
       ...(prov ? { date: new Date(prov.date), ...(prov.appVersion ? { version: prov.appVersion } : {}) } : {}),
     });
-    return p;
+    return withCircuit(p);
   }
 
   async save(pathIn: string, doc: ProjectDoc): Promise<Res<'project:save'>> {

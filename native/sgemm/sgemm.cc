@@ -59,6 +59,20 @@ PB_TARGET inline void kernel6x16(const float* A, long lda, const float* B, long 
   }
 }
 
+// Copies the panel of B = Btᵀ whose columns are rows [0, w) of Bt (row stride ldbt), entries [0, kc)
+// of each, into a dense [kc × 16] panel, zero-padded on the right: the transposed-B product reads
+// weights stored [out, in] without a transposed copy of them.
+PB_TARGET void packPanelT(const float* Bt, long ldbt, int kc, int w, float* dst) {
+  for (int j = 0; j < NR; j++) {
+    if (j >= w) {
+      for (int k = 0; k < kc; k++) dst[k * NR + j] = 0.f;
+      continue;
+    }
+    const float* src = Bt + j * ldbt;
+    for (int k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+  }
+}
+
 // Copies B[kc × w] (row stride ldb, w ≤ 16) into a dense [kc × 16] panel, zero-padded on the right.
 PB_TARGET void packPanel(const float* B, long ldb, int kc, int w, float* dst) {
   for (int k = 0; k < kc; k++) {
@@ -80,13 +94,14 @@ struct Scratch {
 };
 
 // Returns false (having done nothing) when this thread's packing buffer could not be allocated.
-PB_TARGET bool sgemm(const float* A, const float* B, const float* bias, float* C, long M, long K, long N) {
+// With transB, B is given as Bt [N, K] and C = A · Btᵀ (every panel is then packed).
+PB_TARGET bool sgemm(const float* A, const float* B, const float* bias, float* C, long M, long K, long N, bool transB) {
   thread_local Scratch scratch;
   if (!scratch.packed) return false;
   alignas(32) float aTail[MR * KC];  // last rows of A when M is not a multiple of 6, zero-padded
   alignas(32) float cTail[MR * NR];  // a 6 × 16 tile of C that overhangs M or N
   // With few rows, packing B costs more than it saves: read it in place (full panels only).
-  const bool packB = M > 2 * MR;
+  const bool packB = M > 2 * MR || transB;
   // Read in place, B is walked a few rows at a time, so that each row is a sequential stream (deep
   // blocks would touch a new page per row: the unembedding's rows are 200 KB apart).
   const long kcMax = packB ? KC : 8;
@@ -98,7 +113,9 @@ PB_TARGET bool sgemm(const float* A, const float* B, const float* bias, float* C
       const int panels = (nc + NR - 1) / NR;
       for (int p = 0; p < panels; p++) {
         const int w = std::min(NR, nc - p * NR);
-        if (packB || w < NR) packPanel(B + pc * N + jc + p * NR, N, kc, w, scratch.packed + static_cast<long>(p) * kc * NR);
+        float* dst = scratch.packed + static_cast<long>(p) * kc * NR;
+        if (transB) packPanelT(B + (jc + p * NR) * K + pc, K, kc, w, dst);
+        else if (packB || w < NR) packPanel(B + pc * N + jc + p * NR, N, kc, w, dst);
       }
       for (long i = 0; i < M; i += MR) {
         const int mr = static_cast<int>(std::min<long>(MR, M - i));
@@ -217,7 +234,8 @@ bool floatArray(napi_env env, napi_value v, float** data, size_t* length, bool o
 }
 
 // sgemm(a, b, bias | null, out, M, K, N): out = a · b (+ bias). a [M·K], b [K·N], bias [N], out [M·N].
-napi_value Sgemm(napi_env env, napi_callback_info info) {
+// sgemmTransB(a, bt, bias | null, out, M, K, N): out = a · btᵀ (+ bias), bt [N·K].
+napi_value SgemmAny(napi_env env, napi_callback_info info, bool transB) {
   size_t argc = 7;
   napi_value args[7];
   napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
@@ -239,7 +257,7 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   if (K == 0) {
     for (int64_t i = 0; i < M; i++)
       for (int64_t j = 0; j < N; j++) out[i * N + j] = bias ? bias[j] : 0.f;
-  } else if (!sgemm(a, b, bias, out, M, K, N)) {
+  } else if (!sgemm(a, b, bias, out, M, K, N, transB)) {
     return throwError(env, "sgemm: out of memory for the packing buffer");
   }
   return nullptr;
@@ -247,6 +265,9 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   return throwError(env, "sgemm: built for a CPU without AVX2/FMA");
 #endif
 }
+
+napi_value Sgemm(napi_env env, napi_callback_info info) { return SgemmAny(env, info, false); }
+napi_value SgemmTransB(napi_env env, napi_callback_info info) { return SgemmAny(env, info, true); }
 
 // sgemmBatched(a, b, out, batch, M, K, N): out[i] = a[i] · b[i] for each of `batch` small products
 // (attention scores and mixing: a [batch, M, K], b [batch, K, N], out [batch, M, N]).
@@ -286,9 +307,10 @@ napi_value Supported(napi_env env, napi_callback_info) {
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sgemmTransB", nullptr, SgemmTransB, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sgemmBatched", nullptr, SgemmBatched, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"supported", nullptr, Supported, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 4, props);
   return exports;
 }

@@ -146,7 +146,7 @@ describe('model folder', () => {
     await rejects(edit((c) => (c.scale_attn_weights = 'yes')), 'bad-model', /field "scale_attn_weights" must be true or false, got "yes"/);
     await rejects(edit((c) => (c.add_cross_attention = true)), 'bad-model', /add_cross_attention is true: cross-attention layers need an encoder/);
     await rejects(edit((c) => (c.tie_word_embeddings = false)), 'bad-model', /tie_word_embeddings to false, but the checkpoint has no lm_head\.weight/);
-    await rejects(edit((c) => (c.model_type = 'llama')), 'bad-model', /model_type "llama" is not supported yet/);
+    await rejects(edit((c) => (c.model_type = 'bert')), 'bad-model', /model_type "bert" is not supported \(supported: gpt2, llama, mistral, qwen2, gpt_neox\)/);
   });
   test('attention switches and activation names are read as transformers reads them', () => {
     const base = { n_layer: 3, n_head: 2, n_embd: 8, vocab_size: 10, n_positions: 8, bos_token_id: 9 };

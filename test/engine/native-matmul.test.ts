@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { backendLabel } from '../../main/engine/backend.ts';
-import { matmulName } from '../../main/engine/native-matmul.ts';
+import { fastTransposedMatMul, matmulName } from '../../main/engine/native-matmul.ts';
 import { mulberry32 } from '../../main/engine/tasks/random.ts';
 import { assertClose, readJson, ROOT, runCli, TINY, useBackend } from '../helpers.ts';
 
@@ -88,6 +88,25 @@ describe('native matmul', { skip }, () => {
     empty.dispose();
   });
 
+  // a · bᵀ with b stored [N, K] (weights in nn.Linear's layout, the unembedding's rows): every
+  // panel is packed from b's rows, including partial panels and blocks of K and N.
+  const transposedShapes: [number, number, number][] = [[1, 1, 1], [8, 768, 3072], [5, 17, 15], [7, 257, 17], [13, 300, 770], [100, 64, 2304]];
+  for (const [M, K, N] of transposedShapes) {
+    test(`transposed-B matmul, ${M}×${K} · (${N}×${K})ᵀ, with and without bias`, () => {
+      assert.equal(fastTransposedMatMul(), true);
+      const a = random(M * K, M + 1), bt = random(N * K, K + 1), bias = random(N, N + 1);
+      const b = new Float32Array(K * N);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) b[k * N + n] = bt[n * K + k];
+      const [plain, fused] = tf.tidy(() => {
+        const A = tf.tensor2d(a, [M, K]);
+        const Bt = tf.tensor2d(bt, [N, K]);
+        return [tf.matMul(A, Bt, false, true).dataSync(), tf.fused.matMul({ a: A, b: Bt, transposeB: true, bias: tf.tensor1d(bias) }).dataSync()] as Float32Array[];
+      });
+      assertNear(plain, reference(a, b, undefined, M, K, N), K, 'a · bᵀ');
+      assertNear(fused, reference(a, b, bias, M, K, N), K, 'a · bᵀ + bias');
+    });
+  }
+
   test('plain matMul of a batch against one weight matrix: [2, 7, 40] · [40, 19]', () => {
     const a = random(2 * 7 * 40, 1), b = random(40 * 19, 2);
     const out = tf.tidy(() => tf.matMul(tf.tensor3d(a, [2, 7, 40]), tf.tensor2d(b, [40, 19])));
@@ -113,13 +132,13 @@ describe('native matmul', { skip }, () => {
     });
   }
 
-  test('leaves transposed, activated and broadcast-batch products to tfjs, with the same results', () => {
+  test('leaves transposed-A, activated and broadcast-batch products to tfjs, with the same results', () => {
     const a = random(3 * 8, 3), b = random(8 * 5, 4);
     const expected = reference(a, b, undefined, 3, 8, 5);
     tf.tidy(() => {
       const A = tf.tensor2d(a, [3, 8]);
       const B = tf.tensor2d(b, [8, 5]);
-      assertNear(tf.matMul(A, tf.transpose(B), false, true).dataSync() as Float32Array, expected, 8, 'transposeB');
+      assertNear(tf.matMul(tf.stack([A, A]), tf.stack([tf.transpose(B), tf.transpose(B)]), false, true).dataSync() as Float32Array, Float64Array.from([...expected, ...expected]), 8, 'batched transposeB');
       assertNear(tf.matMul(tf.transpose(A), B, true, false).dataSync() as Float32Array, expected, 8, 'transposeA');
       const relu = expected.map((x) => Math.max(0, x));
       assertNear(tf.fused.matMul({ a: A, b: B, activation: 'relu' }).dataSync() as Float32Array, relu, 8, 'relu');
@@ -135,6 +154,7 @@ describe('native matmul', { skip }, () => {
     assert.throws(() => addon.sgemm([1], f, null, f, 1, 1, 1), /must be Float32Arrays/);
     assert.throws(() => addon.sgemm(f, f, null, f, 1, -1, 1), /non-negative integers/);
     assert.throws(() => addon.sgemmBatched(f, f, f, 2, 1, 2, 2), /shorter than its shape/);
+    assert.throws(() => addon.sgemmTransB(f, f, null, f, 2, 2, 3), /shorter than its shape/);
   });
 
   test('PATCHBENCH_NATIVE_MATMUL=0 turns it off', () => {

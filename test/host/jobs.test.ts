@@ -103,3 +103,16 @@ test('progress is throttled, but state changes and the last report always get th
   assert.equal(progress.at(-1)!.phase, 'activation');
   jobs[0].resolve('done');
 });
+
+test('a second identical start while the first is queued or running is refused; a different one queues', async () => {
+  const { jobs, runner } = controllable();
+  const m = new JobManager(runner, { throttleMs: 0 });
+  const a = m.start('a');
+  assert.throws(() => m.start('a'), (e: HostError) => e.code === 'bad-input' && e.message === `the same job is already running (${a}); cancel it first to start it again`);
+  const b = m.start('b');
+  assert.throws(() => m.start('b'), /the same job is already queued/);
+  assert.deepEqual(m.list().map((j) => j.jobId), [a, b]);
+  jobs[0].resolve('done');
+  await tick();
+  assert.notEqual(m.start('a'), a, 'once finished it may run again');
+});

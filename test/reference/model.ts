@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadGpt2Ref } from './gpt2.ts';
+import { loadLlamaRef } from './llama.ts';
+import { loadNeoxRef } from './neox.ts';
 import type { Tensor64 } from './tensor.ts';
 
 export type { Tensor64 } from './tensor.ts';
@@ -68,5 +70,7 @@ export function loadRefModel(dir: string): RefModel {
   const raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const type = raw.model_type ?? 'gpt2';
   if (type === 'gpt2') return loadGpt2Ref(dir, raw);
-  throw new Error(`${dir}/config.json: model_type ${JSON.stringify(type)} has no reference module (have: gpt2)`);
+  if (type === 'llama' || type === 'mistral' || type === 'qwen2') return loadLlamaRef(dir, raw);
+  if (type === 'gpt_neox') return loadNeoxRef(dir, raw);
+  throw new Error(`${dir}/config.json: model_type ${JSON.stringify(type)} has no reference module (have: gpt2, llama, mistral, qwen2, gpt_neox)`);
 }

@@ -73,9 +73,10 @@ export function offsetsWhere(shape: number[], fixed: Map<number, number>): numbe
 
 /** The components of a kind, row-major over their index [layer, …] as the engine orders them. */
 export function components(model: RefModel, kind: Kind, positions: number): { index: number[]; hook: string; fixed: Map<number, number> }[] {
-  const { nLayers, nHeads, dMlp } = model.config;
+  const { nLayers, nHeads, nKvHeads, dMlp } = model.config;
   const { site, axes } = KIND_SITES[kind];
-  const size = { pos: positions, head: nHeads, neuron: dMlp };
+  // hook_k and hook_v have one head per key/value head under grouped-query attention
+  const size = { pos: positions, head: site === 'attn.hook_k' || site === 'attn.hook_v' ? nKvHeads : nHeads, neuron: dMlp };
   const out: { index: number[]; hook: string; fixed: Map<number, number> }[] = [];
   const walk = (index: number[]) => {
     if (index.length === axes.length + 1) {

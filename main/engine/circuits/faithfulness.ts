@@ -163,7 +163,7 @@ function patchedRun(ctx: FaithfulnessContext, circuits: Circuit[]): tf.Tensor1D 
 }
 
 /** Circuits per patched run, so that the per-circuit differences D stay within `budgetFloats`. */
-export function circuitsPerBatch(ctx: FaithfulnessContext, budgetFloats = 2 ** 26): number {
+export function circuitsPerBatch(ctx: FaithfulnessContext, budgetFloats = 2 ** 27): number {
   const perCircuit = ctx.graph.sources.length * ctx.B * ctx.P * ctx.model.config.dModel * 3;
   return Math.max(1, Math.floor(budgetFloats / perCircuit));
 }

@@ -3,6 +3,7 @@
  * extracted from them (top-n + pruning, or greedy), its faithfulness, and optionally the
  * faithfulness curve against the number of edges for each score and for random circuits.
  */
+import { RANKING_NAMES, type RankingName } from '../../../shared/contract.ts';
 import { badInput, throwIfAborted } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
@@ -14,8 +15,9 @@ import type { EdgeGraph } from './graph.ts';
 import { edgeScores } from './scores.ts';
 
 export type CircuitMethod = 'eap' | 'eap-ig';
-export type Ranking = 'eap' | 'eap_ig' | 'random';
-export const RANKINGS: readonly Ranking[] = ['eap', 'eap_ig', 'random'];
+/** Names of the rankings in the curve, declared once in the shared contract (the app shows them). */
+export const RANKINGS = RANKING_NAMES;
+export type Ranking = RankingName;
 
 export interface CircuitRequest {
   direction: Direction;

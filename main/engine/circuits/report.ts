@@ -7,7 +7,8 @@
 import { badInput } from '../errors.ts';
 import { circuitNodes, type Circuit } from './extract.ts';
 import { buildGraph, type EdgeGraph, type GraphShape } from './graph.ts';
-import { RANKINGS, type CircuitResult, type CurvePoint, type Ranking } from './index.ts';
+import type { CircuitResult, CurvePoint, Ranking } from './index.ts';
+import { RANKING_NAMES as RANKINGS } from '../../../shared/contract.ts';
 
 export interface EdgeRow {
   src: string;

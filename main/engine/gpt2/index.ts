@@ -3,11 +3,15 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { Architecture, BackwardOptions, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
 import { attentionPatternFrom } from '../ops.ts';
 import type { ModelConfig } from '../config.ts';
+import { BLOCK_HOOKS } from '../hooks.ts';
 import { backward } from './backward.ts';
 import { block, embed, finalNorm, Gpt2Tape, MaskCache } from './forward.ts';
 import { disposeGpt2Weights, loadGpt2Weights, perHeadWeights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
 
 export class Gpt2 implements Architecture {
+  readonly family = 'GPT-2';
+  readonly embedHooks = ['hook_embed', 'hook_pos_embed'];
+  readonly blockHooks = BLOCK_HOOKS;
   private readonly masks = new MaskCache();
   private constructor(
     readonly config: ModelConfig,

@@ -44,7 +44,8 @@ const posAxis = (kind: Kind) => (kind === 'head_pattern' ? 2 : 1);
  * source value goes in. Axes a variant does not select have size 1 and broadcast.
  */
 function masks(ctx: PatchContext, kind: Kind, vs: Variant[]): { mask: tf.Tensor; hasPos: boolean } {
-  const { nHeads: H, dMlp: M } = ctx.model.config;
+  const { dMlp: M } = ctx.model.config;
+  const H = KIND_SPECS[kind].kvHeads ? ctx.model.config.nKvHeads : ctx.model.config.nHeads;
   const P = ctx.P;
   const V = vs.length;
   let shape: number[];

@@ -18,6 +18,8 @@ export interface KindSpec {
   dims: ('pos' | 'head' | 'neuron')[];
   /** human description, for help texts */
   what: string;
+  /** indexed by key/value head (fewer than query heads under grouped-query attention), as TransformerLens's hook_k/hook_v */
+  kvHeads?: true;
 }
 
 export const KIND_SPECS: Record<Kind, KindSpec> = {
@@ -28,15 +30,16 @@ export const KIND_SPECS: Record<Kind, KindSpec> = {
   mlp_out: { site: 'hook_mlp_out', dims: ['pos'], what: 'MLP output, one position' },
   head_z: { site: 'attn.hook_z', dims: ['head'], what: "a head's output z at every position" },
   head_q: { site: 'attn.hook_q', dims: ['head'], what: "a head's queries at every position" },
-  head_k: { site: 'attn.hook_k', dims: ['head'], what: "a head's keys at every position" },
-  head_v: { site: 'attn.hook_v', dims: ['head'], what: "a head's values at every position" },
+  head_k: { site: 'attn.hook_k', dims: ['head'], what: "a key/value head's keys at every position", kvHeads: true },
+  head_v: { site: 'attn.hook_v', dims: ['head'], what: "a key/value head's values at every position", kvHeads: true },
   head_z_pos: { site: 'attn.hook_z', dims: ['head', 'pos'], what: "a head's output z at one position" },
   head_pattern: { site: 'attn.hook_pattern', dims: ['head'], what: "a head's whole attention pattern" },
   neuron: { site: 'mlp.hook_post', dims: ['neuron'], what: 'one MLP neuron at every position' },
 };
 
-export function parseKinds(s: string | undefined): Kind[] {
-  if (!s || s === 'all') return [...KINDS];
+/** A `--kinds` list; `all` (the default) means every kind in `available`. */
+export function parseKinds(s: string | undefined, available: readonly Kind[] = KINDS): Kind[] {
+  if (!s || s === 'all') return [...available];
   const out: Kind[] = [];
   for (const k of s.split(',').map((x) => x.trim()).filter(Boolean)) {
     if (!(KINDS as readonly string[]).includes(k)) throw badInput(`unknown kind "${k}" (known: ${KINDS.join(', ')}, or all)`);
@@ -46,13 +49,27 @@ export function parseKinds(s: string | undefined): Kind[] {
   return out;
 }
 
+/** The kinds whose hook site a family's blocks have (`resid_mid` is absent under parallel attention). */
+export function availableKinds(blockHooks: readonly string[]): Kind[] {
+  return KINDS.filter((k) => blockHooks.includes(KIND_SPECS[k].site));
+}
+
+/** Refuses, by name, kinds the model does not have. */
+export function checkKindsAvailable(kinds: readonly Kind[], available: readonly Kind[], family: string): void {
+  const missing = kinds.filter((k) => !available.includes(k));
+  if (missing.length) {
+    const why = missing.includes('resid_mid') ? ' (attention and MLP run in parallel, so there is no residual stream between them)' : '';
+    throw badInput(`${family} has no ${missing.join(', ')}${why}; its kinds are ${available.join(', ')}`);
+  }
+}
+
 /** Sizes of a kind's index dimensions, layer first: e.g. head_z_pos → [L, H, P]. */
-export function indexShape(kind: Kind, cfg: ModelConfig, positions: number): number[] {
-  const size = { pos: positions, head: cfg.nHeads, neuron: cfg.dMlp };
+export function indexShape(kind: Kind, cfg: Pick<ModelConfig, 'nLayers' | 'nHeads' | 'nKvHeads' | 'dMlp'>, positions: number): number[] {
+  const size = { pos: positions, head: KIND_SPECS[kind].kvHeads ? cfg.nKvHeads : cfg.nHeads, neuron: cfg.dMlp };
   return [cfg.nLayers, ...KIND_SPECS[kind].dims.map((d) => size[d])];
 }
 
-export function componentCount(kind: Kind, cfg: ModelConfig, positions: number): number {
+export function componentCount(kind: Kind, cfg: Pick<ModelConfig, 'nLayers' | 'nHeads' | 'nKvHeads' | 'dMlp'>, positions: number): number {
   return indexShape(kind, cfg, positions).reduce((a, b) => a * b, 1);
 }
 

@@ -7,7 +7,7 @@ import { releaseJobMemory } from '../backend.ts';
 import { badInput, EngineFailure, firstLine, isEngineFailure, isOutOfMemory } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
-import { indexShape, type Kind } from './components.ts';
+import { checkKindsAvailable, indexShape, type Kind } from './components.ts';
 import type { RANKINGS } from '../../../shared/contract.ts';
 import { SCORE_NAMES, type ScoreName } from './attribution.ts';
 import { planBatchPairs } from './batches.ts';
@@ -150,6 +150,7 @@ export async function runPatching(model: HookedModel, pairs: TokenizedPairs, req
 
 async function patch(model: HookedModel, pairs: TokenizedPairs, req: PatchRequest, o: JobOptions): Promise<PatchingResult> {
   const t0 = performance.now();
+  checkKindsAvailable(req.kinds, model.info.kinds, model.info.architecture);
   const runner: PartRunner = o.runner ?? ((p, r, opts) => runPart(model, p, r, opts));
   const B = pairs.clean.length;
   const P = pairs.clean[0].length;

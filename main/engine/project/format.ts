@@ -11,7 +11,7 @@
  *   schemaVersion  2
  *   pairs          [{clean, corrupted, answer, wrong}]
  *   settings       {direction, metric, kinds, method, verifyTop?, qkFix?, gradDrop?, rankBy?, recallK?, prependBos}
- *   model          {path, name, fingerprint, files: [{name, bytes}], dims: {nLayers, nHeads, dModel, dMlp, dVocab}, bundled?}
+ *   model          {path, name, fingerprint, files: [{name, bytes}], dims: {nLayers, nHeads, nKvHeads?, dModel, dMlp, dVocab}, bundled?}
  *   provenance     {appVersion, backend, date, seconds} or null (no results yet)
  *   results        {metric: {clean, corrupted}, tokens: {clean, corrupted, answer, wrong},
  *                   kinds: {KIND: {shape, attribution?: ARRAY, attributionQk?: ARRAY, scores?: {atp?, atp_qk?, graddrop?, atp_star?: ARRAY},
@@ -19,6 +19,7 @@
  *                  (the AtP* fields and settings are optional: files written before them open unchanged; the
  *                  QK-fixed agreement summary and the recall curves are derived again on opening)
  *   view           free-form JSON object (the app's view state)
+ *   circuit?       edge scores, a circuit and its faithfulness curve (circuit.ts)
  *   autosave?      {projectPath, date} (autosave files only)
  *
  * ARRAY is {dtype: "F32", data_offsets: [begin, end], crc32}: a byte range of the array section, as
@@ -45,6 +46,7 @@ import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import type { AgreementSummary } from '../patching/summary.ts';
 import { Fields, type Fail } from './check.ts';
 import { MIGRATIONS } from './migrate.ts';
+import { encodeCircuit, readCircuit } from './circuit.ts';
 import {
   badProject,
   SCHEMA_VERSION,
@@ -174,9 +176,12 @@ function validateV2(f: Fields, root: Record<string, unknown>, data: Uint8Array, 
   const arrays = new ArraySection(data, f);
   if (resRaw !== null && pairs.length === 0) fail('pairs is empty but there are results');
   const results = resRaw === null ? null : readResults(f, resRaw, pairs.length, settings, model.dims, arrays);
+  const circuitRaw = f.opt(root, 'circuit');
+  const circuit = circuitRaw === undefined || circuitRaw === null ? undefined : readCircuit(f, circuitRaw, (e, at, n) => arrays.take(e, at, n));
   arrays.checkCovered();
   const view = f.obj(f.get(root, '', 'view'), 'view');
   const project: Project = { pairs, settings, model, provenance, results, view };
+  if (circuit) project.circuit = circuit;
   const auto = f.opt(root, 'autosave');
   if (auto !== undefined) project.autosave = readAutosave(f, auto);
   return project;
@@ -233,6 +238,7 @@ function readModel(f: Fields, v: unknown, file: string): ModelRef {
     const d = f.obj(dimsRaw, `${at}.dims`);
     const n = (k: keyof ModelDims) => f.int(f.get(d, `${at}.dims`, k), `${at}.dims.${k}`, 1);
     dims = { nLayers: n('nLayers'), nHeads: n('nHeads'), dModel: n('dModel'), dMlp: n('dMlp'), dVocab: n('dVocab') };
+    if (f.opt(d, 'nKvHeads') !== undefined) dims.nKvHeads = n('nKvHeads');
   }
   const ref: ModelRef = { path: resolveStoredPath(stored, file), name: f.str(f.get(o, at, 'name'), `${at}.name`), fingerprint, files, dims };
   const bundled = f.opt(o, 'bundled');
@@ -298,12 +304,13 @@ function readResults(f: Fields, v: unknown, nPairs: number, s: ProjectSettings, 
   const needAttr = s.method !== 'activation' || !!s.verifyTop;
   const needAct = s.method !== 'attribution' || !!s.verifyTop;
   // Without the model's dims, sizes must at least agree between kinds.
-  const seen: Record<string, number> = dims ? { layer: dims.nLayers, head: dims.nHeads, neuron: dims.dMlp, pos: P } : { pos: P };
+  const seen: Record<string, number> = dims ? { layer: dims.nLayers, head: dims.nHeads, 'key/value head': dims.nKvHeads ?? dims.nHeads, neuron: dims.dMlp, pos: P } : { pos: P };
   const kinds = s.kinds.map((kind): KindResult => {
     const w = `${at}.kinds.${kind}`;
     const ko = f.obj(f.get(kindsObj, `${at}.kinds`, kind), w);
     f.known(ko, w, ['shape', 'attribution', 'activation', 'attributionQk', 'scores', 'summary', 'verification']);
-    const dimNames = ['layer', ...KIND_SPECS[kind].dims];
+    // head_k and head_v count key/value heads (fewer than query heads under grouped-query attention)
+    const dimNames = ['layer', ...KIND_SPECS[kind].dims.map((d) => (d === 'head' && KIND_SPECS[kind].kvHeads ? 'key/value head' : d))];
     const shape = f.arr(f.get(ko, w, 'shape'), `${w}.shape`).map((d, i) => f.int(d, `${w}.shape[${i}]`, 1));
     if (shape.length !== dimNames.length) f.fail(`${w}.shape is [${shape}] but ${kind} is indexed by [${dimNames.join(', ')}]`);
     shape.forEach((d, i) => {
@@ -522,6 +529,7 @@ export function encodeProject(p: Project, storedPath: string): Uint8Array[] {
     results,
     view: p.view,
   };
+  if (p.circuit) header.circuit = encodeCircuit(p.circuit, entry);
   if (p.autosave) header.autosave = { projectPath: p.autosave.projectPath, date: p.autosave.date };
   return writeContainer(header, arrays);
 }

@@ -5,6 +5,7 @@
  */
 import { existsSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, chmodSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { badInput } from '../errors.ts';
 import { checkNotReadOnly, removeStaleTemps, tempPathFor } from '../files.ts';
@@ -83,6 +84,38 @@ export function loadProjectInfo(path: string): Decoded {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw badProject(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message})`);
+  }
+  return decodeProject(buf, file);
+}
+
+/** The largest project file opened: far above any real one (arrays of every kind of a big model). */
+export const MAX_PROJECT_BYTES = 1 << 30;
+
+/**
+ * loadProjectInfo without blocking the caller's thread on the file: the path must be a regular file
+ * (a FIFO would block a read forever, a device such as /dev/zero never ends, a folder is not a
+ * project: each is refused by name before it is opened) of at most MAX_PROJECT_BYTES, read
+ * asynchronously. For hosts, whose event loop serves every connection.
+ */
+export async function readProjectInfo(path: string): Promise<Decoded> {
+  const file = resolve(path);
+  let st;
+  try {
+    st = await stat(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw badProject(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message})`);
+  }
+  if (!st.isFile()) {
+    const what = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+    throw badProject(`${file}: is ${what}, not a project file`);
+  }
+  if (st.size > MAX_PROJECT_BYTES) throw badProject(`${file}: is ${(st.size / 2 ** 30).toFixed(1)} GiB, more than the ${MAX_PROJECT_BYTES / 2 ** 30} GiB a project file can be`);
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (e) {
+    throw badProject(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   return decodeProject(buf, file);
 }

@@ -69,7 +69,14 @@ export async function describeModel(dir: string): Promise<ModelRef> {
     name: basename(abs),
     fingerprint,
     files,
-    dims: { nLayers: cfg.nLayers, nHeads: cfg.nHeads, dModel: cfg.dModel, dMlp: cfg.dMlp, dVocab: cfg.dVocab },
+    dims: {
+      nLayers: cfg.nLayers,
+      nHeads: cfg.nHeads,
+      ...(cfg.nKvHeads !== cfg.nHeads ? { nKvHeads: cfg.nKvHeads } : {}),
+      dModel: cfg.dModel,
+      dMlp: cfg.dMlp,
+      dVocab: cfg.dVocab,
+    },
   };
   if (abs === resolve(bundledModelDir())) ref.bundled = true;
   return ref;

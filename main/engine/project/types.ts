@@ -9,6 +9,7 @@ import type { Kind } from '../patching/components.ts';
 import type { KindResult, Method, Ranking } from '../patching/index.ts';
 import type { PromptPair } from '../patching/pairs.ts';
 import type { Direction, TokenizedPairs } from '../patching/runs.ts';
+import type { ProjectCircuit } from './circuit.ts';
 
 /** The schema this version of the app writes, and the newest it reads. */
 export const SCHEMA_VERSION = 2;
@@ -32,6 +33,8 @@ export interface ProjectSettings {
 export interface ModelDims {
   nLayers: number;
   nHeads: number;
+  /** key/value heads, where fewer than nHeads (grouped-query attention): head_k and head_v are indexed by them */
+  nKvHeads?: number;
   dModel: number;
   dMlp: number;
   dVocab: number;
@@ -97,6 +100,8 @@ export interface Project {
   results: ProjectResults | null;
   /** view state of the app (selected component, sort, filters, theme, …): free-form JSON, kept apart from results */
   view: Record<string, unknown>;
+  /** edge attribution scores, a circuit and its faithfulness curve (optional; see circuit.ts) */
+  circuit?: ProjectCircuit;
   autosave?: AutosaveInfo;
 }
 

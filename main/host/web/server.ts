@@ -77,7 +77,14 @@ export async function startWebHost(o: WebHostOptions): Promise<WebHost> {
       res.writeHead(405, { allow: 'GET, HEAD' });
       return res.end();
     }
-    const file = normalize(join(o.rendererDir, rel === '/' ? 'index.html' : decodeURIComponent(rel)));
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(rel);
+    } catch {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+      return res.end('400 Bad Request: malformed %-escape in the URL\n');
+    }
+    const file = normalize(join(o.rendererDir, rel === '/' ? 'index.html' : decoded));
     if (!file.startsWith(normalize(o.rendererDir) + sep)) return forbid(res);
     try {
       if (!(await stat(file)).isFile()) throw new Error('not a file');

@@ -266,6 +266,17 @@ export class AppState {
   get selectedPair(): PromptPair | undefined {
     return this.pairs[this.selected];
   }
+  /** The catalog's kinds that the loaded model has (resid_mid is absent under parallel attention). */
+  get offeredKinds(): NonNullable<typeof this.catalog>['kinds'] {
+    const all = this.catalog?.kinds ?? [];
+    const has = this.model?.kinds;
+    return has ? all.filter((k) => has.includes(k.name)) : all;
+  }
+  /** The chosen kinds this model has: a choice the model lacks is kept for the next model, not run. */
+  get runKinds(): KindName[] {
+    const has = this.model?.kinds;
+    return has ? this.kinds.filter((k) => has.includes(k)) : this.kinds;
+  }
   get selectedTokens(): PairTokens | undefined {
     return this.tokens?.pairs[this.selected];
   }
@@ -273,7 +284,7 @@ export class AppState {
   get runBlocker(): string | null {
     if (!this.model) return 'Load a model first.';
     if (this.pairs.length === 0) return 'Add at least one prompt pair.';
-    if (this.kinds.length === 0) return 'Choose at least one component kind.';
+    if (this.runKinds.length === 0) return 'Choose at least one component kind.';
     if (!this.tokens || this.tokens.pairs.length !== this.pairs.length) return 'Tokenizing the pairs…';
     if (this.tokens.problem) return 'Fix the pairs first (see the warning above).';
     if (this.job) return 'A job is running.';
@@ -553,7 +564,7 @@ export class AppState {
         request: {
           direction: this.direction,
           metric: this.metric,
-          kinds: $state.snapshot(this.kinds),
+          kinds: $state.snapshot(this.runKinds),
           method: this.method === 'verify' ? 'attribution' : this.method,
           ...(verify ? { verifyTop: this.verifyK } : {}),
           ...(this.qkFix ? { qkFix: true } : {}),
@@ -615,7 +626,7 @@ export class AppState {
     return {
       direction: this.direction,
       metric: this.metric,
-      kinds: $state.snapshot(this.kinds),
+      kinds: $state.snapshot(this.runKinds),
       method: this.method,
       verifyK: this.verifyK,
       prependBos: this.prependBos,

@@ -1,0 +1,132 @@
+/**
+ * The backward pass of the rotary decoders with respect to activations only, written out by hand
+ * as gpt2/backward.ts is (and for the same reasons: no weight gradients, no slow transposed kernels,
+ * each hook's gradient handed to `onGrad` as soon as it is known). Where the native matmul does
+ * `a · bᵀ` directly, no transposed copy of any weight is kept, which decides whether larger models
+ * fit the wasm heap.
+ *
+ * Under grouped-query attention a key/value head's gradient is the sum over the query heads that
+ * read it; viewing [N, H, P, x] as [N, K, G·P, x] makes that sum part of one matmul.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from '../config.ts';
+import type { BackwardOptions, GradFn } from '../architecture.ts';
+import { ACTIVATIONS } from '../gpt2/activations.ts';
+import { byKvHead, type DecoderLayerTape, type DecoderTape, type NormTape } from './forward.ts';
+import type { Rotary } from './rotary.ts';
+import { fastTransposedMatMul } from '../native-matmul.ts';
+import { transposedWeights, type DecoderLayerT, type DecoderWeights, type Norm } from './weights.ts';
+
+/** Through y = xhat·w (+ b): gy [.., D] → gx [.., D]; LayerNorm also removes the mean. */
+function normBackward(cfg: ModelConfig, gy: tf.Tensor, n: Norm, t: NormTape): tf.Tensor {
+  const gxhat = tf.mul(gy, n.w);
+  const proj = tf.mul(t.xhat, tf.mean(tf.mul(gxhat, t.xhat), -1, true));
+  const centred = cfg.norm === 'layer' ? tf.sub(gxhat, tf.mean(gxhat, -1, true)) : gxhat;
+  return tf.mul(t.inv, tf.sub(centred, proj));
+}
+
+/**
+ * Through y = x @ w (w [in, out]): g [N, P, out] → g @ wᵀ [N, P, in]. With a fast transposed
+ * matmul (the native kernel) w is read as stored; otherwise from its transposed copy, made once.
+ */
+type Back = (g: tf.Tensor, w: keyof DecoderLayerT) => tf.Tensor3D;
+function backThrough(l: number, w: DecoderWeights): Back {
+  const layer = w.layers[l];
+  const forward: Record<keyof DecoderLayerT, tf.Tensor2D | undefined> = {
+    wqT: layer.wq, wkT: layer.wk, wvT: layer.wv, woT: layer.wo, wInT: layer.wIn, wUpT: layer.wUp, wOutT: layer.wOut,
+  };
+  const copies = fastTransposedMatMul() ? undefined : transposedWeights(w)[l];
+  return (g, name) => {
+    const [n, p, d] = g.shape;
+    const g2 = tf.reshape(g, [n * p, d]) as tf.Tensor2D;
+    const out = copies ? tf.matMul(g2, copies[name]!) : tf.matMul(g2, forward[name]!, false, true);
+    return tf.reshape(out, [n, p, out.shape[1]!]);
+  };
+}
+
+const T = (t: tf.Tensor, perm: number[]) => tf.transpose(t, perm);
+
+/**
+ * gFinal: ∂metric/∂(final-normed residual at the last position) [N, D]. Calls onGrad for every
+ * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape.
+ */
+export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, tape: DecoderTape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
+  const { nHeads: H, nKvHeads: K, dHead: dh, dModel: D } = cfg;
+  const P = tape.positions;
+  const N = o.start ? o.start.grad.shape[0] : gFinal.shape[0];
+  let g = o.start
+    ? tf.clone(o.start.grad)
+    : tf.tidy(() => {
+        const gLast = tf.reshape(normBackward(cfg, gFinal, w.lnF, tape.lnF!), [N, 1, D]);
+        return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
+      });
+  for (let l = o.start ? o.start.layer : cfg.nLayers - 1; l >= 0; l--) {
+    const n = `blocks.${l}.`;
+    if (l === o.dropWrite) {
+      // GradDrop: stopgrad on the block's write, so only the residual's identity path carries the gradient
+      tf.tidy(() => {
+        onGrad(n + 'hook_resid_post', g);
+        onGrad(n + 'hook_resid_pre', g);
+      });
+      continue;
+    }
+    const t: DecoderLayerTape = tape.layers[l];
+    const lw = w.layers[l];
+    const back = backThrough(l, w);
+    const gIn = g;
+    g = tf.tidy(() => {
+      onGrad(n + 'hook_resid_post', gIn);
+      onGrad(n + 'hook_mlp_out', gIn);
+      const gPost = back(gIn, 'wOutT'); // [N, P, M]
+      onGrad(n + 'mlp.hook_post', gPost);
+      let gH2: tf.Tensor;
+      if (t.up) {
+        const gPre = tf.mul(tf.mul(gPost, t.up), ACTIVATIONS[cfg.activation].grad(t.pre));
+        const gUp = tf.mul(gPost, ACTIVATIONS[cfg.activation].f(t.pre));
+        onGrad(n + 'mlp.hook_pre', gPre);
+        onGrad(n + 'mlp.hook_pre_linear', gUp);
+        gH2 = tf.add(back(gPre, 'wInT'), back(gUp, 'wUpT'));
+      } else {
+        const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
+        onGrad(n + 'mlp.hook_pre', gPre);
+        gH2 = back(gPre, 'wInT');
+      }
+      const gMlpIn = normBackward(cfg, gH2, lw.ln2, t.ln2);
+      // Sequential: the attention writes to resid_mid, which the MLP reads. Parallel: both read resid_pre.
+      const gAttnOut = cfg.parallelAttnMlp ? gIn : tf.add(gIn, gMlpIn);
+      if (!cfg.parallelAttnMlp) onGrad(n + 'hook_resid_mid', gAttnOut);
+      onGrad(n + 'hook_attn_out', gAttnOut);
+      const gZ = tf.reshape(back(gAttnOut, 'woT'), [N, P, H, dh]);
+      onGrad(n + 'attn.hook_z', gZ);
+      const gZT = T(gZ, [0, 2, 1, 3]); // [N, H, P, dh]
+      const gPattern = tf.reshape(tf.matMul(byKvHead(gZT, K), t.vDP), [N, H, P, P]);
+      onGrad(n + 'attn.hook_pattern', gPattern);
+      // Σ over a KV head's query heads of patternᵀ·gZ: [N, K, P, G·P] @ [N, K, G·P, dh]
+      const gVT = tf.matMul(T(byKvHead(t.pattern, K), [0, 1, 3, 2]) as tf.Tensor4D, byKvHead(gZT, K)); // [N, K, P, dh]
+      // softmax: gScores = pattern ⊙ (gPattern − Σ_k gPattern·pattern); masked entries have pattern 0.
+      const gScores = tf.mul(t.pattern, tf.sub(gPattern, tf.sum(tf.mul(gPattern, t.pattern), -1, true)));
+      onGrad(n + 'attn.hook_attn_scores', gScores);
+      const gRaw = byKvHead(tf.mul(gScores, cfg.attnScale[l]), K); // [N, K, G·P, P]
+      const gRotQT = tf.reshape(tf.matMul(gRaw, t.kT), [N, H, P, dh]);
+      const gRotKT = tf.matMul(T(gRaw, [0, 1, 3, 2]) as tf.Tensor4D, byKvHead(t.qT, K)); // [N, K, P, dh]
+      const gV = T(gVT, [0, 2, 1, 3]); // [N, P, K, dh]
+      const gRotQ = T(gRotQT, [0, 2, 1, 3]); // [N, P, H, dh]
+      const gRotK = T(gRotKT, [0, 2, 1, 3]); // [N, P, K, dh]
+      onGrad(n + 'attn.hook_v', gV);
+      onGrad(n + 'attn.hook_rot_k', gRotK);
+      onGrad(n + 'attn.hook_rot_q', gRotQ);
+      const gK = rotary.backward(gRotK, 0);
+      const gQ = rotary.backward(gRotQ, 0);
+      onGrad(n + 'attn.hook_k', gK);
+      onGrad(n + 'attn.hook_q', gQ);
+      const gH = tf.addN([back(tf.reshape(gQ, [N, P, H * dh]), 'wqT'), back(tf.reshape(gK, [N, P, K * dh]), 'wkT'), back(tf.reshape(gV, [N, P, K * dh]), 'wvT')]);
+      const gAttnIn = normBackward(cfg, gH, lw.ln1, t.ln1);
+      const gResidPre = cfg.parallelAttnMlp ? tf.addN([gIn, gMlpIn, gAttnIn]) : tf.add(gAttnOut, gAttnIn);
+      onGrad(n + 'hook_resid_pre', gResidPre);
+      return gResidPre;
+    });
+    gIn.dispose();
+  }
+  tf.tidy(() => onGrad('hook_embed', g));
+  g.dispose();
+}
