@@ -158,7 +158,7 @@ export function decodeProject(buf: Uint8Array, file: string): Decoded {
   return { project: validateV2(checked, f.obj(header, 'the header'), data, file), schemaVersion: version, warnings: checked.warnings };
 }
 
-const ROOT_KEYS = ['schemaVersion', 'pairs', 'settings', 'model', 'provenance', 'results', 'view', 'autosave'];
+const ROOT_KEYS = ['schemaVersion', 'pairs', 'settings', 'model', 'provenance', 'results', 'view', 'circuit', 'autosave'];
 
 function validateV2(f: Fields, root: Record<string, unknown>, data: Uint8Array, file: string): Project {
   const fail = f.fail;
