@@ -329,7 +329,9 @@ describe('migration', () => {
     assert.deepEqual(p.provenance, { appVersion: null, backend: 'wasm', date: '2024-05-01T12:00:00.000Z', seconds: 1.5 });
     assert.deepEqual(p.model, { path: resolve(TINY), name: 'gpt2-tiny-random', fingerprint: null, files: [], dims: null });
     assert.deepEqual(p.view, { sort: 'attribution' });
-    assert.equal(JSON.stringify(toJsonReport(resultFromProject(p)!)), JSON.stringify({ ...toJsonReport(result), backend: 'wasm', seconds: 1.5 }));
+    // Version 1 stored no AtP* scores, so the migrated results are today's without them.
+    const withoutScores = { ...result, kinds: result.kinds.map(({ scores: _, ...k }) => k) };
+    assert.equal(JSON.stringify(toJsonReport(resultFromProject(p)!)), JSON.stringify({ ...toJsonReport(withoutScores), backend: 'wasm', seconds: 1.5 }));
     p.results!.kinds.forEach((k, i) => assert.ok(bits(k.attribution)!.equals(bits(result.kinds[i].attribution)!), 'float32 values are exact through JSON'));
     const check = await checkModel(p);
     assert.equal(check.status, 'unverified');
@@ -558,7 +560,7 @@ describe('patchbench run', () => {
       assertClose(got.kinds[k].map((x: any) => x.attribution), want.kinds[k].map((x) => x.attribution!), 1e-5, k);
       assert.equal(got.summary[k].verification.k, 3);
     }
-    assert.equal(readFileSync(csv, 'utf8').split('\n')[0], 'label,kind,layer,head,pos,token,neuron,attribution,activation,error');
+    assert.equal(readFileSync(csv, 'utf8').split('\n')[0], 'label,kind,layer,head,pos,token,neuron,attribution,score_atp,activation,error');
     const saved = loadProject(file);
     assert.notEqual(saved.provenance!.date, stale.provenance!.date);
     assert.equal(saved.provenance!.appVersion, JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);

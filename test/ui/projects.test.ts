@@ -141,7 +141,7 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     const lockedBefore = await page.evaluate('JSON.stringify(window.patchbench_app.selection.locked)');
     // Change something, then reopen from the recent list (saying no to saving the change).
     await page.getByTestId('tab-pairs').click();
-    await page.getByRole('checkbox', { name: 'head_q' }).check();
+    await page.getByRole('checkbox', { name: 'head_q', exact: true }).check();
     await until('the title marks unsaved changes', async () => (await page.title()).startsWith('• '));
     await page.getByTestId('open-project').click();
     await page.getByTestId('dialog-unsaved').waitFor();
@@ -155,7 +155,7 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     assert.equal(await page.getByLabel('Filter by kind').inputValue(), 'attn_out', 'the table’s filter is view state too');
     assert.equal(await text('row-count'), rowCount);
     await page.getByLabel('Filter by kind').selectOption('');
-    assert.equal(await page.getByRole('checkbox', { name: 'head_q' }).count(), 1);
+    assert.equal(await page.getByRole('checkbox', { name: 'head_q', exact: true }).count(), 1);
     assert.doesNotMatch(await page.title(), /^• /);
   });
 
@@ -234,7 +234,7 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
   test('after a crash, the next start offers to recover the autosave', async () => {
     // Unsaved work, autosaved (as the 30-second timer would), then the page goes away without saving.
     await page.getByTestId('tab-pairs').click();
-    await page.getByRole('checkbox', { name: 'head_k' }).check();
+    await page.getByRole('checkbox', { name: 'head_k', exact: true }).check();
     await until('the change is unsaved', async () => (await page.title()).startsWith('• '));
     await page.evaluate('window.patchbench_app.autosave()');
     page.once('dialog', (d) => void d.accept()); // the browser's "leave the page?" for unsaved changes
@@ -244,7 +244,7 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     await page.getByTestId('dialog-recover').getByRole('button', { name: /changed-model/ }).click();
     await page.getByTestId('dialog-recover').waitFor({ state: 'detached' });
     await until('the recovered project is open', async () => /Recovered .*changed-model\.patchbench from its autosave/.test(await text('notice')));
-    assert.equal(await page.getByRole('checkbox', { name: 'head_k' }).isChecked(), true, 'the unsaved change is back');
+    assert.equal(await page.getByRole('checkbox', { name: 'head_k', exact: true }).isChecked(), true, 'the unsaved change is back');
     assert.match(await page.title(), /^• changed-model — Patchbench$/, 'and still unsaved');
   });
 
