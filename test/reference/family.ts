@@ -5,7 +5,7 @@
  */
 import type { RefConfig, RefHook, RefModel, RunOptions } from './model.ts';
 import { readCheckpoint, type StoredTensor } from './safetensors.ts';
-import { dot, type Tensor64 } from './tensor.ts';
+import { dot, rowTimes, type Tensor64 } from './tensor.ts';
 
 /** config.json's number field `k`, or `fallback` where it is absent; anything else names the field. */
 export type ConfigNumber = (k: string, fallback?: number) => number;
@@ -52,6 +52,25 @@ export function hookCaller(hook: RefHook | undefined): At {
     }
     return r.data;
   };
+}
+
+/**
+ * Each head's write to the residual stream and their sum: z [B, P, H, dh] through W_O [head][dh, D]
+ * → attn.hook_result [B, P, H, D], then hook_attn_out [B, P, D] = Σ_h result + b_O, at `rows` only.
+ */
+export function attentionOutput(n: string, z: Float64Array, WO: Float64Array[], bO: Float64Array, shape: { B: number; P: number; H: number; dh: number; D: number }, rows: number[], at: At): Float64Array {
+  const { B, P, H, dh, D } = shape;
+  const resultRaw = new Float64Array(B * P * H * D);
+  for (const r of rows) for (let h = 0; h < H; h++) rowTimes(resultRaw, (r * H + h) * D, z, (r * H + h) * dh, WO[h], dh, D);
+  const result = at(n + 'attn.hook_result', resultRaw, [B, P, H, D]);
+  const attnRaw = new Float64Array(B * P * D);
+  for (const r of rows)
+    for (let i = 0; i < D; i++) {
+      let s = bO[i];
+      for (let h = 0; h < H; h++) s += result[(r * H + h) * D + i];
+      attnRaw[r * D + i] = s;
+    }
+  return at(n + 'hook_attn_out', attnRaw, [B, P, D]);
 }
 
 /** A family's forward pass up to the final norm; the logits are the same for every family. */

@@ -6,7 +6,7 @@
  *
  * Shapes: batch B, positions P, d_model D, heads H, d_head dh, d_mlp M, vocabulary V.
  */
-import { configNumbers, hookCaller, openCheckpoint, RefTransformer, type At } from './family.ts';
+import { attentionOutput, configNumbers, hookCaller, openCheckpoint, RefTransformer, type At } from './family.ts';
 import type { RefConfig, RefHook, RefModel, RunOptions } from './model.ts';
 import type { StoredTensor } from './safetensors.ts';
 import { ACTIVATIONS, add, dot, layerNorm, rowTimes, softmaxRows, type Tensor64 } from './tensor.ts';
@@ -195,17 +195,7 @@ class Gpt2Ref extends RefTransformer {
           }
         }
     const z = at(n + 'attn.hook_z', zRaw, [B, P, H, dh]);
-    const resultRaw = new Float64Array(B * P * H * D); // [B, P, H, D]: each head's write to the residual
-    for (const r of rows(first)) for (let h = 0; h < H; h++) rowTimes(resultRaw, (r * H + h) * D, z, (r * H + h) * dh, w.WO[h], dh, D);
-    const result = at(n + 'attn.hook_result', resultRaw, [B, P, H, D]);
-    const attnRaw = new Float64Array(B * P * D);
-    for (const r of rows(first))
-      for (let i = 0; i < D; i++) {
-        let s = w.bO[i];
-        for (let h = 0; h < H; h++) s += result[(r * H + h) * D + i];
-        attnRaw[r * D + i] = s;
-      }
-    const attnOut = at(n + 'hook_attn_out', attnRaw, [B, P, D]);
+    const attnOut = attentionOutput(n, z, w.WO, w.bO, { B, P, H, dh, D }, rows(first), at);
     const mid = at(n + 'hook_resid_mid', add(resid, attnOut), [B, P, D]);
 
     const mlpIn = at(n + 'hook_mlp_in', mid.slice(), [B, P, D]);
