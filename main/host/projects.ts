@@ -9,12 +9,12 @@
  * overwritten only when it is a project file.
  */
 import { circuitFromWire, circuitToWire } from './circuits.ts';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { ModelInfo, OpenedProject, PatchingResult, ProjectDoc, ProjectFileEntry, Recoverable, Res } from '../../shared/contract.ts';
 import { settingsDir } from '../engine/discovery.ts';
-import { removeStaleTemps } from '../engine/files.ts';
+import { checkNotReadOnly, removeStaleTemps } from '../engine/files.ts';
 import { recoveryDir } from '../engine/project/recovery.ts';
 import type { PatchingResult as EngineResult } from '../engine/patching/index.ts';
 import {
@@ -28,10 +28,10 @@ import {
   readProjectInfo,
   MAGIC,
   PROJECT_EXTENSION,
+  projectBytes,
   projectFromResult,
   resourcesDir,
   resultFromProject,
-  saveProject,
   SCHEMA_VERSION,
   writeAtomic,
   type ModelRef,
@@ -79,6 +79,25 @@ function isProjectFile(file: string): boolean {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * Makes `dir` and whatever folders above it are missing; returns what removes the ones it made
+ * again (those still empty), for a write into it that failed.
+ */
+function makeFolders(dir: string): () => void {
+  const first = mkdirSync(dir, { recursive: true });
+  return () => {
+    if (first === undefined) return;
+    for (let d = dir; ; d = dirname(d)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        return; // not empty after all: someone else is using it
+      }
+      if (d === first) return;
+    }
+  };
 }
 
 /** The engine's result from the contract's form (the arrays are shared, not copied). */
@@ -303,9 +322,17 @@ export class Projects {
     if (existsSync(file) && !isProjectFile(file)) {
       throw new HostError('bad-input', `${file} exists and is not a Patchbench project; refusing to overwrite it`);
     }
-    const project = await this.toProject(doc);
-    mkdirSync(dirname(file), { recursive: true });
-    saveProject(file, project);
+    // Everything that can be checked is checked before the first folder is made, and a write that
+    // fails anyway takes the folders it made with it: a failed save leaves nothing behind.
+    const bytes = projectBytes(file, await this.toProject(doc));
+    checkNotReadOnly(file);
+    const removeMadeFolders = makeFolders(dirname(file));
+    try {
+      writeAtomic(file, bytes);
+    } catch (e) {
+      removeMadeFolders();
+      throw e;
+    }
     // Saved: the recovery copy of this project (or of the untitled one it was) is not needed.
     for (const p of [file, null]) rmSync(autosavePath(p), { force: true });
     this.remember(file);
