@@ -12,7 +12,8 @@ import { circuitFromWire, circuitToWire } from './circuits.ts';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import type { ModelInfo, OpenedProject, PatchingResult, ProjectDoc, ProjectFileEntry, Recoverable, Res } from '../../shared/contract.ts';
+import { OPENED_VIEW_MAX_CHARS, projectDoc, type ModelInfo, type OpenedProject, type PatchingResult, type ProjectDoc, type ProjectFileEntry, type Recoverable, type Res } from '../../shared/contract.ts';
+import { s, SchemaError } from '../../shared/schema.ts';
 import { settingsDir } from '../engine/discovery.ts';
 import { checkNotReadOnly, removeStaleTemps } from '../engine/files.ts';
 import { recoveryDir } from '../engine/project/recovery.ts';
@@ -98,6 +99,41 @@ function makeFolders(dir: string): () => void {
       if (d === first) return;
     }
   };
+}
+
+const openedView = s.jsonObject({ maxBytes: OPENED_VIEW_MAX_CHARS });
+
+/**
+ * What opens can be saved back: `opened`, as the UI would save it, must pass project:save's limits
+ * (the file format has none of its own on pair counts, text lengths, verify-top…). A view state too
+ * large to keep is dropped with a warning (it is only the view); anything else refuses the file,
+ * naming the field.
+ */
+function checkSaveable(opened: OpenedProject): void {
+  try {
+    openedView.parse(opened.view, 'view');
+  } catch (e) {
+    if (!(e instanceof SchemaError)) throw e;
+    opened.warnings.push(`${opened.file}: ${e.message}, more than this app keeps; it opened with the default view (tab, selection, table order)`);
+    opened.view = {};
+  }
+  const doc: ProjectDoc = {
+    pairs: opened.pairs,
+    settings: opened.settings,
+    modelDir: opened.model.dir,
+    result: opened.result,
+    provenance: opened.provenance,
+    view: opened.view,
+    circuit: opened.circuit ?? null,
+    circuitProvenance: opened.circuitProvenance ?? null,
+  };
+  try {
+    projectDoc.parse(doc, '');
+  } catch (e) {
+    if (!(e instanceof SchemaError)) throw e;
+    const message = e.message.replace(/^modelDir\b/, 'model.path');
+    throw new HostError('bad-project', `${opened.file}: ${message}. This app opens only projects it can save again (\`patchbench run\` reads this one)`);
+  }
 }
 
 /** The engine's result from the contract's form (the arrays are shared, not copied). */
@@ -218,7 +254,8 @@ export class Projects {
 
   async open(pathIn: string): Promise<OpenedProject> {
     const file = projectPath(pathIn);
-    const { project, schemaVersion: version } = await readProjectInfo(file);
+    const { project, schemaVersion: version, warnings: oddities } = await readProjectInfo(file);
+    const warnings = oddities.map((w) => `${file}: ${w}`);
     const recovered = !!project.autosave;
     const example = !recovered && this.isExample(file);
     const path = recovered ? (project.autosave!.projectPath ?? null) : example ? null : file;
@@ -245,8 +282,7 @@ export class Projects {
       else strings = ids.map((row) => row.map((id) => `#${id}`));
       result = wireResultFrom(engineResult, { clean: strings[0], corrupted: strings[1] });
     }
-    if (!recovered) this.remember(example ? null : file);
-    return {
+    const opened: OpenedProject = {
       file,
       path,
       name: path ? stem(path) : recovered ? 'Recovered project' : stem(file),
@@ -263,7 +299,11 @@ export class Projects {
       loaded,
       circuit: project.circuit ? circuitToWire(project.circuit) : null,
       circuitProvenance: project.circuit?.provenance ?? null,
+      warnings,
     };
+    checkSaveable(opened);
+    if (!recovered) this.remember(example ? null : file);
+    return opened;
   }
 
   // ---- save ----
