@@ -4,6 +4,7 @@
  * answers that arrive after a newer request was made are dropped.
  */
 import type {
+  CircuitResult,
   OpenedProject,
   ProjectDoc,
   ProjectFileEntry,
@@ -28,7 +29,7 @@ import { pairsToJsonl } from '../lib/pairs-file.ts';
 import type { RunMethod } from '../lib/session-file.ts';
 import { openText, saveText, type OpenedFile } from '../lib/files.ts';
 import { EMPTY_SELECTION, focusOf, hover, lock, restrictTo, selectionFromView, selectionToView, toggleLock, type ComponentRef, type Selection } from '../lib/selection.ts';
-import { runMethodOf, settingsOf, viewOf, readView, VIEW_TAB_NAMES, type RunPanel, type ScoreColumn, type ViewState } from '../lib/project-view.ts';
+import { runMethodOf, settingsOf, viewOf, readView, VIEW_TAB_NAMES, type CircuitView, type RunPanel, type ScoreColumn, type ViewState } from '../lib/project-view.ts';
 import { defaultSort, type Sort } from '../lib/rows.ts';
 
 export interface TableView {
@@ -192,6 +193,18 @@ export class AppState {
   viewsShare = $state<number | null>(null);
   /** whether the model and run panel on the left is shown (closing it gives the views the width) */
   sidePanelOpen = $state(initialSidePanel());
+
+  // ---- the circuit ----
+  /** the circuit the Circuit view shows: the project's, a run's, or one read from a `patchbench circuit` file */
+  circuit = $state.raw<CircuitResult | null>(null);
+  /**
+   * The circuit a save writes, with its provenance: the project's or the last run's. A circuit read
+   * from a file does not say how it was computed, so it is shown but never replaces this one.
+   */
+  projectCircuit = $state.raw<{ circuit: CircuitResult; provenance: Provenance | null } | null>(null);
+  /** the Circuit view's n and score (null: the circuit's own) */
+  circuitView = $state<CircuitView | null>(null);
+  circuitError = $state<string | null>(null);
 
   private tokenizeLatest = latest();
   private predictLatest = latest();
@@ -547,6 +560,25 @@ export class AppState {
     this.refreshBaseline();
   }
 
+  /** Circuit → Open circuit file…: a `patchbench circuit --out` JSON, shown in the Circuit view. */
+  async openCircuitFile(): Promise<void> {
+    this.circuitError = null;
+    try {
+      const f = await openText(this, { title: 'Open a circuit (patchbench circuit --out JSON)', filters: [{ name: 'Circuit JSON', extensions: ['json'] }] });
+      if (f) this.showCircuitFile(await this.call('circuit:parse', { text: f.text, source: f.path ?? f.name }));
+    } catch (e) {
+      this.circuitError = messageOf(e);
+    }
+  }
+
+  /** A circuit read from a file: shown at its own n and score, not saved with the project. */
+  showCircuitFile(c: CircuitResult): void {
+    this.circuit = c;
+    this.circuitView = null;
+    this.circuitError = null;
+    this.tab = 'circuit';
+  }
+
   // ---- jobs ----
 
   async run(): Promise<void> {
@@ -655,6 +687,7 @@ export class AppState {
       selectedPair: this.selected,
       table: $state.snapshot(this.tableView),
       ...(this.viewsShare === null ? {} : { viewsShare: this.viewsShare }),
+      ...(this.circuitView ? { circuit: $state.snapshot(this.circuitView) } : {}),
       ...(stale ? { draftPairs: $state.snapshot(this.pairs) } : {}),
     };
     const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
@@ -666,6 +699,7 @@ export class AppState {
       result: withResult ? this.result : null,
       provenance: withResult ? this.provenance : null,
       view: viewOf(view),
+      ...(this.projectCircuit ? { circuit: this.projectCircuit.circuit, circuitProvenance: this.projectCircuit.provenance } : {}),
     };
   }
 
@@ -688,6 +722,7 @@ export class AppState {
     this.pairs = [{ clean: '', corrupted: '', answer: '', wrong: '' }];
     this.showResult(null, false);
     this.resultSettings = this.resultPairs = this.provenance = null;
+    this.circuit = this.projectCircuit = this.circuitView = null;
     this.selection = EMPTY_SELECTION;
     this.project = { path: null, name: 'Untitled' };
     this.modelNotice = null;
@@ -749,6 +784,10 @@ export class AppState {
     this.recallK = run.recallK ?? 10;
     this.scatterQk = view.scatterQk !== false;
     this.prependBos = run.prependBos;
+    this.circuit = p.circuit ?? null;
+    this.projectCircuit = p.circuit ? { circuit: p.circuit, provenance: p.circuitProvenance ?? null } : null;
+    this.circuitView = view.circuit ?? null;
+    this.circuitError = null;
     this.pairs = p.pairs.map((x) => ({ ...x }));
     this.retokenize();
     this.resultPairsVersion = this.pairsVersion;
