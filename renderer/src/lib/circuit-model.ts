@@ -71,17 +71,18 @@ export function stepOf(steps: readonly number[], n: number): number {
 /** Node ids of the view: the graph's sources 0 … S − 1 (input, heads, MLPs), then the logits S. */
 export const logitsNode = (g: EdgeGraph) => g.sources.length;
 
-/** The nodes a circuit keeps (1) — after pruning, exactly those its edges touch, the logits included. */
+/**
+ * The nodes a circuit keeps (1), as the engine's circuitNodes names them: the sources of its
+ * edges, and the logits when they are read. After pruning every node whose input is fed also
+ * writes onwards, so this is every node the circuit touches.
+ */
 export function circuitNodeMask(g: EdgeGraph, c: Circuit): Uint8Array {
   const m = new Uint8Array(g.sources.length + 1);
   for (let e = 0; e < c.length; e++) {
     if (!c[e]) continue;
     m[g.src[e]] = 1;
-    const d = g.destinations[g.dst[e]];
-    if (d.kind === 'logits') m[g.sources.length] = 1;
+    if (g.destinations[g.dst[e]].kind === 'logits') m[g.sources.length] = 1;
   }
-  // A destination input belongs to its reader: a head whose q is fed is in the circuit.
-  for (let e = 0; e < c.length; e++) if (c[e]) m[readerNode(g, g.dst[e])] = 1;
   return m;
 }
 

@@ -5,7 +5,7 @@
  * Where n is one of the curve's points, their values are named in the marker's label; between
  * points nothing is interpolated (each point is a real patched run). Pure.
  */
-import type { EChartsOption, LineSeriesOption } from 'echarts';
+import type { EChartsOption, LineSeriesOption, ScatterSeriesOption } from 'echarts';
 import { RANKING_NAMES, type CircuitResult, type RankingName } from '../../../../shared/contract.ts';
 import { fmt, tooltipStyle, type ChartTheme } from './theme.ts';
 
@@ -53,9 +53,8 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
   const lo = Math.min(0, ...ys);
   const hi = Math.max(1, ...ys);
   const at = valuesAt(faithfulness, n);
-  const markLabel = `n = ${n}${at.length ? `\n${at.map(([r, v]) => `${CURVE_TITLES[r]} ${fmt(v, 3)}`).join('\n')}` : ''}`;
   const colour = (r: RankingName) => (r === 'random' ? theme.muted : r === 'eap_ig' ? theme.series[0] : theme.series[1]);
-  const series: LineSeriesOption[] = cs.map(
+  const series: (LineSeriesOption | ScatterSeriesOption)[] = cs.map(
     ([r, pts]): LineSeriesOption => ({
       id: `curve:${r}`,
       name: CURVE_TITLES[r],
@@ -68,6 +67,7 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
       z: 2,
     }),
   );
+  // The current n: a vertical line, and the curves' own points where n is one of them.
   series.push({
     id: 'marker',
     name: 'current n',
@@ -79,9 +79,23 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
       symbol: 'none',
       animation: false,
       lineStyle: { color: theme.focus, width: 1.5, type: 'solid' },
-      label: { formatter: markLabel, color: theme.text, fontSize: 10, position: 'insideEndTop', backgroundColor: theme.background },
+      label: { formatter: `n = ${n}`, color: theme.text, fontSize: 10, position: 'end', distance: 2 },
       data: [{ xAxis: Math.max(1, n) }],
     },
+  });
+  const side = { eap_ig: 'left', eap: 'right', random: 'bottom' } as const;
+  series.push({
+    id: 'at-n',
+    name: 'at n',
+    type: 'scatter',
+    silent: true,
+    z: 4,
+    data: at.map(([r, v]) => ({
+      value: [n, v],
+      itemStyle: { color: colour(r), borderColor: theme.focus, borderWidth: 1.5 },
+      label: { show: true, position: side[r], formatter: fmt(v, 3), color: theme.text, fontSize: 10, backgroundColor: theme.background, padding: [1, 2] },
+    })),
+    symbolSize: 9,
   });
   return {
     backgroundColor: theme.background,
@@ -90,7 +104,7 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
     textStyle: { color: theme.text },
     title: { text: 'Faithfulness of the top-n circuit', left: 8, top: 4, textStyle: { color: theme.text, fontSize: 12, fontWeight: 600 } },
     legend: { top: 24, left: 8, textStyle: { color: theme.text, fontSize: 11 }, itemWidth: 22, itemHeight: 8, data: cs.map(([r]) => CURVE_TITLES[r]) },
-    grid: { left: 46, right: 18, top: 52, bottom: 40 },
+    grid: { left: 46, right: 22, top: 60, bottom: 40 },
     xAxis: { ...axis, type: 'log', logBase: 10, min: 1, max: Math.max(10, edges), name: 'edges n (log)', nameLocation: 'middle', nameGap: 24 },
     yAxis: { ...axis, type: 'value', min: Math.floor(lo * 10) / 10, max: Math.ceil(hi * 10) / 10, name: 'faithfulness', nameLocation: 'middle', nameGap: 32 },
     tooltip: { ...tooltipStyle(theme), trigger: 'item', formatter: (p: unknown) => faithTooltip(p as { seriesName: string; value: number[] }) },
