@@ -312,6 +312,9 @@ describe('the faithfulness chart', () => {
       o.series.find((s) => s.id === 'at-n')!.data.map((d) => (d as { value: number[] }).value),
       [[50, 0.9], [50, 0.97]],
     );
+    const legend = (o as unknown as { legend: { formatter: (name: string) => string } }).legend;
+    assert.equal(legend.formatter('EAP-IG'), 'EAP-IG  0.970');
+    assert.equal(legend.formatter('random'), 'random');
     const o20 = faithfulnessOption({ faithfulness: f, n: 20, edges: 479, theme: THEMES.dark }) as typeof o;
     assert.equal(o20.series.find((s) => s.id === 'marker')!.markLine!.data[0].xAxis, 20);
     assert.equal(o20.series.find((s) => s.id === 'at-n')!.data.length, 0);

@@ -2,8 +2,8 @@
  * The faithfulness curve as an ECharts option: faithfulness F(n) of the top-n circuit against the
  * number of edges n (log axis), one line per ranking the result has (EAP, EAP-IG, and random
  * circuits of the same size as the baseline), with the view's current n marked by a vertical line.
- * Where n is one of the curve's points, their values are named in the marker's label; between
- * points nothing is interpolated (each point is a real patched run). Pure.
+ * Where n is one of the curve's points, those points are ringed and their values named in the
+ * legend; between points nothing is interpolated (each point is a real patched run). Pure.
  */
 import type { EChartsOption, LineSeriesOption, ScatterSeriesOption } from 'echarts';
 import { RANKING_NAMES, type CircuitResult, type RankingName } from '../../../../shared/contract.ts';
@@ -62,6 +62,7 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
       data: pts,
       symbol: 'circle',
       symbolSize: 5,
+      clip: false,
       lineStyle: { color: colour(r), width: 2, type: r === 'random' ? 'dashed' : 'solid' },
       itemStyle: { color: colour(r) },
       z: 2,
@@ -83,7 +84,6 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
       data: [{ xAxis: Math.max(1, n) }],
     },
   });
-  const side = { eap_ig: 'left', eap: 'right', random: 'bottom' } as const;
   series.push({
     id: 'at-n',
     name: 'at n',
@@ -93,7 +93,6 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
     data: at.map(([r, v]) => ({
       value: [n, v],
       itemStyle: { color: colour(r), borderColor: theme.focus, borderWidth: 1.5 },
-      label: { show: true, position: side[r], formatter: fmt(v, 3), color: theme.text, fontSize: 10, backgroundColor: theme.background, padding: [1, 2] },
     })),
     symbolSize: 9,
   });
@@ -103,10 +102,23 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
     aria: { enabled: true, label: { description: faithfulnessDescription(faithfulness, n) } },
     textStyle: { color: theme.text },
     title: { text: 'Faithfulness of the top-n circuit', left: 8, top: 4, textStyle: { color: theme.text, fontSize: 12, fontWeight: 600 } },
-    legend: { top: 24, left: 8, textStyle: { color: theme.text, fontSize: 11 }, itemWidth: 22, itemHeight: 8, data: cs.map(([r]) => CURVE_TITLES[r]) },
+    // the values at n (where n is a point of the curve) are named in the legend, where they never overlap the lines
+    legend: {
+      top: 24,
+      left: 8,
+      textStyle: { color: theme.text, fontSize: 11 },
+      itemWidth: 22,
+      itemHeight: 8,
+      data: cs.map(([r]) => CURVE_TITLES[r]),
+      formatter: (name: string) => {
+        const v = at.find(([r]) => CURVE_TITLES[r] === name);
+        return v ? `${name}  ${fmt(v[1], 3)}` : name;
+      },
+    },
     grid: { left: 46, right: 22, top: 60, bottom: 40 },
     xAxis: { ...axis, type: 'log', logBase: 10, min: 1, max: Math.max(10, edges), name: 'edges n (log)', nameLocation: 'middle', nameGap: 24 },
-    yAxis: { ...axis, type: 'value', min: Math.floor(lo * 10) / 10, max: Math.ceil(hi * 10) / 10, name: 'faithfulness', nameLocation: 'middle', nameGap: 32 },
+    // 0 … 1 (the empty circuit … the full model) unless a value lies well outside: then ECharts' own round ends
+    yAxis: { ...axis, type: 'value', min: lo < -0.02 ? undefined : 0, max: hi > 1.02 ? undefined : 1, name: 'faithfulness', nameLocation: 'middle', nameGap: 32 },
     tooltip: { ...tooltipStyle(theme), trigger: 'item', formatter: (p: unknown) => faithTooltip(p as { seriesName: string; value: number[] }) },
     series,
   };
