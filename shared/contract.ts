@@ -262,9 +262,19 @@ export type ProjectSettings = Infer<typeof projectSettings>;
 const provenance = s.object({ appVersion: s.nullable(s.string()), backend: s.string(), date: s.string(), seconds: s.anyNumber() });
 export type Provenance = Infer<typeof provenance>;
 
+/** A project's pairs: at most as many as one job runs (the file format itself has no limit). */
+export const projectPairs = s.array(promptPair, { max: 10_000 });
+/** The longest view state a project saves, as JSON text. */
+export const VIEW_MAX_CHARS = 50_000_000;
+/**
+ * The longest view state a project opens with: below VIEW_MAX_CHARS by a margin for the defaults the
+ * UI fills in (a few hundred characters), so that a view that opened can always be saved again.
+ */
+export const OPENED_VIEW_MAX_CHARS = VIEW_MAX_CHARS - 1_000_000;
+
 /** A project as the UI holds it; the host turns it into the file format and back. */
 export const projectDoc = s.object({
-  pairs: s.array(promptPair, { max: 10_000 }),
+  pairs: projectPairs,
   /** the settings that produced `result` (or, without a result, the run panel's) */
   settings: projectSettings,
   /** the model folder the project uses */
@@ -274,7 +284,7 @@ export const projectDoc = s.object({
   /** when `result` came from a saved project: its provenance, kept as it was */
   provenance: s.optional(s.nullable(provenance)),
   /** the view state: selection, tab, theme, table sort, run panel… (kept apart from results) */
-  view: s.jsonObject({ maxBytes: 50_000_000 }),
+  view: s.jsonObject({ maxBytes: VIEW_MAX_CHARS }),
   /** a circuit computed with the project (saved with it when it carries its request) */
   circuit: s.optional(s.nullable(circuitResult)),
   /** the circuit's provenance, kept as it was */
@@ -282,6 +292,10 @@ export const projectDoc = s.object({
 });
 export type ProjectDoc = Infer<typeof projectDoc>;
 
+/**
+ * A project as opened. Its limits are those of projectDoc or stricter (the host checks them on
+ * opening), so whatever opens can be saved back.
+ */
 export const openedProject = s.object({
   /** the file read */
   file: s.string(),
@@ -295,18 +309,20 @@ export const openedProject = s.object({
   /** the file's schema version, and whether it was migrated to the current one */
   schemaVersion: s.number({ int: true }),
   migrated: s.boolean(),
-  pairs: s.array(promptPair),
+  pairs: projectPairs,
   settings: projectSettings,
   result: s.nullable(patchingResult),
   provenance: s.nullable(provenance),
-  view: s.jsonObject({ maxBytes: 50_000_000 }),
+  view: s.jsonObject({ maxBytes: OPENED_VIEW_MAX_CHARS }),
   /** whether the project's model is there and unchanged, in words */
-  model: s.object({ name: s.string(), dir: s.string(), status: s.enum(MODEL_STATUSES), message: s.string() }),
+  model: s.object({ name: s.string(), dir: path, status: s.enum(MODEL_STATUSES), message: s.string() }),
   /** the model now loaded in the engine (the project's, when it was found), or null */
   loaded: s.nullable(modelInfo),
   /** the project's circuit, if it has one */
   circuit: s.optional(s.nullable(circuitResult)),
   circuitProvenance: s.optional(s.nullable(provenance)),
+  /** what was odd but readable, each naming the file: unknown (misspelled?) keys, ignored; a view state too large to keep */
+  warnings: s.array(s.string()),
 });
 export type OpenedProject = Infer<typeof openedProject>;
 

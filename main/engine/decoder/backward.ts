@@ -13,6 +13,7 @@ import type { ModelConfig } from '../config.ts';
 import type { BackwardOptions, GradFn } from '../architecture.ts';
 import { ACTIVATIONS } from '../gpt2/activations.ts';
 import { byKvHead, type DecoderLayerTape, type DecoderTape, type NormTape } from './forward.ts';
+import { perHeadInBackward } from './heads.ts';
 import type { Rotary } from './rotary.ts';
 import { fastTransposedMatMul } from '../native-matmul.ts';
 import { transposedWeights, type DecoderLayerT, type DecoderWeights, type Norm } from './weights.ts';
@@ -48,12 +49,17 @@ const T = (t: tf.Tensor, perm: number[]) => tf.transpose(t, perm);
 
 /**
  * gFinal: ∂metric/∂(final-normed residual at the last position) [N, D]. Calls onGrad for every
- * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape.
+ * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape. With
+ * `inputGrads`, also at each query head's q input and each KV head's k and v inputs (before the
+ * norm, through rotary) and at the MLP's input (see BackwardOptions); the residual gradient
+ * through attention is then the sum over those copies, so the pass costs about what it does
+ * without them.
  */
 export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, tape: DecoderTape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
   const { nHeads: H, nKvHeads: K, dHead: dh, dModel: D } = cfg;
   const P = tape.positions;
   const N = o.start ? o.start.grad.shape[0] : gFinal.shape[0];
+  const split = !!o.inputGrads;
   let g = o.start
     ? tf.clone(o.start.grad)
     : tf.tidy(() => {
@@ -92,6 +98,7 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
         gH2 = back(gPre, 'wInT');
       }
       const gMlpIn = normBackward(cfg, gH2, lw.ln2, t.ln2);
+      if (split) onGrad(n + 'hook_mlp_in', gMlpIn);
       // Sequential: the attention writes to resid_mid, which the MLP reads. Parallel: both read resid_pre.
       const gAttnOut = cfg.parallelAttnMlp ? gIn : tf.add(gIn, gMlpIn);
       if (!cfg.parallelAttnMlp) onGrad(n + 'hook_resid_mid', gAttnOut);
@@ -119,8 +126,22 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
       const gQ = rotary.backward(gRotQ, 0);
       onGrad(n + 'attn.hook_k', gK);
       onGrad(n + 'attn.hook_q', gQ);
-      const gH = tf.addN([back(tf.reshape(gQ, [N, P, H * dh]), 'wqT'), back(tf.reshape(gK, [N, P, K * dh]), 'wkT'), back(tf.reshape(gV, [N, P, K * dh]), 'wvT')]);
-      const gAttnIn = normBackward(cfg, gH, lw.ln1, t.ln1);
+      let gAttnIn: tf.Tensor; // [N, P, D]
+      if (split) {
+        // The norm acts on each head's copy alone: its saved statistics broadcast over the head axis.
+        const ln1 = { xhat: tf.expandDims(t.ln1.xhat, 2), inv: tf.expandDims(t.ln1.inv, 2) };
+        const perHead = (g: tf.Tensor, w: tf.Tensor2D) => normBackward(cfg, perHeadInBackward(g, w), lw.ln1, ln1);
+        const gQin = perHead(gQ, lw.wq); // [N, P, H, D]
+        const gKin = perHead(gK, lw.wk); // [N, P, K, D]
+        const gVin = perHead(gV, lw.wv);
+        onGrad(n + 'hook_v_input', gVin);
+        onGrad(n + 'hook_k_input', gKin);
+        onGrad(n + 'hook_q_input', gQin);
+        gAttnIn = tf.addN([tf.sum(gQin, 2), tf.sum(gKin, 2), tf.sum(gVin, 2)]);
+      } else {
+        const gH = tf.addN([back(tf.reshape(gQ, [N, P, H * dh]), 'wqT'), back(tf.reshape(gK, [N, P, K * dh]), 'wkT'), back(tf.reshape(gV, [N, P, K * dh]), 'wvT')]);
+        gAttnIn = normBackward(cfg, gH, lw.ln1, t.ln1);
+      }
       const gResidPre = cfg.parallelAttnMlp ? tf.addN([gIn, gMlpIn, gAttnIn]) : tf.add(gAttnOut, gAttnIn);
       onGrad(n + 'hook_resid_pre', gResidPre);
       return gResidPre;

@@ -157,6 +157,8 @@ export class AppState {
   provenance = $state.raw<Provenance | null>(null);
   /** a sentence when the opened project's model is missing or changed */
   modelNotice = $state<string | null>(null);
+  /** what was odd but readable in the project file just opened (unknown keys…), until dismissed */
+  projectWarnings = $state<{ file: string; messages: string[] } | null>(null);
   /** the modal dialog shown, if any */
   dialog = $state<Dialog | null>(null);
   projectFiles = $state.raw<{ recent: ProjectFileEntry[]; examples: ProjectFileEntry[]; defaultDir: string } | null>(null);
@@ -726,6 +728,7 @@ export class AppState {
     this.selection = EMPTY_SELECTION;
     this.project = { path: null, name: 'Untitled' };
     this.modelNotice = null;
+    this.projectWarnings = null;
     this.tab = 'pairs';
     this.select(0);
     this.retokenize();
@@ -771,6 +774,9 @@ export class AppState {
       this.modelError = null;
     }
     this.modelNotice = p.model.status === 'ok' ? null : p.model.message;
+    // The host names the file in each warning; the banner names it once.
+    const warnings = p.warnings ?? [];
+    this.projectWarnings = warnings.length ? { file: p.file, messages: warnings.map((w) => (w.startsWith(`${p.file}: `) ? w.slice(p.file.length + 2) : w)) } : null;
     // The run panel: as the user left it (view state), else the project's settings.
     const run = view.run ?? { ...p.settings, verifyK: p.settings.verifyTop ?? this.verifyK, method: runMethodOf(p.settings) };
     this.direction = run.direction;
