@@ -103,6 +103,29 @@ describe('the Circuit view', { skip: noChromium }, () => {
     await until('back at 50', async () => (await markedN()) === 50);
   });
 
+  test('Save As keeps the circuit, and reopening shows it at the saved n and score', async () => {
+    const digest = () => page.evaluate('(() => { const c = window.patchbench_app.circuit; return JSON.stringify([Array.from(c.eap), Array.from(c.eapIg), Array.from(c.circuit), c.faithfulness, c.request]); })()');
+    const before = await digest();
+    await setN(100);
+    await until('n = 100', async () => (await markedN()) === 100);
+    await page.getByTestId('save-project').click(); // an example is untitled: Save asks where
+    await page.getByTestId('dialog-saveAs').waitFor();
+    await page.locator('#save-path').fill(join(host.home, 'saved', 'with-circuit.patchbench'));
+    await page.locator('#save-path').press('Enter');
+    await page.getByTestId('dialog-saveAs').waitFor({ state: 'detached' });
+    await setN(7); // changed after saving: view state only, so no unsaved changes
+    await page.getByTestId('open-project').click();
+    await page.getByTestId('dialog-open').waitFor();
+    await page.getByTestId('recent-projects').getByRole('button', { name: /with-circuit/ }).click();
+    await page.getByTestId('dialog-open').waitFor({ state: 'detached' });
+    await page.getByTestId('circuit-graph').waitFor(); // the view state: the Circuit tab
+    assert.equal(await markedN(), 100);
+    assert.equal(await drawn(), edgesAt(100));
+    assert.equal(await digest(), before, 'scores, circuit, curve and request as they were');
+    await setN(50);
+    await until('back at 50', async () => (await markedN()) === 50);
+  });
+
   test('the edge table sorts and filters', async () => {
     // |S| first: the top edge by EAP-IG
     const top = ranking[0];
