@@ -789,6 +789,11 @@ export class AppState {
   doc(): ProjectDoc {
     if (!this.model) throw new Error('Load a model first: a project records the model it uses.');
     const stale = !!this.result && this.resultPairsVersion !== this.pairsVersion;
+    const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
+    // A project file holds only whole pairs; pairs still being typed are kept as draft pairs in the
+    // view, which the editor reopens with.
+    const editing = $state.snapshot(this.pairs);
+    const unfinished = !withResult && editing.some((p) => !isWholePair(p));
     const view: ViewState = {
       theme: this.theme,
       tab: this.tab,
@@ -800,10 +805,9 @@ export class AppState {
       table: $state.snapshot(this.tableView),
       ...(this.viewsShare === null ? {} : { viewsShare: this.viewsShare }),
       ...(this.circuitView ? { circuit: $state.snapshot(this.circuitView) } : {}),
-      ...(stale ? { draftPairs: $state.snapshot(this.pairs) } : {}),
+      ...(stale || unfinished ? { draftPairs: editing } : {}),
     };
-    const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
-    const pairs = withResult ? this.resultPairs! : $state.snapshot(this.pairs);
+    const pairs = withResult ? this.resultPairs! : editing.filter(isWholePair);
     return {
       pairs,
       settings: withResult ? this.resultSettings! : this.currentSettings(),
@@ -1091,6 +1095,9 @@ export class AppState {
 }
 
 const AUTOSAVE_MS = 30_000;
+
+/** Every field filled in: what a project file stores as a pair. */
+const isWholePair = (p: PromptPair) => !!(p.clean && p.corrupted && p.answer && p.wrong);
 
 /** How many finished jobs the Jobs list keeps (as the host does). */
 const FINISHED_SHOWN = 5;
