@@ -9,7 +9,7 @@ import type { ThemeName } from './charts/theme.ts';
 import type { SortKey } from './rows.ts';
 import { RUN_METHODS, type RunMethod } from './session-file.ts';
 
-export const VIEW_TAB_NAMES = ['pairs', 'scatter', 'heatmap', 'recall'] as const;
+export const VIEW_TAB_NAMES = ['pairs', 'scatter', 'heatmap', 'recall', 'circuit'] as const;
 /** Extra columns the ranking table can show and sort by: the QK-fixed estimate and the AtP* scores. */
 export const SCORE_COLUMNS = ['attribution_qk', 'score_atp', 'score_atp_qk', 'score_graddrop', 'score_atp_star'] as const;
 export type ScoreColumn = (typeof SCORE_COLUMNS)[number];
@@ -31,6 +31,13 @@ export interface ViewState {
   table?: { sort: { key: SortKey; desc: boolean; abs: boolean }; kind: KindName | ''; layer: string; pos: string; search: string; score?: ScoreColumn };
   /** the scatter's head_q/head_k facets show the QK-fixed estimate next to the plain one */
   scatterQk?: boolean;
+  /** the Circuit view: its n (top edges before pruning) and the score it ranks by */
+  circuit?: CircuitView;
+}
+
+export interface CircuitView {
+  n: number;
+  score: 'eap' | 'eap_ig';
 }
 
 const SORT_KEYS: readonly SortKey[] = ['label', 'kind', 'layer', 'head', 'pos', 'attribution', 'score', 'activation', 'error'];
@@ -139,5 +146,9 @@ export function readView(raw: unknown): ViewState {
     }
   }
   if (typeof v.scatterQk === 'boolean') out.scatterQk = v.scatterQk;
+  if (isObj(v.circuit) && Number.isInteger(v.circuit.n) && (v.circuit.n as number) >= 1) {
+    const score = oneOf(v.circuit.score, ['eap', 'eap_ig'] as const);
+    if (score) out.circuit = { n: v.circuit.n as number, score };
+  }
   return out;
 }

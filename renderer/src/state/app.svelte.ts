@@ -30,7 +30,7 @@ import { pairsToJsonl } from '../lib/pairs-file.ts';
 import type { RunMethod } from '../lib/session-file.ts';
 import { openText, saveText, type OpenedFile } from '../lib/files.ts';
 import { EMPTY_SELECTION, focusOf, hover, lock, restrictTo, selectionFromView, selectionToView, toggleLock, type ComponentRef, type Selection } from '../lib/selection.ts';
-import { runMethodOf, settingsOf, viewOf, readView, VIEW_TAB_NAMES, type RunPanel, type ScoreColumn, type ViewState } from '../lib/project-view.ts';
+import { runMethodOf, settingsOf, viewOf, readView, VIEW_TAB_NAMES, type CircuitView, type RunPanel, type ScoreColumn, type ViewState } from '../lib/project-view.ts';
 import { defaultSort, type Sort } from '../lib/rows.ts';
 
 export interface TableView {
@@ -170,6 +170,13 @@ export class AppState {
   circuitPairs: PromptPair[] | null = null;
   /** why the last circuit job failed, in words (for the Circuit tab's Run form) */
   circuitError = $state<string | null>(null);
+  /** the Circuit view's n and score (null: the circuit's own) */
+  circuitView = $state<CircuitView | null>(null);
+  /**
+   * The computed circuit that a circuit read from a file is shown over: Save keeps it, since a
+   * `patchbench circuit --out` file does not say how it was computed.
+   */
+  private shadowedCircuit: { circuit: CircuitResult; provenance: Provenance | null; pairs: PromptPair[] | null } | null = null;
   /** bumped when a circuit arrives, so a new circuit makes the project dirty */
   private circuitVersion = $state(0);
   private jobCircuitPairs: PromptPair[] | null = null;
@@ -718,6 +725,34 @@ export class AppState {
     this.circuitProvenance = provenance;
     this.circuitPairs = pairs;
     this.circuitVersion++;
+    this.shadowedCircuit = null;
+    // a new circuit opens at its own n and score
+    this.circuitView = null;
+  }
+
+  /** Circuit → Open circuit file…: a `patchbench circuit --out` JSON, shown in the Circuit view. */
+  async openCircuitFile(): Promise<void> {
+    this.circuitError = null;
+    try {
+      const f = await openText(this, { title: 'Open a circuit (patchbench circuit --out JSON)', filters: [{ name: 'Circuit JSON', extensions: ['json'] }] });
+      if (f) this.showCircuitFile(await this.call('circuit:parse', { text: f.text, source: f.path ?? f.name }));
+    } catch (e) {
+      this.circuitError = messageOf(e);
+    }
+  }
+
+  /**
+   * A circuit read from a file: shown at its own n and score. It does not change what Save writes
+   * (the project keeps a computed circuit it has), so the project does not become dirty.
+   */
+  showCircuitFile(c: CircuitResult): void {
+    if (this.circuit?.request) this.shadowedCircuit = { circuit: this.circuit, provenance: this.circuitProvenance, pairs: this.circuitPairs };
+    this.circuit = c;
+    this.circuitProvenance = null;
+    this.circuitPairs = null;
+    this.circuitView = null;
+    this.circuitError = null;
+    this.tab = 'circuit';
   }
 
   private onCircuitDone(d: EventPayload<'job:done'>) {
@@ -772,6 +807,7 @@ export class AppState {
       selectedPair: this.selected,
       table: $state.snapshot(this.tableView),
       ...(this.viewsShare === null ? {} : { viewsShare: this.viewsShare }),
+      ...(this.circuitView ? { circuit: $state.snapshot(this.circuitView) } : {}),
       ...(stale ? { draftPairs: $state.snapshot(this.pairs) } : {}),
     };
     const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
@@ -795,15 +831,20 @@ export class AppState {
    * out, and `circuitNotSaved` says so after the save.
    */
   private circuitFor(pairs: PromptPair[]): Pick<ProjectDoc, 'circuit' | 'circuitProvenance'> {
-    if (!this.circuit) return {};
-    if (this.circuitPairs && JSON.stringify(this.circuitPairs) !== JSON.stringify(pairs)) return {};
-    return { circuit: this.circuit, circuitProvenance: this.circuitProvenance };
+    const c = this.circuit && !this.circuit.request && this.shadowedCircuit ? this.shadowedCircuit : { circuit: this.circuit, provenance: this.circuitProvenance, pairs: this.circuitPairs };
+    if (!c.circuit) return {};
+    if (c.pairs && JSON.stringify(c.pairs) !== JSON.stringify(pairs)) return {};
+    return { circuit: c.circuit, circuitProvenance: c.provenance };
   }
 
   /** Why the circuit is not in what Save writes (null: it is, or there is none). */
   get circuitNotSaved(): string | null {
     if (!this.circuit || !this.model) return null;
-    if (!this.circuit.request) return 'The circuit was read from a file that does not say how it was computed, so it is not saved with the project.';
+    if (!this.circuit.request) {
+      return this.shadowedCircuit
+        ? 'The circuit shown was read from a file that does not say how it was computed: the project keeps the circuit it had.'
+        : 'The circuit was read from a file that does not say how it was computed, so it is not saved with the project.';
+    }
     const saved = this.doc();
     if (!saved.circuit) return 'The circuit was computed on other pairs than the results the project saves, so it is not saved; run the circuit again on the saved pairs to keep it.';
     return null;
@@ -904,6 +945,7 @@ export class AppState {
     this.resultModelDir = p.model.dir;
     this.provenance = p.provenance;
     this.setCircuit(p.circuit ?? null, p.circuitProvenance ?? null, p.pairs);
+    this.circuitView = view.circuit ?? null;
     if (view.draftPairs) {
       this.pairs = view.draftPairs;
       this.retokenize();
