@@ -172,6 +172,8 @@ export class AppState {
   circuitError = $state<string | null>(null);
   /** the Circuit view's n and score (null: the circuit's own) */
   circuitView = $state<CircuitView | null>(null);
+  /** the Circuit tab's Run form (direction and metric are the run panel's); a project's circuit request fills it */
+  circuitForm = $state<Pick<CircuitRequest, 'method' | 'steps' | 'extraction' | 'n' | 'curve'>>({ method: 'eap-ig', steps: 5, extraction: 'top-n', n: 200, curve: true });
   /**
    * The computed circuit that a circuit read from a file is shown over: Save keeps it, since a
    * `patchbench circuit --out` file does not say how it was computed.
@@ -946,6 +948,8 @@ export class AppState {
     this.provenance = p.provenance;
     this.setCircuit(p.circuit ?? null, p.circuitProvenance ?? null, p.pairs);
     this.circuitView = view.circuit ?? null;
+    const req = p.circuit?.request;
+    if (req) this.circuitForm = { method: req.method, steps: req.steps, extraction: req.extraction, n: req.n, curve: req.curve };
     if (view.draftPairs) {
       this.pairs = view.draftPairs;
       this.retokenize();
