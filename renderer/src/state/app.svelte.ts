@@ -660,9 +660,16 @@ export class AppState {
   /** This page's new job: its latest report (progress may have come before the answer), else queued. */
   private follow(jobId: string, kind: JobInfo['kind']): void {
     const known = this.jobs.find((j) => j.jobId === jobId);
-    if (known && !isActive(known)) return; // it ended before the answer arrived; 'done' has been handled
     this.job = known ?? { jobId, kind, label: '', state: 'queued', phase: 'queued', done: 0, total: 0, elapsed: 0 };
+    // It may have ended before the answer came (cancelled from another window at once, say).
+    const ended = this.doneWhileStarting;
+    this.doneWhileStarting = [];
+    const mine = ended.find((d) => d.jobId === jobId);
+    if (mine) this.onJobDone(mine);
   }
+
+  /** 'done' events that came while a start was on its way: one may be the started job's. */
+  private doneWhileStarting: EventPayload<'job:done'>[] = [];
 
   /** Cancels this page's job. */
   async cancel(): Promise<void> {
@@ -685,6 +692,7 @@ export class AppState {
       const ended: JobInfo = { ...known, state: d.state, phase: d.state, elapsed: d.elapsed, ...(d.error ? { error: d.error } : {}) };
       this.jobs = upsertJob(this.jobs, ended);
     }
+    if (!this.job && this.starting) this.doneWhileStarting.push(d);
     if (!this.job || d.jobId !== this.job.jobId) {
       // A job this page did not start (another tab); keep its result only if we have none.
       if (!this.job && d.result && !this.result) this.showResult(d.result, false);
