@@ -207,6 +207,24 @@ export type PatchingResult = Infer<typeof patchingResult>;
 export const RANKING_NAMES = ['eap', 'eap_ig', 'random'] as const;
 export type RankingName = (typeof RANKING_NAMES)[number];
 
+/** What a circuit job computes: `patchbench circuit`'s options (shared/contract's names, the CLI's meanings). */
+export const circuitRequest = s.object({
+  direction: s.enum(DIRECTIONS),
+  metric: s.enum(METRIC_NAMES),
+  method: s.enum(['eap', 'eap-ig'] as const),
+  /** EAP-IG's steps m (ignored by EAP) */
+  steps: s.number({ int: true, min: 1, max: 100 }),
+  /** top-n: the n edges of largest |score|, then pruned; greedy: grown from the logits to n edges, then pruned */
+  extraction: s.enum(['top-n', 'greedy'] as const),
+  n: s.number({ int: true, min: 0 }),
+  /** also the faithfulness curve against the number of edges, with random circuits as the baseline */
+  curve: s.boolean(),
+});
+export type CircuitRequest = Infer<typeof circuitRequest>;
+
+const provenance = s.object({ appVersion: s.nullable(s.string()), backend: s.string(), date: s.string(), seconds: s.anyNumber() });
+export type Provenance = Infer<typeof provenance>;
+
 /**
  * Edge scores and a circuit, in the edge order of shared/circuit-graph.ts for `graph`: one value
  * per edge in `eap`, `eapIg` and `circuit` (1 in the circuit, 0 out).
@@ -223,18 +241,10 @@ export const circuitResult = s.object({
   circuit: s.float32(),
   faithfulness: s.array(s.object({ n: s.number({ int: true, min: 0 }), ranking: s.enum(RANKING_NAMES), faithfulness: s.anyNumber() })),
   /** how it was computed (absent for a circuit read from a `patchbench circuit --out` file) */
-  request: s.optional(
-    s.object({
-      direction: s.enum(DIRECTIONS),
-      metric: s.enum(METRIC_NAMES),
-      method: s.enum(['eap', 'eap-ig'] as const),
-      steps: s.number({ int: true, min: 1, max: 100 }),
-      extraction: s.enum(['top-n', 'greedy'] as const),
-      n: s.number({ int: true, min: 0 }),
-      curve: s.boolean(),
-    }),
-  ),
+  request: s.optional(circuitRequest),
   metric: s.optional(s.object({ clean: s.anyNumber(), corrupted: s.anyNumber() })),
+  /** where and when it was computed (a circuit job's result and a project's circuit carry it; a read-in file does not) */
+  provenance: s.optional(provenance),
   /** the file it was read from, for the view's caption */
   source: s.optional(s.string()),
 });
@@ -259,12 +269,19 @@ export const projectSettings = s.object({
 });
 export type ProjectSettings = Infer<typeof projectSettings>;
 
-const provenance = s.object({ appVersion: s.nullable(s.string()), backend: s.string(), date: s.string(), seconds: s.anyNumber() });
-export type Provenance = Infer<typeof provenance>;
+/** A project's pairs: at most as many as one job runs (the file format itself has no limit). */
+export const projectPairs = s.array(promptPair, { max: 10_000 });
+/** The longest view state a project saves, as JSON text. */
+export const VIEW_MAX_CHARS = 50_000_000;
+/**
+ * The longest view state a project opens with: below VIEW_MAX_CHARS by a margin for the defaults the
+ * UI fills in (a few hundred characters), so that a view that opened can always be saved again.
+ */
+export const OPENED_VIEW_MAX_CHARS = VIEW_MAX_CHARS - 1_000_000;
 
 /** A project as the UI holds it; the host turns it into the file format and back. */
 export const projectDoc = s.object({
-  pairs: s.array(promptPair, { max: 10_000 }),
+  pairs: projectPairs,
   /** the settings that produced `result` (or, without a result, the run panel's) */
   settings: projectSettings,
   /** the model folder the project uses */
@@ -274,7 +291,7 @@ export const projectDoc = s.object({
   /** when `result` came from a saved project: its provenance, kept as it was */
   provenance: s.optional(s.nullable(provenance)),
   /** the view state: selection, tab, theme, table sort, run panel… (kept apart from results) */
-  view: s.jsonObject({ maxBytes: 50_000_000 }),
+  view: s.jsonObject({ maxBytes: VIEW_MAX_CHARS }),
   /** a circuit computed with the project (saved with it when it carries its request) */
   circuit: s.optional(s.nullable(circuitResult)),
   /** the circuit's provenance, kept as it was */
@@ -282,6 +299,10 @@ export const projectDoc = s.object({
 });
 export type ProjectDoc = Infer<typeof projectDoc>;
 
+/**
+ * A project as opened. Its limits are those of projectDoc or stricter (the host checks them on
+ * opening), so whatever opens can be saved back.
+ */
 export const openedProject = s.object({
   /** the file read */
   file: s.string(),
@@ -295,18 +316,20 @@ export const openedProject = s.object({
   /** the file's schema version, and whether it was migrated to the current one */
   schemaVersion: s.number({ int: true }),
   migrated: s.boolean(),
-  pairs: s.array(promptPair),
+  pairs: projectPairs,
   settings: projectSettings,
   result: s.nullable(patchingResult),
   provenance: s.nullable(provenance),
-  view: s.jsonObject({ maxBytes: 50_000_000 }),
+  view: s.jsonObject({ maxBytes: OPENED_VIEW_MAX_CHARS }),
   /** whether the project's model is there and unchanged, in words */
-  model: s.object({ name: s.string(), dir: s.string(), status: s.enum(MODEL_STATUSES), message: s.string() }),
+  model: s.object({ name: s.string(), dir: path, status: s.enum(MODEL_STATUSES), message: s.string() }),
   /** the model now loaded in the engine (the project's, when it was found), or null */
   loaded: s.nullable(modelInfo),
   /** the project's circuit, if it has one */
   circuit: s.optional(s.nullable(circuitResult)),
   circuitProvenance: s.optional(s.nullable(provenance)),
+  /** what was odd but readable, each naming the file: unknown (misspelled?) keys, ignored; a view state too large to keep */
+  warnings: s.array(s.string()),
 });
 export type OpenedProject = Infer<typeof openedProject>;
 
@@ -322,19 +345,27 @@ export const recoverable = s.object({
 });
 export type Recoverable = Infer<typeof recoverable>;
 
+const errorInfo = s.object({ code: s.enum(ERROR_CODES), message: s.string() });
+export type ErrorInfo = Infer<typeof errorInfo>;
+
+export const JOB_KINDS = ['patching', 'circuit'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
 export const jobInfo = s.object({
   jobId: s.string(),
+  kind: s.enum(JOB_KINDS),
+  /** what the job computes, in a few words for the job list: "attribution · 3 kinds · 64 pairs" */
+  label: s.string(),
   state: s.enum(JOB_STATES),
   phase: s.string(),
   done: s.number(),
   total: s.number(),
-  /** seconds since the job started running (0 while queued) */
+  /** seconds since the job started running (0 while queued); for a finished job, how long it ran */
   elapsed: s.number(),
+  /** a failed (or cancelled) job: why */
+  error: s.optional(errorInfo),
 });
 export type JobInfo = Infer<typeof jobInfo>;
-
-const errorInfo = s.object({ code: s.enum(ERROR_CODES), message: s.string() });
-export type ErrorInfo = Infer<typeof errorInfo>;
 
 const fileFilter = s.object({ name: s.string(), extensions: s.array(s.string()) });
 
@@ -405,8 +436,13 @@ export const CHANNELS = {
     request: s.object({ pairs: pairList, prependBos: s.optional(s.boolean()), request: patchRequest }),
     response: s.object({ jobId: s.string() }),
   },
+  /** A circuit job (edge attribution patching) on the same queue as patching jobs; its result comes in `job:done`'s `circuit`. */
+  'circuit:start': {
+    request: s.object({ pairs: pairList, prependBos: s.optional(s.boolean()), request: circuitRequest }),
+    response: s.object({ jobId: s.string() }),
+  },
   'job:cancel': { request: s.object({ jobId: s.string({ min: 1, max: 100 }) }), response: s.object({ state: s.enum(JOB_STATES) }) },
-  /** jobs that are queued or running */
+  /** the jobs the host has, from every page and window: queued and running ones, then the last few finished (newest last) */
   'job:list': { request: s.none(), response: s.array(jobInfo) },
   /** Native dialogs: the Electron host only; the browser transport downloads and uploads instead. */
   'file:save': {
@@ -481,7 +517,10 @@ export const EVENTS = {
       jobId: s.string(),
       state: s.enum(['succeeded', 'failed', 'cancelled'] as const),
       elapsed: s.number(),
+      /** a patching job's result */
       result: s.optional(patchingResult),
+      /** a circuit job's result, with its request, metric and provenance (so a project saves it) */
+      circuit: s.optional(circuitResult),
       error: s.optional(errorInfo),
     }),
   },

@@ -23,6 +23,21 @@ test('bench prints one JSON summary with exactly the agreed keys', () => {
   for (const k of keys.slice(1)) assert.ok(Number.isFinite(summary[k]) && summary[k] > 0, `${k} = ${summary[k]}`);
 });
 
+test('bench --only measures just the keys named (and forward_s), and names the valid keys for a wrong one', () => {
+  const run = (only: string) =>
+    spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'main/bench/bench.ts'), '--model', TINY, '--pairs', '2', '--pos', '8', '--repeats', '1', '--threads', '1', '--only', only], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+  const r = run('attribution_s,eap_s');
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  assert.deepEqual(Object.keys(summary).sort(), ['attribution_s', 'backend', 'eap_s', 'forward_s', 'peak_rss_bytes']);
+  const bad = run('attribution,eap_s');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--only attribution: not a measurement; use any of forward_s, attribution_s, .*faithfulness_curve_s/);
+});
+
 test('bench:heap reports the wasm heap after loading, activation and attribution patching', () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'main/bench/heap.ts'), '--model', TINY, '--pairs', '2', '--pos', '8'], {
     cwd: ROOT,

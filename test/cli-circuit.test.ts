@@ -1,9 +1,10 @@
 /** `patchbench circuit` as a user runs it: the JSON's exact keys and names, the CSV, and one-line errors. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { DECODER_FIXTURES, writeDecoderFixture } from './fixtures/generate-decoder.ts';
 import { readJson, runCli, TINY } from './helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-circuit-cli-'));
@@ -63,4 +64,33 @@ describe('patchbench circuit', () => {
     bad(/give --top-n N or --greedy N, not both/, '--top-n', '5', '--greedy', '5', '--out', join(tmp, 'x.json'));
     bad(/--steps must be an integer from 1 to 100/, '--method', 'eap-ig', '--steps', '0', '--out', join(tmp, 'x.json'));
   });
+
+  // The rotary families: Llama with grouped-query attention (k/v inputs per KV head), Pythia with
+  // parallel attention and MLP (no head feeds its own layer's MLP).
+  for (const [name, edges] of [['llama-gqa-bf16', 190], ['neox-parallel', 250]] as const) {
+    test(`${name}: the graph of its family, and the full graph is faithful 1`, () => {
+      const model = writeDecoderFixture(join(tmp, name), DECODER_FIXTURES[name]);
+      const jsonl = join(tmp, `${name}.jsonl`);
+      const pair = (a: string, b: string) => JSON.stringify({ clean: `When ${a} and ${b} met, ${b} gave it to `, corrupted: `When ${a} and ${b} met, ${a} gave it to `, answer: a, wrong: b });
+      writeFileSync(jsonl, [pair('M', 'J'), pair('K', 'T'), pair('A', 'S')].join('\n') + '\n');
+      const out = join(tmp, `${name}.json`);
+      const r = cli('circuit', '--model', model, '--pairs', jsonl, '--method', 'eap-ig', '--steps', '2', '--top-n', '20', '--curve', '--out', out);
+      assert.equal(r.code, 0, r.err);
+      const j = readJson(out);
+      assert.equal(j.edges.length, edges);
+      const dsts = new Set<string>(j.edges.map((e: { dst: string }) => e.dst));
+      const { heads, kvHeads = heads, layers } = DECODER_FIXTURES[name];
+      for (let l = 0; l < layers; l++) {
+        for (let h = 0; h < heads; h++) assert.ok(dsts.has(`a${l}.h${h}q`));
+        for (let h = 0; h < heads; h++) for (const kv of 'kv') assert.equal(dsts.has(`a${l}.h${h}${kv}`), h < kvHeads, `a${l}.h${h}${kv}`);
+      }
+      const ownMlp = j.edges.filter((e: { src: string; dst: string }) => {
+        const [a, m] = [/^a(\d+)\./.exec(e.src), /^m(\d+)$/.exec(e.dst)];
+        return a && m && a[1] === m[1];
+      });
+      assert.equal(ownMlp.length, name === 'neox-parallel' ? 0 : layers * heads);
+      for (const p of j.faithfulness.filter((p: { n: number }) => p.n === edges)) assert.ok(Math.abs(p.faithfulness - 1) < 1e-3, JSON.stringify(p));
+      assert.ok(j.faithfulness.some((p: { n: number }) => p.n === edges), 'the curve reaches the full graph');
+    });
+  }
 });

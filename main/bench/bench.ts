@@ -1,12 +1,14 @@
 /**
- * `npm run bench -- [--model DIR | --arch gpt2-small|pythia-410m|qwen2.5-0.5b|llama-3.2-1b] [--backend NAME] [--pairs 8] [--pos 16] [--repeats 3]`
+ * `npm run bench -- [--model DIR | --arch gpt2-small|pythia-410m|qwen2.5-0.5b|llama-3.2-1b] [--backend NAME] [--pairs 8] [--pos 16] [--repeats 3] [--only KEY,…]`
  *
  * Times the engine's core work on the backend in use (`--backend` forces one, as PATCHBENCH_BACKEND
  * does: webgpu, wasm, cpu, node, node-gpu). Without --model it makes (once, cached in .cache/) a
  * random-weight checkpoint of the --arch shape (default GPT-2 small); a shape that does not fit the
  * backend is refused before its weights are made. The last line on stdout is one JSON
  * object (seconds, median of repeats) whose keys match the PyTorch peer torch_bench.py (in the team folder), the
- * PyTorch peer, so both can be run on the same machine and compared.
+ * PyTorch peer, so both can be run on the same machine and compared. `--only` measures just the
+ * keys named (`forward_s` is always measured: the ratios are in forward passes), for the big shapes
+ * where the whole list takes long.
  */
 import { parseArgs } from 'node:util';
 import { initBackend } from '../engine/backend.ts';
@@ -42,6 +44,7 @@ const { values: a } = parseArgs({
     pos: { type: 'string', default: '16' },
     repeats: { type: 'string', default: '3' },
     threads: { type: 'string', default: String(defaultThreads()) },
+    only: { type: 'string' },
   },
 });
 await initBackend(a.backend ?? process.env.PATCHBENCH_BACKEND).catch((e: Error) => {
@@ -74,7 +77,31 @@ log(`model ${model.info.name}: ${model.info.nLayers} layers, d_model ${model.inf
 const patch = (kinds: Kind[], method: PatchRequest['method'], atpStar: Pick<PatchRequest, 'qkFix' | 'gradDrop'> = {}) => () =>
   runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method, ...atpStar }, { runner: pool.runner });
 const noNeurons = model.info.kinds.filter((k) => k !== 'neuron');
-// Exactly the keys the patching and AtP* issues name (the thread count is on stderr above).
+// Exactly the keys the patching, AtP* and circuits issues name (the thread count is on stderr above).
+// Activation patching and the faithfulness curve run once after the warm-up: they are long.
+const measurements: [key: string, repeats: number, run: () => Promise<unknown>][] = [
+  ['attribution_s', repeats, patch(noNeurons, 'attribution')],
+  ['attribution_with_neurons_s', repeats, patch([...model.info.kinds], 'attribution')],
+  // AtP* (issue 12): the QK fix adds no pass; GradDrop adds L partial backward passes.
+  ['attribution_qk_s', repeats, patch(noNeurons, 'attribution', { qkFix: true })],
+  ['attribution_atp_star_s', repeats, patch(noNeurons, 'attribution', { qkFix: true, gradDrop: true })],
+  ['activation_head_z_s', 1, patch(['head_z'], 'activation')],
+  ['activation_resid_pre_s', 1, patch(['resid_pre'], 'activation')],
+  // Circuits run on this thread: EAP's scores alone (2 forward + 1 backward), then the whole EAP job
+  // with the faithfulness curve (9 sizes × the EAP ranking and 5 random circuits, batched).
+  ['eap_s', repeats, () => edgeScores(model, pairs, { direction: 'denoising', metric: 'logit-diff', steps: 1 })],
+  [
+    'faithfulness_curve_s',
+    1,
+    () => runCircuit(model, pairs, { direction: 'denoising', metric: 'logit-diff', method: 'eap', steps: 1, extraction: 'top-n', n: 200, curve: true }),
+  ],
+];
+const only = a.only?.split(',').map((k) => k.trim()).filter((k) => k && k !== 'forward_s');
+const unknown = only?.filter((k) => !measurements.some(([key]) => key === k));
+if (unknown?.length) {
+  process.stderr.write(`bench: --only ${unknown.join(', ')}: not a measurement; use any of forward_s, ${measurements.map(([k]) => k).join(', ')}\n`);
+  process.exit(2);
+}
 const result: Record<string, number | string> = { backend: model.info.backend };
 result.forward_s = await median(repeats, async () => {
   const t = model.tokensTensor(pairs.corrupted);
@@ -83,38 +110,31 @@ result.forward_s = await median(repeats, async () => {
   t.dispose();
   final.dispose();
 });
-log(`forward ${result.forward_s}`);
-result.attribution_s = await median(repeats, patch(noNeurons, 'attribution'));
-log(`attribution ${result.attribution_s}`);
-result.attribution_with_neurons_s = await median(repeats, patch([...model.info.kinds], 'attribution'));
-log(`attribution with neurons ${result.attribution_with_neurons_s}`);
-// AtP* (issue 12): the QK fix adds no pass; GradDrop adds L partial backward passes.
-result.attribution_qk_s = await median(repeats, patch(noNeurons, 'attribution', { qkFix: true }));
-log(`attribution with the QK fix ${result.attribution_qk_s}`);
-result.attribution_atp_star_s = await median(repeats, patch(noNeurons, 'attribution', { qkFix: true, gradDrop: true }));
-log(`attribution AtP* ${result.attribution_atp_star_s}`);
-result.activation_head_z_s = await median(1, patch(['head_z'], 'activation'));
-log(`activation head_z ${result.activation_head_z_s}`);
-result.activation_resid_pre_s = await median(1, patch(['resid_pre'], 'activation'));
-log(`activation resid_pre ${result.activation_resid_pre_s}`);
-// Circuits run on this thread: EAP's scores alone (2 forward + 1 backward), then the whole EAP job
-// with the faithfulness curve (9 sizes × the EAP ranking and 5 random circuits, batched).
-result.eap_s = await median(repeats, () => edgeScores(model, pairs, { direction: 'denoising', metric: 'logit-diff', steps: 1 }));
-log(`eap ${result.eap_s}`);
-result.faithfulness_curve_s = await median(1, () =>
-  runCircuit(model, pairs, { direction: 'denoising', metric: 'logit-diff', method: 'eap', steps: 1, extraction: 'top-n', n: 200, curve: true }),
-);
-log(`faithfulness curve ${result.faithfulness_curve_s}`);
+log(`forward_s ${result.forward_s}`);
+for (const [key, times, run] of measurements) {
+  if (only && !only.includes(key)) continue;
+  result[key] = await median(times, run);
+  log(`${key} ${result[key]}`);
+}
 // maxRSS covers the whole process, worker threads included.
 result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
 const f = result.forward_s as number;
+const ratio = (key: string, per: number, what: string) =>
+  typeof result[key] === 'number' ? [`${what} ${((result[key] as number) / (f * per)).toFixed(3)}`] : [];
+const L = model.config.nLayers;
 log(
-  `ratios: attribution ${((result.attribution_s as number) / f).toFixed(2)} forwards; ` +
-    `QK fix ${((result.attribution_qk_s as number) / (result.attribution_s as number)).toFixed(2)}× attribution (target ≤ 1.2); ` +
-    `AtP* ${((result.attribution_atp_star_s as number) / f).toFixed(2)} forwards (target ≤ 2 + L = ${2 + model.config.nLayers}); ` +
-    `head_z ${((result.activation_head_z_s as number) / (f * model.config.nLayers * model.config.nHeads)).toFixed(3)} forwards/component; ` +
-    `resid_pre ${((result.activation_resid_pre_s as number) / (f * model.config.nLayers * P)).toFixed(3)} forwards/component; ` +
-    `eap ${((result.eap_s as number) / f).toFixed(2)} forwards`,
+  'in forward passes: ' +
+    [
+      ...ratio('attribution_s', 1, 'attribution'),
+      ...(typeof result.attribution_qk_s === 'number' && typeof result.attribution_s === 'number'
+        ? [`QK fix ${((result.attribution_qk_s as number) / (result.attribution_s as number)).toFixed(2)}× attribution (target ≤ 1.2)`]
+        : []),
+      ...ratio('attribution_atp_star_s', 1, `AtP* (target ≤ 2 + L = ${2 + L})`),
+      ...ratio('activation_head_z_s', L * model.config.nHeads, 'head_z per component'),
+      ...ratio('activation_resid_pre_s', L * P, 'resid_pre per component'),
+      ...ratio('eap_s', 1, 'eap'),
+      ...ratio('faithfulness_curve_s', 1, 'faithfulness curve'),
+    ].join('; '),
 );
 console.log(JSON.stringify(result));
 await pool.dispose();

@@ -11,7 +11,7 @@ import { Checkpoint } from './checkpoint.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
 import { passThrough, type Architecture, type BackwardOptions, type BlockOptions, type GradFn, type HeadMajorInputs, type HookFn, type KeyValues, type Tape } from './architecture.ts';
-import type { CheckpointInfo } from './decoder/load.ts';
+import type { CheckpointInfo } from './weight-reader.ts';
 import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
 import { checkFitsBackend } from './memory.ts';

@@ -11,6 +11,7 @@ export function circuitToWire(c: ProjectCircuit): CircuitResult {
     faithfulness: c.faithfulness.map((p) => ({ ...p })),
     request: { ...c.request },
     metric: { ...c.metric },
+    provenance: { ...c.provenance },
   };
   if (c.eapIg) w.eapIg = c.eapIg;
   return w;
@@ -24,8 +25,12 @@ export function parseCircuitFile(text: string, source: string): CircuitResult {
   return w;
 }
 
-/** The project file's form, when the circuit says how it was computed (a read-in JSON file does not). */
-export function circuitFromWire(w: CircuitResult, provenance: Provenance | null | undefined): ProjectCircuit | undefined {
+/**
+ * The project file's form, when the circuit says how it was computed (a read-in JSON file does
+ * not). `provenance` kept from an opened project wins over the one the circuit carries.
+ */
+export function circuitFromWire(w: CircuitResult, kept: Provenance | null | undefined): ProjectCircuit | undefined {
+  const provenance = kept ?? w.provenance;
   if (!w.request || !w.metric || !provenance) return undefined;
   return {
     request: { ...w.request },

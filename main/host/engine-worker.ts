@@ -12,6 +12,9 @@ import { meanMetricOf } from './baseline.ts';
 import { HookedModel } from '../engine/model.ts';
 import { defaultThreads, PartPool } from '../engine/parallel/pool.ts';
 import { runPatching } from '../engine/patching/index.ts';
+import { runCircuit } from '../engine/circuits/index.ts';
+import { circuitFromResult } from '../engine/project/circuit.ts';
+import { circuitToWire } from './circuits.ts';
 import { KIND_SPECS, KINDS } from '../engine/patching/components.ts';
 import { parsePairsJsonl, tokenizePairs } from '../engine/patching/pairs.ts';
 import { predictNext } from '../engine/predict.ts';
@@ -186,6 +189,25 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
     }
   },
 
+  async circuit({ pairs, prependBos, request }, id) {
+    const m = need();
+    const ac = new AbortController();
+    controllers.set(id, ac);
+    users.set(m, (users.get(m) ?? 0) + 1);
+    try {
+      const t = tokenizePairs(m, pairs, prependBos ?? true);
+      const r = await runCircuit(m, t, request, {
+        signal: ac.signal,
+        onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }),
+      });
+      // The wire form of a fresh result is that of a project's circuit: request, metric, provenance.
+      return circuitToWire(circuitFromResult(r));
+    } finally {
+      controllers.delete(id);
+      release(m);
+    }
+  },
+
   async tokenStrings({ ids }) {
     const m = need();
     return ids.map((row) => row.map((id) => m.tokenizer.tokenString(id)));
@@ -207,17 +229,15 @@ function errorInfo(e: unknown): ErrorInfo {
   return { code: 'internal', message: `the engine failed unexpectedly: ${message}` };
 }
 
-/** Float32Array buffers move to the main thread instead of being copied. */
+/** Float32Array buffers (a patching result's columns, a circuit's edge arrays) move to the main thread instead of being copied. */
 function transferables(value: unknown): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
-  const kinds = (value as { kinds?: { attribution?: Float32Array; activation?: Float32Array }[] } | null)?.kinds;
-  if (Array.isArray(kinds)) {
-    for (const k of kinds) {
-      for (const a of [k.attribution, k.activation]) {
-        if (a instanceof Float32Array && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !out.includes(a.buffer as ArrayBuffer)) out.push(a.buffer as ArrayBuffer);
-      }
-    }
-  }
+  const add = (a: unknown) => {
+    if (a instanceof Float32Array && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !out.includes(a.buffer as ArrayBuffer)) out.push(a.buffer as ArrayBuffer);
+  };
+  const v = value as { kinds?: { attribution?: Float32Array; activation?: Float32Array }[]; eap?: unknown; eapIg?: unknown; circuit?: unknown } | null;
+  if (Array.isArray(v?.kinds)) for (const k of v.kinds) [k.attribution, k.activation].forEach(add);
+  if (v && 'eap' in v) [v.eap, v.eapIg, v.circuit].forEach(add);
   return out;
 }
 

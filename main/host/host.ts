@@ -11,6 +11,7 @@ import {
   isChannel,
   type Answer,
   type Channel,
+  type CircuitResult,
   type EventName,
   type EventPayload,
   type PatchingResult,
@@ -22,6 +23,7 @@ import { bundledModelDir, discoverModels, rememberModelFolder } from '../engine/
 import { EngineClient, type EngineClientOptions } from './engine-client.ts';
 import { HostError } from './errors.ts';
 import { JobManager, toErrorInfo } from './jobs.ts';
+import { jobDescription } from './job-label.ts';
 import { Projects } from './projects.ts';
 
 /** Native dialogs, which only the Electron host has. */
@@ -49,7 +51,9 @@ export interface HostOptions {
 }
 
 type Handlers = { [C in Channel]: (req: Req<C>) => Promise<Res<C>> };
-type JobParams = Req<'job:start'>;
+/** A job on the one queue: patching (`job:start`) or a circuit (`circuit:start`). */
+export type JobParams = { kind: 'patching'; params: Req<'job:start'> } | { kind: 'circuit'; params: Req<'circuit:start'> };
+export type JobOutput = { result: PatchingResult } | { circuit: CircuitResult };
 
 export type HostEvents = { [E in EventName]: [EventPayload<E>] };
 
@@ -63,7 +67,7 @@ function appVersion(): string {
 
 export class Host extends EventEmitter<HostEvents> {
   readonly engine: EngineClient;
-  readonly jobs: JobManager<JobParams, PatchingResult>;
+  readonly jobs: JobManager<JobParams, JobOutput>;
   readonly projects: Projects;
   private readonly handlers: Handlers;
 
@@ -71,13 +75,21 @@ export class Host extends EventEmitter<HostEvents> {
     super();
     this.engine = new EngineClient(o.engine);
     this.engine.on('status', (s) => this.emit('engine:status', { state: s.state, backend: s.backend, ...(s.message ? { message: s.message } : {}) }));
-    this.jobs = new JobManager<JobParams, PatchingResult>((params, onProgress) => {
-      const call = this.engine.call('patch', params, onProgress);
-      return { result: call.result, cancel: () => this.engine.cancel(call.id) };
-    }, { throttleMs: o.throttleMs });
+    this.jobs = new JobManager<JobParams, JobOutput>(
+      (job, onProgress) => {
+        if (job.kind === 'circuit') {
+          const call = this.engine.call('circuit', job.params, onProgress);
+          return { result: call.result.then((circuit) => ({ circuit })), cancel: () => this.engine.cancel(call.id) };
+        }
+        const call = this.engine.call('patch', job.params, onProgress);
+        return { result: call.result.then((result) => ({ result })), cancel: () => this.engine.cancel(call.id) };
+      },
+      { throttleMs: o.throttleMs, describe: jobDescription },
+    );
     this.projects = new Projects(this.engine);
     this.jobs.on('progress', (p) => this.emit('job:progress', p));
-    this.jobs.on('done', (d) => this.emit('job:done', d));
+    // The payload carries the patching result as `result`, a circuit as `circuit`.
+    this.jobs.on('done', ({ result, ...d }) => this.emit('job:done', { ...d, ...result }));
     this.handlers = this.makeHandlers();
   }
 
@@ -139,7 +151,8 @@ export class Host extends EventEmitter<HostEvents> {
       'pairs:baseline': (r) => engine.call('baseline', r).result,
       'pairs:parseJsonl': (r) => engine.call('parseJsonl', r).result,
       'circuit:parse': async ({ text, source }) => parseCircuitFile(text, source),
-      'job:start': async (r) => ({ jobId: this.jobs.start(r) }),
+      'job:start': async (r) => ({ jobId: this.jobs.start({ kind: 'patching', params: r }) }),
+      'circuit:start': async (r) => ({ jobId: this.jobs.start({ kind: 'circuit', params: r }) }),
       'job:cancel': async ({ jobId }) => ({ state: this.jobs.cancel(jobId) }),
       'job:list': async () => this.jobs.list(),
       'file:save': (r) => dialogs().saveText(r),

@@ -1,11 +1,13 @@
 /**
  * Long jobs by id. A job is queued, then running, then succeeded, failed or cancelled; one runs at
- * a time because the engine is one thread. Progress is throttled (the engine may report thousands
- * of steps a second, and each report crosses IPC), but every change of state is reported at once.
- * Finished jobs leave the table: their outcome goes out once, in the 'done' event.
+ * a time because the engine is one thread, whatever its kind (patching or circuit). Progress is
+ * throttled (the engine may report thousands of steps a second, and each report crosses IPC), but
+ * every change of state is reported at once. A finished job's outcome goes out once, in the 'done'
+ * event; the list keeps a line about the last few finished ones (no results), so a page opened
+ * later can still show how they ended.
  */
 import { EventEmitter } from 'node:events';
-import type { ErrorInfo, JobInfo, JobState } from '../../shared/contract.ts';
+import type { ErrorInfo, JobInfo, JobKind, JobState } from '../../shared/contract.ts';
 import { HostError } from './errors.ts';
 import { PatchbenchError } from '../engine/errors.ts';
 
@@ -26,9 +28,20 @@ export interface JobDone<R> {
   error?: ErrorInfo;
 }
 
+/** What the job list says about a job. */
+export interface JobDescription {
+  kind: JobKind;
+  label: string;
+}
+
+/** How many finished jobs the list keeps. */
+export const FINISHED_KEPT = 5;
+
 interface Job<P> {
   id: string;
   params: P;
+  description: JobDescription;
+  error?: ErrorInfo;
   state: JobState;
   progress: Progress;
   startedAt?: number;
@@ -41,11 +54,12 @@ export class JobManager<P, R> extends EventEmitter<{ progress: [JobInfo]; done: 
   private jobs = new Map<string, Job<P>>();
   private queue: Job<P>[] = [];
   private running: Job<P> | undefined;
+  private finished: JobInfo[] = [];
   private counter = 0;
 
   constructor(
     private readonly runner: JobRunner<P, R>,
-    private readonly o: { throttleMs?: number; now?: () => number } = {},
+    private readonly o: { throttleMs?: number; now?: () => number; describe?: (params: P) => JobDescription } = {},
   ) {
     super();
   }
@@ -63,7 +77,8 @@ export class JobManager<P, R> extends EventEmitter<{ progress: [JobInfo]; done: 
     const same = [...this.jobs.values()].find((j) => JSON.stringify(j.params) === key);
     if (same) throw new HostError('bad-input', `the same job is already ${same.state} (${same.id}); cancel it first to start it again`);
     const id = `job-${++this.counter}`;
-    const job: Job<P> = { id, params, state: 'queued', progress: { phase: 'queued', done: 0, total: 0 }, lastSent: -Infinity };
+    const description = this.o.describe?.(params) ?? { kind: 'patching', label: 'job' };
+    const job: Job<P> = { id, params, description, state: 'queued', progress: { phase: 'queued', done: 0, total: 0 }, lastSent: -Infinity };
     this.jobs.set(id, job);
     this.queue.push(job);
     this.send(job, true);
@@ -84,19 +99,21 @@ export class JobManager<P, R> extends EventEmitter<{ progress: [JobInfo]; done: 
     return job.state;
   }
 
-  /** Jobs that are queued or running. */
+  /** Jobs that are queued or running, then the last few finished (oldest first). */
   list(): JobInfo[] {
-    return [...this.jobs.values()].map((j) => this.info(j));
+    return [...[...this.jobs.values()].map((j) => this.info(j)), ...this.finished];
   }
 
   private info(j: Job<P>): JobInfo {
     return {
       jobId: j.id,
+      ...j.description,
       state: j.state,
       phase: j.progress.phase,
       done: j.progress.done,
       total: j.progress.total,
       elapsed: j.startedAt === undefined ? 0 : (this.now() - j.startedAt) / 1000,
+      ...(j.error ? { error: j.error } : {}),
     };
   }
 
@@ -149,7 +166,10 @@ export class JobManager<P, R> extends EventEmitter<{ progress: [JobInfo]; done: 
   private finish(job: Job<P>, o: { state: JobDone<R>['state']; result?: R; error?: ErrorInfo }) {
     clearTimeout(job.pendingSend);
     job.state = o.state;
+    if (o.error) job.error = o.error;
+    job.progress = { ...job.progress, phase: o.state };
     const elapsed = job.startedAt === undefined ? 0 : (this.now() - job.startedAt) / 1000;
+    this.finished = [...this.finished, { ...this.info(job), elapsed }].slice(-FINISHED_KEPT);
     this.jobs.delete(job.id);
     if (this.running === job) this.running = undefined;
     this.emit('done', { jobId: job.id, state: o.state, elapsed, ...(o.result !== undefined ? { result: o.result } : {}), ...(o.error ? { error: o.error } : {}) });

@@ -9,12 +9,13 @@
  * overwritten only when it is a project file.
  */
 import { circuitFromWire, circuitToWire } from './circuits.ts';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import type { ModelInfo, OpenedProject, PatchingResult, ProjectDoc, ProjectFileEntry, Recoverable, Res } from '../../shared/contract.ts';
+import { OPENED_VIEW_MAX_CHARS, projectDoc, type ModelInfo, type OpenedProject, type PatchingResult, type ProjectDoc, type ProjectFileEntry, type Recoverable, type Res } from '../../shared/contract.ts';
+import { s, SchemaError } from '../../shared/schema.ts';
 import { settingsDir } from '../engine/discovery.ts';
-import { removeStaleTemps } from '../engine/files.ts';
+import { checkNotReadOnly, removeStaleTemps } from '../engine/files.ts';
 import { recoveryDir } from '../engine/project/recovery.ts';
 import type { PatchingResult as EngineResult } from '../engine/patching/index.ts';
 import {
@@ -28,10 +29,10 @@ import {
   readProjectInfo,
   MAGIC,
   PROJECT_EXTENSION,
+  projectBytes,
   projectFromResult,
   resourcesDir,
   resultFromProject,
-  saveProject,
   SCHEMA_VERSION,
   writeAtomic,
   type ModelRef,
@@ -78,6 +79,60 @@ function isProjectFile(file: string): boolean {
     return false;
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Makes `dir` and whatever folders above it are missing; returns what removes the ones it made
+ * again (those still empty), for a write into it that failed.
+ */
+function makeFolders(dir: string): () => void {
+  const first = mkdirSync(dir, { recursive: true });
+  return () => {
+    if (first === undefined) return;
+    for (let d = dir; ; d = dirname(d)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        return; // not empty after all: someone else is using it
+      }
+      if (d === first) return;
+    }
+  };
+}
+
+const openedView = s.jsonObject({ maxBytes: OPENED_VIEW_MAX_CHARS });
+
+/**
+ * What opens can be saved back: `opened`, as the UI would save it, must pass project:save's limits
+ * (the file format has none of its own on pair counts, text lengths, verify-top…). A view state too
+ * large to keep is dropped with a warning (it is only the view); anything else refuses the file,
+ * naming the field.
+ */
+function checkSaveable(opened: OpenedProject): void {
+  try {
+    openedView.parse(opened.view, 'view');
+  } catch (e) {
+    if (!(e instanceof SchemaError)) throw e;
+    opened.warnings.push(`${opened.file}: ${e.message}, more than this app keeps; it opened with the default view (tab, selection, table order)`);
+    opened.view = {};
+  }
+  const doc: ProjectDoc = {
+    pairs: opened.pairs,
+    settings: opened.settings,
+    modelDir: opened.model.dir,
+    result: opened.result,
+    provenance: opened.provenance,
+    view: opened.view,
+    circuit: opened.circuit ?? null,
+    circuitProvenance: opened.circuitProvenance ?? null,
+  };
+  try {
+    projectDoc.parse(doc, '');
+  } catch (e) {
+    if (!(e instanceof SchemaError)) throw e;
+    const message = e.message.replace(/^modelDir\b/, 'model.path');
+    throw new HostError('bad-project', `${opened.file}: ${message}. This app opens only projects it can save again (\`patchbench run\` reads this one)`);
   }
 }
 
@@ -199,7 +254,8 @@ export class Projects {
 
   async open(pathIn: string): Promise<OpenedProject> {
     const file = projectPath(pathIn);
-    const { project, schemaVersion: version } = await readProjectInfo(file);
+    const { project, schemaVersion: version, warnings: oddities } = await readProjectInfo(file);
+    const warnings = oddities.map((w) => `${file}: ${w}`);
     const recovered = !!project.autosave;
     const example = !recovered && this.isExample(file);
     const path = recovered ? (project.autosave!.projectPath ?? null) : example ? null : file;
@@ -226,8 +282,7 @@ export class Projects {
       else strings = ids.map((row) => row.map((id) => `#${id}`));
       result = wireResultFrom(engineResult, { clean: strings[0], corrupted: strings[1] });
     }
-    if (!recovered) this.remember(example ? null : file);
-    return {
+    const opened: OpenedProject = {
       file,
       path,
       name: path ? stem(path) : recovered ? 'Recovered project' : stem(file),
@@ -244,7 +299,11 @@ export class Projects {
       loaded,
       circuit: project.circuit ? circuitToWire(project.circuit) : null,
       circuitProvenance: project.circuit?.provenance ?? null,
+      warnings,
     };
+    checkSaveable(opened);
+    if (!recovered) this.remember(example ? null : file);
+    return opened;
   }
 
   // ---- save ----
@@ -303,9 +362,17 @@ export class Projects {
     if (existsSync(file) && !isProjectFile(file)) {
       throw new HostError('bad-input', `${file} exists and is not a Patchbench project; refusing to overwrite it`);
     }
-    const project = await this.toProject(doc);
-    mkdirSync(dirname(file), { recursive: true });
-    saveProject(file, project);
+    // Everything that can be checked is checked before the first folder is made, and a write that
+    // fails anyway takes the folders it made with it: a failed save leaves nothing behind.
+    const bytes = projectBytes(file, await this.toProject(doc));
+    checkNotReadOnly(file);
+    const removeMadeFolders = makeFolders(dirname(file));
+    try {
+      writeAtomic(file, bytes);
+    } catch (e) {
+      removeMadeFolders();
+      throw e;
+    }
     // Saved: the recovery copy of this project (or of the untitled one it was) is not needed.
     for (const p of [file, null]) rmSync(autosavePath(p), { force: true });
     this.remember(file);

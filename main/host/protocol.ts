@@ -2,7 +2,7 @@
  * Messages between the host (main thread) and the engine worker thread. The worker's methods
  * mirror the contract's engine channels; requests reach it already validated by the host.
  */
-import type { ErrorInfo, PatchingResult, PatchRequest, PromptPair, Req, Res } from '../../shared/contract.ts';
+import type { CircuitRequest, CircuitResult, ErrorInfo, PatchingResult, PatchRequest, PromptPair, Req, Res } from '../../shared/contract.ts';
 
 export interface WorkerMethods {
   catalog: { params: void; result: Res<'engine:catalog'> };
@@ -14,6 +14,8 @@ export interface WorkerMethods {
   baseline: { params: Req<'pairs:baseline'>; result: Res<'pairs:baseline'> };
   parseJsonl: { params: Req<'pairs:parseJsonl'>; result: Res<'pairs:parseJsonl'> };
   patch: { params: { pairs: PromptPair[]; prependBos?: boolean; request: PatchRequest }; result: PatchingResult };
+  /** a circuit job: edge scores, the circuit and its faithfulness, with provenance */
+  circuit: { params: { pairs: PromptPair[]; prependBos?: boolean; request: CircuitRequest }; result: CircuitResult };
   /** token ids as strings, with the current model's tokenizer (to label a project's positions) */
   tokenStrings: { params: { ids: number[][] }; result: string[][] };
   /** for tests of crash recovery: makes the worker exit as a crash would, or fail as an exhausted wasm heap does */

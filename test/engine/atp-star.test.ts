@@ -17,6 +17,7 @@ import { combineParts, type PartResult } from '../../main/engine/patching/part.t
 import { tokenizePairs } from '../../main/engine/patching/pairs.ts';
 import { rankingOrder, verifiedRecall } from '../../main/engine/patching/recall.ts';
 import { writeFixture } from '../fixtures/generate.ts';
+import { DECODER_FIXTURES, writeDecoderFixture } from '../fixtures/generate-decoder.ts';
 import { assertClose, readJson, TINY, useBackend } from '../helpers.ts';
 import { atpStar, type AtpStarReference } from '../reference/atp-star.ts';
 import { loadRefModel } from '../reference/model.ts';
@@ -185,4 +186,41 @@ describe('cost of verified recall', () => {
     assert.deepEqual(Array.from(c.scores.atp!.head_z!), [(2 + 3 * 4) / 4]);
     assert.deepEqual(Array.from(c.scores.graddrop!.head_z!), [(3 + 3 * 6) / 4]);
   });
+});
+
+// The rotary decoders' backward pass honours GradDrop's skipped write and its start layer, and the
+// QK fix reads q and k after rotary (grouped-query attention: head_k per KV head).
+describe('AtP* on the rotary families against the float64 reference', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'patchbench-atp-star-decoders-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+  for (const name of ['llama-gqa-bf16', 'neox-parallel']) {
+    test(`${name}: attribution_qk and every score match to 2e-3`, async () => {
+      await useBackend('wasm');
+      const dir = writeDecoderFixture(join(tmp, name), DECODER_FIXTURES[name]);
+      const model = await HookedModel.load(dir);
+      try {
+        const pairs = { clean: [[256, 72, 101, 108, 108, 111], [256, 87, 111, 114, 108, 100]], corrupted: [[256, 72, 97, 108, 108, 111], [256, 87, 111, 114, 116, 100]], answer: [33, 46], wrong: [63, 44] };
+        const kinds = model.info.kinds.filter((k) => k !== 'neuron');
+        const result = await runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method: 'attribution', qkFix: true, gradDrop: true });
+        const run = new PatchingRun(loadRefModel(dir), pairs, 'denoising', 'logit-diff');
+        let moved = 0;
+        for (const k of result.kinds) {
+          const pick = spread(k.attribution!.length, 6);
+          const ref = atpStar(run, k.kind, pick);
+          const at = (a: Float32Array | undefined) => pick.map((i) => a![i]);
+          const qk = k.kind === 'head_q' || k.kind === 'head_k';
+          assertClose(at(k.scores!.atp), ref.score_atp, 2e-3, `${name} ${k.kind} score_atp`);
+          assertClose(at(k.scores!.graddrop), ref.score_graddrop, 2e-3, `${name} ${k.kind} score_graddrop`);
+          if (qk) {
+            assertClose(at(k.attributionQk), ref.attribution_qk!, 2e-3, `${name} ${k.kind} attribution_qk`);
+            assertClose(at(k.scores!.atp_star), ref.score_atp_star!, 2e-3, `${name} ${k.kind} score_atp_star`);
+          }
+          ref.score_graddrop.forEach((g, i) => (moved = Math.max(moved, Math.abs(g - ref.score_atp[i]))));
+        }
+        assert.ok(moved > 0.05, `GradDrop moves some score (by ${moved})`);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
 });

@@ -145,4 +145,38 @@ describe('the engine on WebGPU', { skip: noAdapter && `no WebGPU adapter: ${noAd
       assert.equal(now.numBytesAllocatedInGPU, now.numBytesInGPU, `round ${round}: bytes allocated`);
     }
   });
+
+  test('AtP* (QK fix and GradDrop) of head_q, head_k and head_z matches the wasm backend to 2e-5 relative', async (t) => {
+    // Four pairs: the spec's three and one more with a second corrupted token.
+    const extra = { clean: spec.pairs[1].clean, corrupted: spec.pairs[1].corrupted.map((id: number, i: number) => (i === 4 ? 99 : id)), answer: spec.pairs[1].answer, wrong: spec.pairs[1].wrong };
+    const four = [...spec.pairs, extra];
+    const atp = { clean: four.map((p) => p.clean), corrupted: four.map((p) => p.corrupted), answer: four.map((p) => p.answer), wrong: four.map((p) => p.wrong) };
+    const req: PatchRequest = { direction: 'denoising', metric: 'logit-diff', kinds: ['head_q', 'head_k', 'head_z'], method: 'attribution', qkFix: true, gradDrop: true };
+    const gpu = await runPatching(model, atp, req);
+    assert.ok(gpu.backend.startsWith('webgpu ('), gpu.backend);
+    // The same job on wasm, whose AtP* atp-star.test.ts checks against the float64 reference.
+    assert.ok(await tf.setBackend('wasm'));
+    const onWasm = await HookedModel.load(model.info.dir);
+    const cpu = await runPatching(onWasm, atp, req).finally(() => onWasm.dispose());
+    assert.ok(await tf.setBackend('webgpu'));
+    assert.match(cpu.backend, /^wasm/);
+    let worst = 0;
+    const close = (got: Float32Array | undefined, want: Float32Array | undefined, what: string) => {
+      assert.ok(got && want && got.length === want.length, `${what}: both computed, of one length`);
+      const scale = Math.max(...Array.from(want, Math.abs));
+      assert.ok(scale > 0, `${what}: not all zero`);
+      want.forEach((w, i) => {
+        const rel = Math.abs(got[i] - w) / scale;
+        worst = Math.max(worst, rel);
+        assert.ok(rel <= 2e-5, `${what}[${i}]: webgpu ${got[i]}, wasm ${w} (${rel.toExponential(2)} of the largest |value|)`);
+      });
+    };
+    for (const k of gpu.kinds) {
+      const w = cpu.kinds.find((x) => x.kind === k.kind)!;
+      close(k.attribution, w.attribution, `${k.kind} attribution`);
+      if (k.kind !== 'head_z') close(k.attributionQk, w.attributionQk, `${k.kind} attribution_qk`);
+      for (const score of ['atp', 'atp_qk', 'graddrop', 'atp_star'] as const) close(k.scores?.[score], w.scores?.[score], `${k.kind} score_${score}`);
+    }
+    t.diagnostic(`largest difference: ${worst.toExponential(2)} of a kind's largest |value|`);
+  });
 });

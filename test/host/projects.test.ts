@@ -4,9 +4,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { OpenedProject, PatchingResult, ProjectDoc } from '../../shared/contract.ts';
+import { CHANNELS, OPENED_VIEW_MAX_CHARS, VIEW_MAX_CHARS, type OpenedProject, type PatchingResult, type ProjectDoc } from '../../shared/contract.ts';
+import { saveProject, type Project } from '../../main/engine/project/index.ts';
+import { readContainer, writeContainer } from '../../main/engine/project/format.ts';
 import { EngineClient } from '../../main/host/engine-client.ts';
 import { HostError } from '../../main/host/errors.ts';
 import { Projects } from '../../main/host/projects.ts';
@@ -185,4 +187,84 @@ test('autosave writes a recovery copy; recovery opens it as unsaved changes of i
   await projects.autosave(null, null);
   assert.equal(existsSync(again!), false, 'null deletes the autosave');
   assert.throws(() => projects.discardRecovery(file), /refusing to delete it/);
+});
+
+/** What the UI saves from a project it opened and left as it was. */
+const docOf = (p: OpenedProject): ProjectDoc => ({
+  pairs: p.pairs,
+  settings: p.settings,
+  modelDir: p.model.dir,
+  result: p.result,
+  provenance: p.provenance,
+  view: p.view,
+  circuit: p.circuit ?? null,
+  circuitProvenance: p.circuitProvenance ?? null,
+});
+
+test('a project that opens can be saved back: at each limit of project:save it does both, one past it it is refused on opening by name', async () => {
+  const base = await projects.toProject({ ...doc, result: null });
+  const write = (name: string, changes: Partial<Project>) => {
+    const file = join(work, 'limits', `${name}.patchbench`);
+    mkdirSync(dirname(file), { recursive: true });
+    saveProject(file, { ...base, ...changes });
+    return file;
+  };
+  /** Opens `file` and saves it back through the contract's check, as the UI would. */
+  const roundTrip = async (file: string) => {
+    const p = await projects.open(file);
+    const req = CHANNELS['project:save'].request.parse({ path: file, doc: docOf(p) }, 'request');
+    await projects.save(req.path, req.doc);
+    return p;
+  };
+  const pair = doc.pairs[0];
+  const long = 'x'.repeat(20_000);
+  const atLimits: [string, Partial<Project>][] = [
+    ['pairs-10000', { pairs: Array(10_000).fill(pair) }],
+    ['text-20000', { pairs: [{ ...pair, clean: long, corrupted: long, answer: 'a'.repeat(1000), wrong: 'w'.repeat(1000) }] }],
+    ['verify-100000', { settings: { ...base.settings, verifyTop: 100_000, recallK: 100_000 } }],
+  ];
+  for (const [name, changes] of atLimits) await roundTrip(write(name, changes));
+  const pastLimits: [string, Partial<Project>, RegExp][] = [
+    ['pairs-10001', { pairs: Array(10_001).fill(pair) }, /: pairs has 10001 items; at most 10000 are allowed\./],
+    ['text-20001', { pairs: [{ ...pair, clean: long + 'x' }] }, /: pairs\[0\]\.clean is longer than 20000 characters\./],
+    ['answer-1001', { pairs: [{ ...pair, answer: 'a'.repeat(1001) }] }, /: pairs\[0\]\.answer is longer than 1000 characters\./],
+    ['verify-100001', { settings: { ...base.settings, verifyTop: 100_001 } }, /: settings\.verifyTop must be an integer from 1 to 100000, but is number 100001\./],
+  ];
+  for (const [name, changes, message] of pastLimits) {
+    const file = write(name, changes);
+    await assert.rejects(projects.open(file), (e: HostError) => {
+      assert.equal(e.code, 'bad-project');
+      assert.ok(e.message.startsWith(`${file}: `), e.message);
+      assert.match(e.message, message);
+      assert.match(e.message, /opens only projects it can save again/);
+      return true;
+    });
+  }
+  // The view state: kept up to the opening limit, which leaves the UI room below the saving one.
+  const viewOfLength = (n: number) => ({ pad: 'v'.repeat(n - JSON.stringify({ pad: '' }).length) });
+  const atView = await roundTrip(write('view-max', { view: viewOfLength(OPENED_VIEW_MAX_CHARS) }));
+  assert.equal(JSON.stringify(atView.view).length, OPENED_VIEW_MAX_CHARS);
+  assert.deepEqual(atView.warnings, []);
+  assert.ok(VIEW_MAX_CHARS - OPENED_VIEW_MAX_CHARS >= 100_000, 'room for the defaults the UI fills in');
+  const viewFile = write('view-over', { view: viewOfLength(OPENED_VIEW_MAX_CHARS + 1) });
+  const overView = await roundTrip(viewFile);
+  assert.deepEqual(overView.view, {});
+  assert.deepEqual(overView.warnings, [`${viewFile}: view is larger than ${OPENED_VIEW_MAX_CHARS} bytes as JSON, more than this app keeps; it opened with the default view (tab, selection, table order)`]);
+});
+
+test('unknown keys in a project file come back as warnings naming the key and the file', async () => {
+  const file = join(work, 'misspelled.patchbench');
+  await projects.save(file, { ...doc, result: null });
+  const { header } = readContainer(readFileSync(file), file);
+  const h = header as { settings: Record<string, unknown> } & Record<string, unknown>;
+  h.settings.verifyTopp = 5;
+  h.colour = 'blue';
+  writeFileSync(file, Buffer.concat(writeContainer(h, [])));
+  const p = await projects.open(file);
+  assert.deepEqual(p.warnings, [
+    `${file}: unknown key colour is ignored (misspelled, or written by a newer Patchbench?)`,
+    `${file}: unknown key settings.verifyTopp is ignored (misspelled, or written by a newer Patchbench?)`,
+  ]);
+  assert.deepEqual(p.settings, doc.settings);
+  assert.deepEqual((await projects.open(join(work, 'a', 'first.patchbench'))).warnings, [], 'a file without them has none');
 });

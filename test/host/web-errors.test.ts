@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,4 +62,28 @@ test('opening a FIFO, a device or a folder named .patchbench is refused by name,
     const saved = await host.invoke('project:save', { path: fifo, doc: { pairs: [], settings: { direction: 'denoising', metric: 'logit-diff', kinds: ['head_z'], method: 'attribution', prependBos: true }, modelDir: tmp, result: null, view: {} } });
     assert.ok(!saved.ok && /not a Patchbench project; refusing to overwrite it/.test(saved.error.message), JSON.stringify(saved));
   }
+});
+
+test('a save that fails leaves no new folders behind: a bad doc, a name too long to write', async () => {
+  const host = new Host({ kind: 'web' });
+  const model = new URL('../fixtures/gpt2-tiny-random', import.meta.url).pathname;
+  const settings = { direction: 'denoising', metric: 'logit-diff', kinds: ['head_z'], method: 'attribution', prependBos: true } as const;
+  const cases = [
+    { dir: 'bad-doc', name: 'p.patchbench', doc: { pairs: [{ clean: '', corrupted: 'x', answer: ' a', wrong: ' b' }], settings, modelDir: model, result: null, view: {} }, code: 'bad-project', message: /pairs\[0\]\.clean is empty/ },
+    { dir: 'no-kinds', name: 'p.patchbench', doc: { pairs: [], settings: { ...settings, kinds: [] }, modelDir: model, result: null, view: {} }, code: 'bad-project', message: /settings\.kinds is empty/ },
+    // The file's name fits, its temporary sibling's does not: the write itself fails.
+    { dir: 'long-name', name: `${'n'.repeat(240)}.patchbench`, doc: { pairs: [], settings, modelDir: model, result: null, view: {} }, code: 'bad-input', message: /cannot save \(ENAMETOOLONG\)/ },
+  ];
+  for (const c of cases) {
+    const r = await host.invoke('project:save', { path: join(tmp, c.dir, 'a', 'b', c.name), doc: c.doc });
+    assert.ok(!r.ok, c.dir);
+    assert.equal(r.error.code, c.code, r.error.message);
+    assert.match(r.error.message, c.message);
+    assert.equal(existsSync(join(tmp, c.dir)), false, `${c.dir}: no folder made`);
+  }
+  // Only the folders the save made go: one that was there before stays.
+  mkdirSync(join(tmp, 'kept'));
+  const r = await host.invoke('project:save', { path: join(tmp, 'kept', 'new', `${'n'.repeat(240)}.patchbench`), doc: cases[2].doc });
+  assert.ok(!r.ok);
+  assert.ok(existsSync(join(tmp, 'kept')) && !existsSync(join(tmp, 'kept', 'new')));
 });

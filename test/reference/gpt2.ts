@@ -6,8 +6,9 @@
  *
  * Shapes: batch B, positions P, d_model D, heads H, d_head dh, d_mlp M, vocabulary V.
  */
+import { attentionOutput, configNumbers, hookCaller, openCheckpoint, RefTransformer, type At } from './family.ts';
 import type { RefConfig, RefHook, RefModel, RunOptions } from './model.ts';
-import { readCheckpoint, type StoredTensor } from './safetensors.ts';
+import type { StoredTensor } from './safetensors.ts';
 import { ACTIVATIONS, add, dot, layerNorm, rowTimes, softmaxRows, type Tensor64 } from './tensor.ts';
 
 interface Projection {
@@ -30,11 +31,7 @@ interface Layer {
 const MASKED = -1e30;
 
 function gpt2Config(raw: Record<string, unknown>, dtypes: string[], where: string): RefConfig {
-  const num = (k: string, fallback?: number) => {
-    const v = raw[k] ?? fallback;
-    if (typeof v !== 'number') throw new Error(`${where}: ${k} is ${JSON.stringify(v)}, not a number`);
-    return v;
-  };
+  const num = configNumbers(raw, where);
   const activation = String(raw.activation_function ?? 'gelu_new');
   if (!(activation in ACTIVATIONS)) throw new Error(`${where}: activation_function "${activation}" is not in the reference`);
   if (raw.add_cross_attention) throw new Error(`${where}: add_cross_attention needs an encoder; the reference runs decoders only`);
@@ -67,13 +64,8 @@ function gpt2Config(raw: Record<string, unknown>, dtypes: string[], where: strin
 }
 
 export function loadGpt2Ref(dir: string, raw: Record<string, unknown>): RefModel {
-  const stored = readCheckpoint(dir);
-  const cfg = gpt2Config(raw, [...new Set([...stored.values()].map((t) => t.dtype))].sort(), `${dir}/config.json`);
-  const get = (name: string): StoredTensor => {
-    const t = stored.get(name) ?? stored.get('transformer.' + name);
-    if (!t) throw new Error(`${dir}: no tensor ${name}`);
-    return t;
-  };
+  const { stored, get, dtypes } = openCheckpoint(dir, 'transformer.');
+  const cfg = gpt2Config(raw, dtypes, `${dir}/config.json`);
   const { dModel: D, nHeads: H, dHead: dh } = cfg;
   /** columns [c0, c0 + n) of a [rows, cols] matrix */
   const columns = (t: StoredTensor, c0: number, n: number) => {
@@ -109,30 +101,17 @@ export function loadGpt2Ref(dir: string, raw: Record<string, unknown>): RefModel
   return new Gpt2Ref(cfg, WE, get('wpe.weight').data, layers, get('ln_f.weight').data, get('ln_f.bias').data, WU);
 }
 
-class Gpt2Ref implements RefModel {
+class Gpt2Ref extends RefTransformer {
   constructor(
-    readonly config: RefConfig,
+    config: RefConfig,
     private readonly WE: Float64Array,
     private readonly Wpos: Float64Array,
     private readonly layers: Layer[],
     private readonly lnfW: Float64Array,
     private readonly lnfB: Float64Array,
-    private readonly WU: Float64Array,
-  ) {}
-
-  forward(tokens: number[][], hook?: RefHook): Tensor64 {
-    const x = this.residual(tokens, hook);
-    const [B, P, D] = x.shape;
-    const V = this.config.dVocab;
-    const out = new Float64Array(B * P * V);
-    for (let r = 0; r < B * P; r++) out.set(this.logits(x.data, r * D), r * V);
-    return { data: out, shape: [B, P, V] };
-  }
-
-  logits(x: Float64Array, offset: number, ids?: number[]): Float64Array {
-    const D = this.config.dModel;
-    const rows = ids ?? Array.from({ length: this.config.dVocab }, (_, i) => i);
-    return Float64Array.from(rows, (t) => dot(x, offset, this.WU, t * D, D));
+    WU: Float64Array,
+  ) {
+    super(config, WU);
   }
 
   residual(tokens: number[][], hook?: RefHook, o: RunOptions = {}): Tensor64 {
@@ -141,7 +120,7 @@ class Gpt2Ref implements RefModel {
     const P = tokens[0].length;
     if (tokens.some((t) => t.length !== P)) throw new Error('prompts of a batch must have equal lengths');
     if (P > nCtx) throw new Error(`${P} positions exceed n_positions ${nCtx}`);
-    const at = run(hook);
+    const at = hookCaller(hook);
     const embed = new Float64Array(B * P * D);
     const pos = new Float64Array(B * P * D);
     tokens.forEach((row, b) =>
@@ -216,17 +195,7 @@ class Gpt2Ref implements RefModel {
           }
         }
     const z = at(n + 'attn.hook_z', zRaw, [B, P, H, dh]);
-    const resultRaw = new Float64Array(B * P * H * D); // [B, P, H, D]: each head's write to the residual
-    for (const r of rows(first)) for (let h = 0; h < H; h++) rowTimes(resultRaw, (r * H + h) * D, z, (r * H + h) * dh, w.WO[h], dh, D);
-    const result = at(n + 'attn.hook_result', resultRaw, [B, P, H, D]);
-    const attnRaw = new Float64Array(B * P * D);
-    for (const r of rows(first))
-      for (let i = 0; i < D; i++) {
-        let s = w.bO[i];
-        for (let h = 0; h < H; h++) s += result[(r * H + h) * D + i];
-        attnRaw[r * D + i] = s;
-      }
-    const attnOut = at(n + 'hook_attn_out', attnRaw, [B, P, D]);
+    const attnOut = attentionOutput(n, z, w.WO, w.bO, { B, P, H, dh, D }, rows(first), at);
     const mid = at(n + 'hook_resid_mid', add(resid, attnOut), [B, P, D]);
 
     const mlpIn = at(n + 'hook_mlp_in', mid.slice(), [B, P, D]);
@@ -243,19 +212,4 @@ class Gpt2Ref implements RefModel {
     const mlpOut = at(n + 'hook_mlp_out', outRaw, [B, P, D]);
     return at(n + 'hook_resid_post', add(mid, mlpOut), [B, P, D]);
   }
-}
-
-/** Calls the hook at one point and returns the value to continue with. */
-type At = (name: string, data: Float64Array, shape: number[]) => Float64Array;
-
-function run(hook: RefHook | undefined): At {
-  if (!hook) return (_name, data) => data;
-  return (name, data, shape) => {
-    const r = hook(name, { data, shape });
-    if (!r) return data;
-    if (r.data.length !== data.length || r.shape.join() !== shape.join()) {
-      throw new Error(`hook ${name} returned shape [${r.shape}] for an activation of shape [${shape}]`);
-    }
-    return r.data;
-  };
 }

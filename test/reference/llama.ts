@@ -3,9 +3,9 @@
  * query attention, rope_theta with rope_scaling (linear, llama3), Qwen2's q/k/v biases, Llama's
  * attention_bias, tied or untied unembedding, head_dim.
  */
+import { configNumbers, openCheckpoint } from './family.ts';
 import type { RefConfig, RefModel } from './model.ts';
 import { outputHeads, perHead, RotaryDecoderRef, transposed, type RotaryLayer } from './rotary-decoder.ts';
-import { readCheckpoint, type StoredTensor } from './safetensors.ts';
 
 /** θ_i after rope_scaling, written from Hugging Face's `_compute_llama3_parameters`. */
 function ropeTheta(raw: Record<string, unknown>, dims: number, base: number, where: string): number[] {
@@ -31,12 +31,8 @@ function ropeTheta(raw: Record<string, unknown>, dims: number, base: number, whe
 
 export function loadLlamaRef(dir: string, raw: Record<string, unknown>): RefModel {
   const where = `${dir}/config.json`;
-  const stored = readCheckpoint(dir);
-  const num = (k: string, fallback?: number) => {
-    const v = raw[k] ?? fallback;
-    if (typeof v !== 'number') throw new Error(`${where}: ${k} is ${JSON.stringify(v)}, not a number`);
-    return v;
-  };
+  const { stored, get, dtypes } = openCheckpoint(dir);
+  const num = configNumbers(raw, where);
   const D = num('hidden_size');
   const H = num('num_attention_heads');
   const K = num('num_key_value_heads', H);
@@ -60,12 +56,7 @@ export function loadLlamaRef(dir: string, raw: Record<string, unknown>): RefMode
     parallelAttnMlp: false,
     attnScale: Array.from({ length: L }, () => 1 / Math.sqrt(dh)),
     bosTokenId: num('bos_token_id', 1),
-    dtypes: [...new Set([...stored.values()].map((t) => t.dtype))].sort(),
-  };
-  const get = (name: string): StoredTensor => {
-    const t = stored.get(name);
-    if (!t) throw new Error(`${dir}: no tensor ${name}`);
-    return t;
+    dtypes,
   };
   const opt = (name: string, n: number) => stored.get(name)?.data ?? new Float64Array(n);
   const linear = (name: string, out: number, inp: number) => transposed(get(name).data, out, inp);

@@ -3,18 +3,14 @@
  * the first rotary_pct of each head, attention and MLP in parallel (or not: use_parallel_residual),
  * the fused per-head query_key_value weight, an untied embed_out.
  */
+import { configNumbers, openCheckpoint } from './family.ts';
 import type { RefConfig, RefModel } from './model.ts';
 import { outputHeads, perHead, RotaryDecoderRef, transposed, type RotaryLayer } from './rotary-decoder.ts';
-import { readCheckpoint, type StoredTensor } from './safetensors.ts';
 
 export function loadNeoxRef(dir: string, raw: Record<string, unknown>): RefModel {
   const where = `${dir}/config.json`;
-  const stored = readCheckpoint(dir);
-  const num = (k: string, fallback?: number) => {
-    const v = raw[k] ?? fallback;
-    if (typeof v !== 'number') throw new Error(`${where}: ${k} is ${JSON.stringify(v)}, not a number`);
-    return v;
-  };
+  const { get, dtypes } = openCheckpoint(dir);
+  const num = configNumbers(raw, where);
   const D = num('hidden_size');
   const H = num('num_attention_heads');
   const dh = D / H;
@@ -35,12 +31,7 @@ export function loadNeoxRef(dir: string, raw: Record<string, unknown>): RefModel
     parallelAttnMlp: (raw.use_parallel_residual ?? true) as boolean,
     attnScale: Array.from({ length: L }, () => 1 / Math.sqrt(dh)),
     bosTokenId: num('bos_token_id', 0),
-    dtypes: [...new Set([...stored.values()].map((t) => t.dtype))].sort(),
-  };
-  const get = (name: string): StoredTensor => {
-    const t = stored.get(name);
-    if (!t) throw new Error(`${dir}: no tensor ${name}`);
-    return t;
+    dtypes,
   };
   const layers: RotaryLayer[] = [];
   for (let l = 0; l < L; l++) {

@@ -10,7 +10,8 @@
  * Shapes: batch B, positions P, d_model D, query heads H, key/value heads K (query head h reads
  * key/value head ⌊h·K/H⌋), d_head dh, d_mlp M, vocabulary V.
  */
-import type { RefConfig, RefHook, RefModel, RunOptions } from './model.ts';
+import { attentionOutput, hookCaller, RefTransformer, type At } from './family.ts';
+import type { RefConfig, RefHook, RunOptions } from './model.ts';
 import { ACTIVATIONS, add, dot, layerNorm, rowTimes, softmaxRows, type Tensor64 } from './tensor.ts';
 
 export interface Projection {
@@ -57,30 +58,14 @@ function rmsNorm(x: Float64Array, d: number, w: Float64Array, eps: number): Floa
   return out;
 }
 
-export class RotaryDecoderRef implements RefModel {
-  readonly config: RefConfig;
+export class RotaryDecoderRef extends RefTransformer {
   constructor(private readonly s: RotarySpec) {
-    this.config = s.config;
+    super(s.config, s.WU);
   }
 
   private norm(x: Float64Array, w: Float64Array, b: Float64Array | undefined): Float64Array {
     const { dModel: D, eps } = this.config;
     return this.s.norm === 'rms' ? rmsNorm(x, D, w, eps) : layerNorm(x, D, w, b!, eps);
-  }
-
-  forward(tokens: number[][], hook?: RefHook): Tensor64 {
-    const x = this.residual(tokens, hook);
-    const [B, P, D] = x.shape;
-    const V = this.config.dVocab;
-    const out = new Float64Array(B * P * V);
-    for (let r = 0; r < B * P; r++) out.set(this.logits(x.data, r * D), r * V);
-    return { data: out, shape: [B, P, V] };
-  }
-
-  logits(x: Float64Array, offset: number, ids?: number[]): Float64Array {
-    const D = this.config.dModel;
-    const rows = ids ?? Array.from({ length: this.config.dVocab }, (_, i) => i);
-    return Float64Array.from(rows, (t) => dot(x, offset, this.s.WU, t * D, D));
   }
 
   residual(tokens: number[][], hook?: RefHook, o: RunOptions = {}): Tensor64 {
@@ -90,7 +75,7 @@ export class RotaryDecoderRef implements RefModel {
     if (tokens.some((t) => t.length !== P)) throw new Error('prompts of a batch must have equal lengths');
     if (P > nCtx) throw new Error(`${P} positions exceed max_position_embeddings ${nCtx}`);
     if (this.s.window !== undefined && P > this.s.window) throw new Error(`${P} positions exceed the sliding window ${this.s.window}`);
-    const at = run(hook);
+    const at = hookCaller(hook);
     const embed = new Float64Array(B * P * D);
     tokens.forEach((row, b) =>
       row.forEach((t, p) => {
@@ -176,17 +161,7 @@ export class RotaryDecoderRef implements RefModel {
           }
         }
     const z = at(n + 'attn.hook_z', zRaw, [B, P, H, dh]);
-    const resultRaw = new Float64Array(B * P * H * D);
-    for (const r of rows(first)) for (let h = 0; h < H; h++) rowTimes(resultRaw, (r * H + h) * D, z, (r * H + h) * dh, w.WO[h], dh, D);
-    const result = at(n + 'attn.hook_result', resultRaw, [B, P, H, D]);
-    const attnRaw = new Float64Array(B * P * D);
-    for (const r of rows(first))
-      for (let i = 0; i < D; i++) {
-        let s = w.bO[i];
-        for (let h = 0; h < H; h++) s += result[(r * H + h) * D + i];
-        attnRaw[r * D + i] = s;
-      }
-    const attnOut = at(n + 'hook_attn_out', attnRaw, [B, P, D]);
+    const attnOut = attentionOutput(n, z, w.WO, w.bO, { B, P, H, dh, D }, rows(first), at);
     const parallel = this.config.parallelAttnMlp;
     const mid = parallel ? resid : at(n + 'hook_resid_mid', add(resid, attnOut), [B, P, D]);
 
@@ -234,18 +209,4 @@ export function transposed(w: Float64Array, out: number, inp: number): Float64Ar
 /** W_O [head][dh, D] from a [heads·dh, D] matrix */
 export function outputHeads(wo: Float64Array, heads: number, dh: number, D: number): Float64Array[] {
   return Array.from({ length: heads }, (_, h) => wo.slice(h * dh * D, (h + 1) * dh * D));
-}
-
-type At = (name: string, data: Float64Array, shape: number[]) => Float64Array;
-
-function run(hook: RefHook | undefined): At {
-  if (!hook) return (_name, data) => data;
-  return (name, data, shape) => {
-    const r = hook(name, { data, shape });
-    if (!r) return data;
-    if (r.data.length !== data.length || r.shape.join() !== shape.join()) {
-      throw new Error(`hook ${name} returned shape [${r.shape}] for an activation of shape [${shape}]`);
-    }
-    return r.data;
-  };
 }

@@ -107,8 +107,9 @@ describe('the workbench in a browser', { skip: noChromium }, () => {
     await page.getByTestId('run').waitFor({ timeout: 10_000 });
     await page.getByText('The run was cancelled.').waitFor();
     // Asks the host itself, through the page's own transport.
-    const jobs = await page.evaluate("window.patchbench_app.call('job:list', undefined)");
-    assert.deepEqual(jobs, []);
+    const jobs = (await page.evaluate("window.patchbench_app.call('job:list', undefined)")) as { state: string }[];
+    assert.deepEqual(jobs.filter((j) => j.state === 'queued' || j.state === 'running'), [], 'no job is left running');
+    assert.equal(jobs.at(-1)?.state, 'cancelled', 'the job list keeps how it ended');
     await shot('05-cancelled.png');
   });
 

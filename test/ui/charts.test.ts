@@ -363,6 +363,11 @@ test('project view state and run settings', () => {
   assert.deepEqual(readView({ table: { ...table, layer: 'x; drop', kind: 'nope' } }).table, { ...table, layer: '', kind: '' });
   assert.deepEqual(readView({ theme: 'purple', tab: 7, selected: { kind: 'nope', index: 1 }, run: { direction: 'sideways' }, draftPairs: [{ clean: 1 }] }), {});
   assert.deepEqual(readView(null), {});
+  // Draft pairs become the project's pairs when it has no results: only as many and as long as a project saves.
+  const draft = { clean: 'a', corrupted: 'b', answer: ' c', wrong: ' d' };
+  assert.equal(readView({ draftPairs: Array(10_000).fill(draft) }).draftPairs?.length, 10_000);
+  assert.equal(readView({ draftPairs: Array(10_001).fill(draft) }).draftPairs, undefined);
+  assert.equal(readView({ draftPairs: [{ ...draft, clean: 'x'.repeat(20_001) }] }).draftPairs, undefined);
 });
 
 test('the recall chart: a stepped curve per ranking, the best possible one, and a description in words', () => {

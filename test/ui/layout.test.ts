@@ -25,8 +25,9 @@ before(async () => {
   const work = mkdtempSync(join(tmpdir(), 'patchbench-layout-'));
   const examples = join(work, 'examples');
   mkdirSync(examples);
-  // Every kind, so that the scatter has as many facets and the table as many rows as it can get.
-  await makeExampleProject({ modelDir: FIXTURE_MODEL, file: join(examples, 'every-kind.patchbench'), kinds: [...KIND_NAMES] });
+  // Every kind, so that the scatter has as many facets and the table as many rows as it can get,
+  // and a circuit, so that the Circuit view is measured with its graph, curve and edge table.
+  await makeExampleProject({ modelDir: FIXTURE_MODEL, file: join(examples, 'every-kind.patchbench'), kinds: [...KIND_NAMES], circuit: true });
   host = await startWebHost({ home: join(work, 'home'), examples });
   if (noChromium) return;
   ({ browser, page, pageErrors } = await openPage());

@@ -11,6 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { noChromium, openPage, SHOTS, until } from './support/chromium.ts';
 import { changedCopy, makeExampleProject } from './support/example-project.ts';
 import { ensureRendererBuilt, FIXTURE_MODEL, startWebHost, type RunningHost } from './support/web-host.ts';
+import { readContainer, writeContainer } from '../../main/engine/project/format.ts';
 
 
 let host: RunningHost;
@@ -177,6 +178,35 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     await until('the error names the extension', async () => /end in \.patchbench/.test(await text('open-error')));
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.getByTestId('dialog-open').waitFor({ state: 'detached' });
+  });
+
+  test('keys the app does not know are named in a dismissable warning, with the file', async () => {
+    // The example with a misspelled setting and a key from some other app.
+    const example = join(work, 'examples', 'ioi-demo.patchbench');
+    const file = join(work, 'misspelled.patchbench');
+    const { header, data } = readContainer(readFileSync(example), example);
+    const h = header as { settings: Record<string, unknown> } & Record<string, unknown>;
+    h.settings.verifyTopp = 5;
+    h.colour = 'blue';
+    writeFileSync(file, Buffer.concat(writeContainer(h, [data])));
+    await page.getByTestId('open-project').click();
+    await page.locator('#open-path').fill(file);
+    await page.locator('#open-path').press('Enter');
+    const banner = page.getByTestId('project-warnings');
+    await banner.waitFor();
+    assert.deepEqual(await banner.locator('li').allTextContents(), [
+      'unknown key colour is ignored (misspelled, or written by a newer Patchbench?)',
+      'unknown key settings.verifyTopp is ignored (misspelled, or written by a newer Patchbench?)',
+    ]);
+    assert.match(await text('project-warnings'), new RegExp(`^\\s*Project file: ${file.replace(/[.\\/]/g, '\\$&')} opened, but`));
+    assert.match(await page.title(), /^misspelled — Patchbench$/, 'it opened, results and all');
+    await shot('15b-project-warnings.png');
+    await page.getByTestId('theme-toggle').click();
+    await page.waitForTimeout(200);
+    await shot('15c-project-warnings-dark.png');
+    await page.getByTestId('theme-toggle').click();
+    await banner.getByRole('button', { name: 'Dismiss' }).click();
+    await banner.waitFor({ state: 'detached' });
   });
 
   test('a project whose model has changed opens with its results and says so in words', async () => {

@@ -5,7 +5,5 @@ import type { GraphShape } from '../../../shared/circuit-graph.ts';
 export * from '../../../shared/circuit-graph.ts';
 
 export function graphShape(cfg: ModelConfig): GraphShape {
-  // Families that group keys and values or run attention and MLP in parallel say so in their config.
-  const c = cfg as ModelConfig & { nKvHeads?: number; parallelAttnMlp?: boolean };
-  return { nLayers: cfg.nLayers, nHeads: cfg.nHeads, nKvHeads: c.nKvHeads ?? cfg.nHeads, parallelAttnMlp: !!c.parallelAttnMlp };
+  return { nLayers: cfg.nLayers, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads, parallelAttnMlp: cfg.parallelAttnMlp };
 }

@@ -11,8 +11,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
 import type { BackwardOptions, GradFn } from '../architecture.ts';
+import { runBackward } from '../backward-loop.ts';
 import { ACTIVATIONS } from '../gpt2/activations.ts';
 import { byKvHead, type DecoderLayerTape, type DecoderTape, type NormTape } from './forward.ts';
+import { perHeadInBackward } from './heads.ts';
 import type { Rotary } from './rotary.ts';
 import { fastTransposedMatMul } from '../native-matmul.ts';
 import { transposedWeights, type DecoderLayerT, type DecoderWeights, type Norm } from './weights.ts';
@@ -48,85 +50,82 @@ const T = (t: tf.Tensor, perm: number[]) => tf.transpose(t, perm);
 
 /**
  * gFinal: ∂metric/∂(final-normed residual at the last position) [N, D]. Calls onGrad for every
- * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape.
+ * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape. With
+ * `inputGrads`, also at each query head's q input and each KV head's k and v inputs (before the
+ * norm, through rotary) and at the MLP's input (see BackwardOptions); the residual gradient
+ * through attention is then the sum over those copies, so the pass costs about what it does
+ * without them.
  */
 export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, tape: DecoderTape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
-  const { nHeads: H, nKvHeads: K, dHead: dh, dModel: D } = cfg;
-  const P = tape.positions;
-  const N = o.start ? o.start.grad.shape[0] : gFinal.shape[0];
-  let g = o.start
-    ? tf.clone(o.start.grad)
-    : tf.tidy(() => {
-        const gLast = tf.reshape(normBackward(cfg, gFinal, w.lnF, tape.lnF!), [N, 1, D]);
-        return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
-      });
-  for (let l = o.start ? o.start.layer : cfg.nLayers - 1; l >= 0; l--) {
+  const split = !!o.inputGrads;
+  const block = (l: number, gIn: tf.Tensor): tf.Tensor => {
+    const { nHeads: H, nKvHeads: K, dHead: dh } = cfg;
+    const [N, P] = gIn.shape;
     const n = `blocks.${l}.`;
-    if (l === o.dropWrite) {
-      // GradDrop: stopgrad on the block's write, so only the residual's identity path carries the gradient
-      tf.tidy(() => {
-        onGrad(n + 'hook_resid_post', g);
-        onGrad(n + 'hook_resid_pre', g);
-      });
-      continue;
-    }
     const t: DecoderLayerTape = tape.layers[l];
     const lw = w.layers[l];
     const back = backThrough(l, w);
-    const gIn = g;
-    g = tf.tidy(() => {
-      onGrad(n + 'hook_resid_post', gIn);
-      onGrad(n + 'hook_mlp_out', gIn);
-      const gPost = back(gIn, 'wOutT'); // [N, P, M]
-      onGrad(n + 'mlp.hook_post', gPost);
-      let gH2: tf.Tensor;
-      if (t.up) {
-        const gPre = tf.mul(tf.mul(gPost, t.up), ACTIVATIONS[cfg.activation].grad(t.pre));
-        const gUp = tf.mul(gPost, ACTIVATIONS[cfg.activation].f(t.pre));
-        onGrad(n + 'mlp.hook_pre', gPre);
-        onGrad(n + 'mlp.hook_pre_linear', gUp);
-        gH2 = tf.add(back(gPre, 'wInT'), back(gUp, 'wUpT'));
-      } else {
-        const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
-        onGrad(n + 'mlp.hook_pre', gPre);
-        gH2 = back(gPre, 'wInT');
-      }
-      const gMlpIn = normBackward(cfg, gH2, lw.ln2, t.ln2);
-      // Sequential: the attention writes to resid_mid, which the MLP reads. Parallel: both read resid_pre.
-      const gAttnOut = cfg.parallelAttnMlp ? gIn : tf.add(gIn, gMlpIn);
-      if (!cfg.parallelAttnMlp) onGrad(n + 'hook_resid_mid', gAttnOut);
-      onGrad(n + 'hook_attn_out', gAttnOut);
-      const gZ = tf.reshape(back(gAttnOut, 'woT'), [N, P, H, dh]);
-      onGrad(n + 'attn.hook_z', gZ);
-      const gZT = T(gZ, [0, 2, 1, 3]); // [N, H, P, dh]
-      const gPattern = tf.reshape(tf.matMul(byKvHead(gZT, K), t.vDP), [N, H, P, P]);
-      onGrad(n + 'attn.hook_pattern', gPattern);
-      // Σ over a KV head's query heads of patternᵀ·gZ: [N, K, P, G·P] @ [N, K, G·P, dh]
-      const gVT = tf.matMul(T(byKvHead(t.pattern, K), [0, 1, 3, 2]) as tf.Tensor4D, byKvHead(gZT, K)); // [N, K, P, dh]
-      // softmax: gScores = pattern ⊙ (gPattern − Σ_k gPattern·pattern); masked entries have pattern 0.
-      const gScores = tf.mul(t.pattern, tf.sub(gPattern, tf.sum(tf.mul(gPattern, t.pattern), -1, true)));
-      onGrad(n + 'attn.hook_attn_scores', gScores);
-      const gRaw = byKvHead(tf.mul(gScores, cfg.attnScale[l]), K); // [N, K, G·P, P]
-      const gRotQT = tf.reshape(tf.matMul(gRaw, t.kT), [N, H, P, dh]);
-      const gRotKT = tf.matMul(T(gRaw, [0, 1, 3, 2]) as tf.Tensor4D, byKvHead(t.qT, K)); // [N, K, P, dh]
-      const gV = T(gVT, [0, 2, 1, 3]); // [N, P, K, dh]
-      const gRotQ = T(gRotQT, [0, 2, 1, 3]); // [N, P, H, dh]
-      const gRotK = T(gRotKT, [0, 2, 1, 3]); // [N, P, K, dh]
-      onGrad(n + 'attn.hook_v', gV);
-      onGrad(n + 'attn.hook_rot_k', gRotK);
-      onGrad(n + 'attn.hook_rot_q', gRotQ);
-      const gK = rotary.backward(gRotK, 0);
-      const gQ = rotary.backward(gRotQ, 0);
-      onGrad(n + 'attn.hook_k', gK);
-      onGrad(n + 'attn.hook_q', gQ);
+    onGrad(n + 'hook_mlp_out', gIn);
+    const gPost = back(gIn, 'wOutT'); // [N, P, M]
+    onGrad(n + 'mlp.hook_post', gPost);
+    let gH2: tf.Tensor;
+    if (t.up) {
+      const gPre = tf.mul(tf.mul(gPost, t.up), ACTIVATIONS[cfg.activation].grad(t.pre));
+      const gUp = tf.mul(gPost, ACTIVATIONS[cfg.activation].f(t.pre));
+      onGrad(n + 'mlp.hook_pre', gPre);
+      onGrad(n + 'mlp.hook_pre_linear', gUp);
+      gH2 = tf.add(back(gPre, 'wInT'), back(gUp, 'wUpT'));
+    } else {
+      const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
+      onGrad(n + 'mlp.hook_pre', gPre);
+      gH2 = back(gPre, 'wInT');
+    }
+    const gMlpIn = normBackward(cfg, gH2, lw.ln2, t.ln2);
+    if (split) onGrad(n + 'hook_mlp_in', gMlpIn);
+    // Sequential: the attention writes to resid_mid, which the MLP reads. Parallel: both read resid_pre.
+    const gAttnOut = cfg.parallelAttnMlp ? gIn : tf.add(gIn, gMlpIn);
+    if (!cfg.parallelAttnMlp) onGrad(n + 'hook_resid_mid', gAttnOut);
+    onGrad(n + 'hook_attn_out', gAttnOut);
+    const gZ = tf.reshape(back(gAttnOut, 'woT'), [N, P, H, dh]);
+    onGrad(n + 'attn.hook_z', gZ);
+    const gZT = T(gZ, [0, 2, 1, 3]); // [N, H, P, dh]
+    const gPattern = tf.reshape(tf.matMul(byKvHead(gZT, K), t.vDP), [N, H, P, P]);
+    onGrad(n + 'attn.hook_pattern', gPattern);
+    // Σ over a KV head's query heads of patternᵀ·gZ: [N, K, P, G·P] @ [N, K, G·P, dh]
+    const gVT = tf.matMul(T(byKvHead(t.pattern, K), [0, 1, 3, 2]) as tf.Tensor4D, byKvHead(gZT, K)); // [N, K, P, dh]
+    // softmax: gScores = pattern ⊙ (gPattern − Σ_k gPattern·pattern); masked entries have pattern 0.
+    const gScores = tf.mul(t.pattern, tf.sub(gPattern, tf.sum(tf.mul(gPattern, t.pattern), -1, true)));
+    onGrad(n + 'attn.hook_attn_scores', gScores);
+    const gRaw = byKvHead(tf.mul(gScores, cfg.attnScale[l]), K); // [N, K, G·P, P]
+    const gRotQT = tf.reshape(tf.matMul(gRaw, t.kT), [N, H, P, dh]);
+    const gRotKT = tf.matMul(T(gRaw, [0, 1, 3, 2]) as tf.Tensor4D, byKvHead(t.qT, K)); // [N, K, P, dh]
+    const gV = T(gVT, [0, 2, 1, 3]); // [N, P, K, dh]
+    const gRotQ = T(gRotQT, [0, 2, 1, 3]); // [N, P, H, dh]
+    const gRotK = T(gRotKT, [0, 2, 1, 3]); // [N, P, K, dh]
+    onGrad(n + 'attn.hook_v', gV);
+    onGrad(n + 'attn.hook_rot_k', gRotK);
+    onGrad(n + 'attn.hook_rot_q', gRotQ);
+    const gK = rotary.backward(gRotK, 0);
+    const gQ = rotary.backward(gRotQ, 0);
+    onGrad(n + 'attn.hook_k', gK);
+    onGrad(n + 'attn.hook_q', gQ);
+    let gAttnIn: tf.Tensor; // [N, P, D]
+    if (split) {
+      // The norm acts on each head's copy alone: its saved statistics broadcast over the head axis.
+      const ln1 = { xhat: tf.expandDims(t.ln1.xhat, 2), inv: tf.expandDims(t.ln1.inv, 2) };
+      const perHead = (g: tf.Tensor, w: tf.Tensor2D) => normBackward(cfg, perHeadInBackward(g, w), lw.ln1, ln1);
+      const gQin = perHead(gQ, lw.wq); // [N, P, H, D]
+      const gKin = perHead(gK, lw.wk); // [N, P, K, D]
+      const gVin = perHead(gV, lw.wv);
+      onGrad(n + 'hook_v_input', gVin);
+      onGrad(n + 'hook_k_input', gKin);
+      onGrad(n + 'hook_q_input', gQin);
+      gAttnIn = tf.addN([tf.sum(gQin, 2), tf.sum(gKin, 2), tf.sum(gVin, 2)]);
+    } else {
       const gH = tf.addN([back(tf.reshape(gQ, [N, P, H * dh]), 'wqT'), back(tf.reshape(gK, [N, P, K * dh]), 'wkT'), back(tf.reshape(gV, [N, P, K * dh]), 'wvT')]);
-      const gAttnIn = normBackward(cfg, gH, lw.ln1, t.ln1);
-      const gResidPre = cfg.parallelAttnMlp ? tf.addN([gIn, gMlpIn, gAttnIn]) : tf.add(gAttnOut, gAttnIn);
-      onGrad(n + 'hook_resid_pre', gResidPre);
-      return gResidPre;
-    });
-    gIn.dispose();
-  }
-  tf.tidy(() => onGrad('hook_embed', g));
-  g.dispose();
+      gAttnIn = normBackward(cfg, gH, lw.ln1, t.ln1);
+    }
+    return cfg.parallelAttnMlp ? tf.addN([gIn, gMlpIn, gAttnIn]) : tf.add(gAttnOut, gAttnIn); // resid_pre
+  };
+  runBackward({ nLayers: cfg.nLayers, positions: tape.positions, finalNorm: (g) => normBackward(cfg, g, w.lnF, tape.lnF!), block, embedHooks: ['hook_embed'] }, gFinal, onGrad, o);
 }

@@ -16,6 +16,7 @@ import { badInput } from '../errors.ts';
 import { ACTIVATIONS } from '../gpt2/activations.ts';
 import type { MaskCache } from '../gpt2/forward.ts';
 import { tileTo } from '../ops.ts';
+import { headCopies, perHeadIn, perHeadOut } from './heads.ts';
 import type { Rotary } from './rotary.ts';
 import type { DecoderLayer, DecoderWeights, Norm } from './weights.ts';
 
@@ -108,11 +109,26 @@ export function block(c: BlockContext, l: number, x0: tf.Tensor3D, o: BlockOptio
   const qStart = o.lastOnly ? P - 1 : o.p0;
   const Q = P - qStart;
   const taped: Partial<DecoderLayerTape> = {};
-  const h = norm(cfg, x, w.ln1, o.tape && ((t) => (taped.ln1 = t)));
-  const hq = o.lastOnly ? lastPosition(h) : h;
-  const q = hook(n + 'attn.hook_q', tf.reshape(linear(hq, w.wq, w.bq), [N, Q, H, dh]), qStart); // [N, Q, H, dh]
-  const k = hook(n + 'attn.hook_k', tf.reshape(linear(h, w.wk, w.bk), [N, Pn, K, dh]), o.p0); // [N, P', K, dh]
-  const v = hook(n + 'attn.hook_v', tf.reshape(linear(h, w.wv, w.bv), [N, Pn, K, dh]), o.p0);
+  let qPre: tf.Tensor, kPre: tf.Tensor, vPre: tf.Tensor; // [N, Q|P', H|K, dh]
+  if (o.splitInputs) {
+    if (o.tape) throw new Error('a taped run cannot split the inputs (the backward pass reads one shared norm)');
+    // Each query head reads its own copy of resid_pre, each KV head one for k and one for v.
+    const xq = hook(n + 'hook_q_input', headCopies(o.lastOnly ? lastPosition(x) : x, H), qStart); // [N, Q, H, D]
+    const xk = hook(n + 'hook_k_input', headCopies(x, K), o.p0); // [N, P', K, D]
+    const xv = hook(n + 'hook_v_input', headCopies(x, K), o.p0);
+    qPre = perHeadIn(norm(cfg, xq, w.ln1), w.wq, w.bq, H);
+    kPre = perHeadIn(norm(cfg, xk, w.ln1), w.wk, w.bk, K);
+    vPre = perHeadIn(norm(cfg, xv, w.ln1), w.wv, w.bv, K);
+  } else {
+    const h = norm(cfg, x, w.ln1, o.tape && ((t) => (taped.ln1 = t)));
+    const hq = o.lastOnly ? lastPosition(h) : h;
+    qPre = tf.reshape(linear(hq, w.wq, w.bq), [N, Q, H, dh]);
+    kPre = tf.reshape(linear(h, w.wk, w.bk), [N, Pn, K, dh]);
+    vPre = tf.reshape(linear(h, w.wv, w.bv), [N, Pn, K, dh]);
+  }
+  const q = hook(n + 'attn.hook_q', qPre, qStart); // [N, Q, H, dh]
+  const k = hook(n + 'attn.hook_k', kPre, o.p0); // [N, P', K, dh]
+  const v = hook(n + 'attn.hook_v', vPre, o.p0);
   const rq = hook(n + 'attn.hook_rot_q', c.rotary.apply(q, qStart), qStart);
   const rk = hook(n + 'attn.hook_rot_k', c.rotary.apply(k, o.p0), o.p0);
   const qT = tf.transpose(rq, [0, 2, 1, 3]) as tf.Tensor4D; // [N, H, Q, dh]
@@ -132,7 +148,12 @@ export function block(c: BlockContext, l: number, x0: tf.Tensor3D, o: BlockOptio
   const [pa, va] = align([pattern, vAll], o.expand);
   const zT = tf.reshape(tf.matMul(byKvHead(pa, K), va), [pa.shape[0], H, Q, dh]);
   const z = hook(n + 'attn.hook_z', tf.transpose(zT, [0, 2, 1, 3]), qStart); // [N, Q, H, dh]
-  const attnOut = hook(n + 'hook_attn_out', linear(tf.reshape(z, [z.shape[0], Q, H * dh]), w.wo, w.bo), qStart);
+  let attnOutRaw: tf.Tensor;
+  if (o.attnResult || o.splitInputs) {
+    const result = hook(n + 'attn.hook_result', perHeadOut(z, w.wo), qStart); // [N, Q, H, D]
+    attnOutRaw = w.bo ? tf.add(tf.sum(result, 2), w.bo) : tf.sum(result, 2);
+  } else attnOutRaw = linear(tf.reshape(z, [z.shape[0], Q, H * dh]), w.wo, w.bo);
+  const attnOut = hook(n + 'hook_attn_out', attnOutRaw, qStart);
   const xq = o.lastOnly ? lastPosition(x) : x;
   let mlpIn: tf.Tensor;
   let mid: tf.Tensor | undefined;
@@ -141,6 +162,8 @@ export function block(c: BlockContext, l: number, x0: tf.Tensor3D, o: BlockOptio
     const [xa, aa] = align([xq, attnOut], o.expand);
     mlpIn = mid = hook(n + 'hook_resid_mid', tf.add(xa, aa), qStart); // [N, Q, D]
   }
+  // The MLP's own copy of what it reads (resid_mid, or resid_pre under parallel attention).
+  if (o.splitInputs) mlpIn = hook(n + 'hook_mlp_in', mlpIn, qStart);
   const h2 = norm(cfg, mlpIn, w.ln2, o.tape && ((t) => (taped.ln2 = t)));
   const pre = hook(n + 'mlp.hook_pre', linear(h2, w.wIn, w.bIn), qStart) as tf.Tensor3D; // [N, Q, M]
   let post: tf.Tensor;

@@ -1,7 +1,6 @@
 /** The rotary decoders (Llama, Mistral, Qwen2, GPT-NeoX) behind the Architecture interface. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Architecture, BackwardOptions, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
-import { badInput } from '../errors.ts';
 import { attentionPatternFrom } from '../ops.ts';
 import type { ModelConfig } from '../config.ts';
 import { MaskCache } from '../gpt2/forward.ts';
@@ -39,7 +38,6 @@ export class Decoder implements Architecture {
     return embed(this.weights, tokens, hook);
   }
   block(layer: number, x: tf.Tensor3D, o: BlockOptions) {
-    if (o.splitInputs || o.attnResult) throw this.notYet('split q/k/v inputs and per-head results');
     return block({ cfg: this.config, w: this.weights.layers[layer], masks: this.masks, rotary: this.rotary }, layer, x, o);
   }
   finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
@@ -49,17 +47,12 @@ export class Decoder implements Architecture {
     return new DecoderTape(positions);
   }
   backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
-    if (o.inputGrads) throw this.notYet('gradients at split inputs');
     backward(this.config, this.weights, this.rotary, asDecoderTape(tape), gFinal, onGrad, o);
   }
   /** The pattern is formed from q and k after rotary. */
   readonly qkSites = { q: 'attn.hook_rot_q', k: 'attn.hook_rot_k' };
   attentionPattern(layer: number, q: tf.Tensor4D, k: tf.Tensor4D): tf.Tensor4D {
     return attentionPatternFrom(q, k, this.config.attnScale[layer], this.masks.get(0, q.shape[1], k.shape[1]));
-  }
-  /** Circuit discovery's options, implemented for GPT-2 only so far: refused rather than ignored. */
-  private notYet(what: string) {
-    return badInput(`${what} (for circuit discovery) are not implemented for ${this.family} yet; activation and attribution patching are`);
   }
   dispose(): void {
     disposeDecoderWeights(this.weights);

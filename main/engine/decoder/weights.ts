@@ -5,6 +5,7 @@
  * family has them.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { transposedCopies } from '../ops.ts';
 
 export interface Norm {
   w: tf.Tensor1D;
@@ -44,17 +45,7 @@ export interface DecoderWeights {
 }
 
 export function transposedWeights(w: DecoderWeights): DecoderLayerT[] {
-  w.transposed ??= w.layers.map((l) =>
-    tf.tidy(() => ({
-      wqT: tf.transpose(l.wq) as tf.Tensor2D,
-      wkT: tf.transpose(l.wk) as tf.Tensor2D,
-      wvT: tf.transpose(l.wv) as tf.Tensor2D,
-      woT: tf.transpose(l.wo) as tf.Tensor2D,
-      wInT: tf.transpose(l.wIn) as tf.Tensor2D,
-      ...(l.wUp ? { wUpT: tf.transpose(l.wUp) as tf.Tensor2D } : {}),
-      wOutT: tf.transpose(l.wOut) as tf.Tensor2D,
-    })),
-  );
+  w.transposed ??= w.layers.map((l) => transposedCopies({ wqT: l.wq, wkT: l.wk, wvT: l.wv, woT: l.wo, wInT: l.wIn, wUpT: l.wUp, wOutT: l.wOut }));
   return w.transposed;
 }
 
@@ -69,18 +60,4 @@ export function disposeDecoderWeights(w: DecoderWeights): void {
   for (const t of w.transposed ?? []) for (const x of Object.values(t)) all.add(x);
   tf.dispose([...all].filter((t): t is tf.Tensor => !!t));
   w.transposed = undefined;
-}
-
-/** `[out, in]` row-major (nn.Linear) → `[in, out]`, in blocks so both sides stay in cache. */
-export function transposeRows(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  const B = 64;
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    for (let c0 = 0; c0 < cols; c0 += B) {
-      const r1 = Math.min(rows, r0 + B);
-      const c1 = Math.min(cols, c0 + B);
-      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = src[r * cols + c];
-    }
-  }
-  return out;
 }

@@ -8,10 +8,12 @@
  * made only when a backward pass first runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Checkpoint } from '../checkpoint.ts';
 import { badModel } from '../errors.ts';
 import type { ModelConfig } from '../config.ts';
-import type { Dtype } from '../safetensors.ts';
+import { transposedCopies } from '../ops.ts';
+import { loadWeights, type CheckpointInfo } from '../weight-reader.ts';
+
+export type { CheckpointInfo };
 
 export interface LayerWeights {
   ln1: { w: tf.Tensor1D; b: tf.Tensor1D };
@@ -68,79 +70,48 @@ export interface LayerWeightsPerHead {
   wo: tf.Tensor3D; // [H, d_head, d_model]: head h's rows of W_O
 }
 
-export interface CheckpointInfo {
-  files: string[];
-  dtypes: Dtype[];
-  /** number of parameters in the checkpoint (tied matrices counted once) */
-  paramCount: number;
-}
-
 export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2Weights; info: CheckpointInfo } {
-  const ckpt = Checkpoint.open(dir, { prefixes: ['transformer.'] });
   const { dModel: D, dMlp: M, dVocab: V, nCtx: C } = cfg;
-  const created: tf.Tensor[] = [];
-  const has = (bare: string) => ckpt.has(bare);
-  const read = (bare: string, shape: number[]) => ckpt.read(bare, shape);
-  const t1 = (bare: string, n: number) => keep(tf.tensor1d(read(bare, [n])));
-  const t2 = (bare: string, r: number, c: number) => keep(tf.tensor2d(read(bare, [r, c]), [r, c]));
-  const keep = <T extends tf.Tensor>(t: T): T => (created.push(t), t);
-  try {
-    const wte = t2('wte.weight', V, D);
-    const wpe = t2('wpe.weight', C, D);
+  const model = `a GPT-2 model of n_layer ${cfg.nLayers}, n_head ${cfg.nHeads}, n_embd ${D} (config.json)`;
+  return loadWeights(dir, 'transformer.', model, (r) => {
+    const wte = r.matrix('wte.weight', V, D);
+    const wpe = r.matrix('wpe.weight', C, D);
     const layers: LayerWeights[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const p = `h.${l}.`;
       // c_attn is [d_model, 3·d_model] = [q | k | v] column blocks: split on the JS side, once.
-      const attn = read(p + 'attn.c_attn.weight', [D, 3 * D]);
-      const attnB = read(p + 'attn.c_attn.bias', [3 * D]);
+      const attn = r.raw(p + 'attn.c_attn.weight', [D, 3 * D]);
+      const attnB = r.raw(p + 'attn.c_attn.bias', [3 * D]);
       const cols = (k: number) => {
         const out = new Float32Array(D * D);
-        for (let r = 0; r < D; r++) out.set(attn.subarray(r * 3 * D + k * D, r * 3 * D + (k + 1) * D), r * D);
-        return keep(tf.tensor2d(out, [D, D]));
+        for (let row = 0; row < D; row++) out.set(attn.subarray(row * 3 * D + k * D, row * 3 * D + (k + 1) * D), row * D);
+        return r.own(tf.tensor2d(out, [D, D]));
       };
-      const bias = (k: number) => keep(tf.tensor1d(attnB.slice(k * D, (k + 1) * D)));
+      const bias = (k: number) => r.own(tf.tensor1d(attnB.slice(k * D, (k + 1) * D)));
       layers.push({
-        ln1: { w: t1(p + 'ln_1.weight', D), b: t1(p + 'ln_1.bias', D) },
+        ln1: { w: r.vector(p + 'ln_1.weight', D), b: r.vector(p + 'ln_1.bias', D) },
         wq: cols(0), bq: bias(0), wk: cols(1), bk: bias(1), wv: cols(2), bv: bias(2),
-        wo: t2(p + 'attn.c_proj.weight', D, D), bo: t1(p + 'attn.c_proj.bias', D),
-        ln2: { w: t1(p + 'ln_2.weight', D), b: t1(p + 'ln_2.bias', D) },
-        wfc: t2(p + 'mlp.c_fc.weight', D, M), bfc: t1(p + 'mlp.c_fc.bias', M),
-        wproj: t2(p + 'mlp.c_proj.weight', M, D), bproj: t1(p + 'mlp.c_proj.bias', D),
+        wo: r.matrix(p + 'attn.c_proj.weight', D, D), bo: r.vector(p + 'attn.c_proj.bias', D),
+        ln2: { w: r.vector(p + 'ln_2.weight', D), b: r.vector(p + 'ln_2.bias', D) },
+        wfc: r.matrix(p + 'mlp.c_fc.weight', D, M), bfc: r.vector(p + 'mlp.c_fc.bias', M),
+        wproj: r.matrix(p + 'mlp.c_proj.weight', M, D), bproj: r.vector(p + 'mlp.c_proj.bias', D),
       });
     }
-    const lnF = { w: t1('ln_f.weight', D), b: t1('ln_f.bias', D) };
+    const lnF = { w: r.vector('ln_f.weight', D), b: r.vector('ln_f.bias', D) };
     // Hugging Face keeps lm_head.weight as [d_vocab, d_model]; when absent it is tied to wte.
     // Untied but absent, transformers would start it from random weights: no model to study.
-    if (!cfg.tiedEmbeddings && !has('lm_head.weight')) {
+    if (!cfg.tiedEmbeddings && !r.has('lm_head.weight')) {
       throw badModel(`${dir}: config.json sets tie_word_embeddings to false, but the checkpoint has no lm_head.weight (transformers would initialise it at random)`);
     }
-    const unembedRows = has('lm_head.weight') ? t2('lm_head.weight', V, D) : wte;
-    const unembed = keep(tf.transpose(unembedRows) as tf.Tensor2D);
-    ckpt.checkAllUsed(`a GPT-2 model of n_layer ${cfg.nLayers}, n_head ${cfg.nHeads}, n_embd ${D} (config.json)`);
-    return {
-      weights: { wte, wpe, lnF, unembedRows, unembed, layers },
-      info: { files: ckpt.paths, dtypes: [...ckpt.dtypes].sort() as Dtype[], paramCount: ckpt.paramCount },
-    };
-  } catch (e) {
-    for (const t of created) t.dispose();
-    throw e;
-  } finally {
-    ckpt.close();
-  }
+    const unembedRows = r.has('lm_head.weight') ? r.matrix('lm_head.weight', V, D) : wte;
+    const unembed = r.own(tf.transpose(unembedRows) as tf.Tensor2D);
+    return { wte, wpe, lnF, unembedRows, unembed, layers };
+  });
 }
 
 /** The transposed weights the backward pass needs, made once. */
 export function transposedWeights(w: Gpt2Weights): LayerWeightsT[] {
-  w.transposed ??= w.layers.map((l) =>
-    tf.tidy(() => ({
-      wqT: tf.transpose(l.wq) as tf.Tensor2D,
-      wkT: tf.transpose(l.wk) as tf.Tensor2D,
-      wvT: tf.transpose(l.wv) as tf.Tensor2D,
-      woT: tf.transpose(l.wo) as tf.Tensor2D,
-      wfcT: tf.transpose(l.wfc) as tf.Tensor2D,
-      wprojT: tf.transpose(l.wproj) as tf.Tensor2D,
-    })),
-  );
+  w.transposed ??= w.layers.map((l) => transposedCopies({ wqT: l.wq, wkT: l.wk, wvT: l.wv, woT: l.wo, wfcT: l.wfc, wprojT: l.wproj }));
   return w.transposed;
 }
 

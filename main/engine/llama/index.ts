@@ -6,12 +6,12 @@
 
 import type { ModelConfig } from '../config.ts';
 import { Decoder } from '../decoder/index.ts';
-import { loadDecoderWeights, type CheckpointInfo } from '../decoder/load.ts';
+import { loadWeights, type CheckpointInfo } from '../weight-reader.ts';
 import type { DecoderLayer } from '../decoder/weights.ts';
 
 export function loadLlama(dir: string, cfg: ModelConfig): { arch: Decoder; checkpoint: CheckpointInfo } {
   const { dModel: D, dMlp: M, dVocab: V, nHeads: H, nKvHeads: K, dHead: dh } = cfg;
-  const { weights, info } = loadDecoderWeights(dir, 'model.', `${cfg.modelType} with ${cfg.nLayers} layers`, (r) => {
+  const { weights, info } = loadWeights(dir, 'model.', `${cfg.modelType} with ${cfg.nLayers} layers`, (r) => {
     const embed = r.matrix('embed_tokens.weight', V, D);
     const layers: DecoderLayer[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {

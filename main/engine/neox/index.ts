@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import type { ModelConfig } from '../config.ts';
 import { Decoder } from '../decoder/index.ts';
-import { loadDecoderWeights, type CheckpointInfo, type WeightReader } from '../decoder/load.ts';
+import { loadWeights, type CheckpointInfo, type WeightReader } from '../weight-reader.ts';
 import type { DecoderLayer } from '../decoder/weights.ts';
 
 /** q, k, v [in, H·dh] (and biases) from the fused [H·3·dh, in] weight */
@@ -32,7 +32,7 @@ function splitQkv(r: WeightReader, name: string, cfg: ModelConfig) {
 
 export function loadNeox(dir: string, cfg: ModelConfig): { arch: Decoder; checkpoint: CheckpointInfo } {
   const { dModel: D, dMlp: M, dVocab: V } = cfg;
-  const { weights, info } = loadDecoderWeights(dir, 'gpt_neox.', `gpt_neox with ${cfg.nLayers} layers`, (r) => {
+  const { weights, info } = loadWeights(dir, 'gpt_neox.', `gpt_neox with ${cfg.nLayers} layers`, (r) => {
     const embed = r.matrix('embed_in.weight', V, D);
     const ln = (name: string) => ({ w: r.vector(name + '.weight', D), b: r.vector(name + '.bias', D) });
     const layers: DecoderLayer[] = [];

@@ -62,12 +62,18 @@ export interface SaveOptions {
 
 /** Writes `project` to `path` atomically. Throws bad-project (invalid project) or bad-input (cannot write). */
 export function saveProject(path: string, project: Project, o: SaveOptions = {}): void {
+  writeAtomic(resolve(path), projectBytes(path, project, o), o.onProgress);
+}
+
+/**
+ * The bytes saveProject would write to `path` (a relative model path is relative to it), checked by
+ * decoding them: throws bad-project for what loadProject would refuse, before anything is written.
+ */
+export function projectBytes(path: string, project: Project, o: Pick<SaveOptions, 'modelPath'> = {}): Buffer {
   const file = resolve(path);
-  const chunks = encodeProject(project, storedModelPath(project.model.path, file, o.modelPath ?? 'auto', resourcesDir()));
-  const bytes = Buffer.concat(chunks);
-  // Never write what loadProject would refuse.
+  const bytes = Buffer.concat(encodeProject(project, storedModelPath(project.model.path, file, o.modelPath ?? 'auto', resourcesDir())));
   decodeProject(bytes, file);
-  writeAtomic(file, bytes, o.onProgress);
+  return bytes;
 }
 
 /** Reads and validates a project file, migrating older schema versions. */
@@ -150,7 +156,11 @@ export function writeAtomic(file: string, bytes: Uint8Array, onProgress?: (writt
     renameSync(tmp, file);
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* a name too long to create is too long to remove: there is nothing to remove */
+    }
     throw badInput(`${file}: cannot save (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   try {

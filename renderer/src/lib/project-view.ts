@@ -3,12 +3,13 @@
  * the run panel's settings in the project's terms. Reading is defensive: a view state written by
  * another version, or edited by hand, loses only the fields that do not make sense.
  */
-import { DIRECTIONS, KIND_NAMES, METRIC_NAMES, RANKINGS, type KindName, type MetricName, type PromptPair, type ProjectSettings } from '../../../shared/contract.ts';
+import { DIRECTIONS, KIND_NAMES, METRIC_NAMES, projectPairs, RANKINGS, type KindName, type MetricName, type PromptPair, type ProjectSettings } from '../../../shared/contract.ts';
+import type { Schema } from '../../../shared/schema.ts';
 import type { ThemeName } from './charts/theme.ts';
 import type { SortKey } from './rows.ts';
 import { RUN_METHODS, type RunMethod } from './session-file.ts';
 
-export const VIEW_TAB_NAMES = ['pairs', 'scatter', 'heatmap', 'recall'] as const;
+export const VIEW_TAB_NAMES = ['pairs', 'scatter', 'heatmap', 'recall', 'circuit'] as const;
 /** Extra columns the ranking table can show and sort by: the QK-fixed estimate and the AtP* scores. */
 export const SCORE_COLUMNS = ['attribution_qk', 'score_atp', 'score_atp_qk', 'score_graddrop', 'score_atp_star'] as const;
 export type ScoreColumn = (typeof SCORE_COLUMNS)[number];
@@ -30,6 +31,13 @@ export interface ViewState {
   table?: { sort: { key: SortKey; desc: boolean; abs: boolean }; kind: KindName | ''; layer: string; pos: string; search: string; score?: ScoreColumn };
   /** the scatter's head_q/head_k facets show the QK-fixed estimate next to the plain one */
   scatterQk?: boolean;
+  /** the Circuit view: its n (top edges before pruning) and the score it ranks by */
+  circuit?: CircuitView;
+}
+
+export interface CircuitView {
+  n: number;
+  score: 'eap' | 'eap_ig';
 }
 
 const SORT_KEYS: readonly SortKey[] = ['label', 'kind', 'layer', 'head', 'pos', 'attribution', 'score', 'activation', 'error'];
@@ -79,6 +87,15 @@ const oneOf = <T extends string>(x: unknown, values: readonly T[]): T | undefine
 const isPair = (x: unknown): x is PromptPair =>
   isObj(x) && ['clean', 'corrupted', 'answer', 'wrong'].every((k) => typeof x[k] === 'string') && Object.keys(x).length === 4;
 
+const fits = (schema: Schema<unknown>, x: unknown): boolean => {
+  try {
+    schema.parse(x);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 export function readView(raw: unknown): ViewState {
   const v = isObj(raw) ? raw : {};
   const out: ViewState = {};
@@ -108,7 +125,8 @@ export function readView(raw: unknown): ViewState {
     }
   }
   if (Number.isInteger(v.selectedPair) && (v.selectedPair as number) >= 0) out.selectedPair = v.selectedPair as number;
-  if (Array.isArray(v.draftPairs) && v.draftPairs.length > 0 && v.draftPairs.every(isPair)) out.draftPairs = v.draftPairs.map((p) => ({ ...p }));
+  // Draft pairs become the project's pairs when it has no results: only as many, and as long, as it can save.
+  if (Array.isArray(v.draftPairs) && v.draftPairs.length > 0 && v.draftPairs.every(isPair) && fits(projectPairs, v.draftPairs)) out.draftPairs = v.draftPairs.map((p) => ({ ...p }));
   if (typeof v.viewsShare === 'number' && v.viewsShare >= 0.2 && v.viewsShare <= 0.85) out.viewsShare = v.viewsShare;
   if (isObj(v.table) && isObj(v.table.sort)) {
     const t = v.table;
@@ -128,5 +146,9 @@ export function readView(raw: unknown): ViewState {
     }
   }
   if (typeof v.scatterQk === 'boolean') out.scatterQk = v.scatterQk;
+  if (isObj(v.circuit) && Number.isInteger(v.circuit.n) && (v.circuit.n as number) >= 1) {
+    const score = oneOf(v.circuit.score, ['eap', 'eap_ig'] as const);
+    if (score) out.circuit = { n: v.circuit.n as number, score };
+  }
   return out;
 }

@@ -4,6 +4,8 @@
  * answers that arrive after a newer request was made are dropped.
  */
 import type {
+  CircuitRequest,
+  CircuitResult,
   OpenedProject,
   ProjectDoc,
   ProjectFileEntry,
@@ -28,7 +30,7 @@ import { pairsToJsonl } from '../lib/pairs-file.ts';
 import type { RunMethod } from '../lib/session-file.ts';
 import { openText, saveText, type OpenedFile } from '../lib/files.ts';
 import { EMPTY_SELECTION, focusOf, hover, lock, restrictTo, selectionFromView, selectionToView, toggleLock, type ComponentRef, type Selection } from '../lib/selection.ts';
-import { runMethodOf, settingsOf, viewOf, readView, VIEW_TAB_NAMES, type RunPanel, type ScoreColumn, type ViewState } from '../lib/project-view.ts';
+import { runMethodOf, settingsOf, viewOf, readView, VIEW_TAB_NAMES, type CircuitView, type RunPanel, type ScoreColumn, type ViewState } from '../lib/project-view.ts';
 import { defaultSort, type Sort } from '../lib/rows.ts';
 
 export interface TableView {
@@ -133,7 +135,12 @@ export class AppState {
   scatterQk = $state(true);
   /** the kind the Recall view shows (null: the first with curves) */
   recallKind = $state<KindName | null>(null);
+  /** the job this page started (or, after a reload, found running), while it is queued or running */
   job = $state<JobInfo | null>(null);
+  /** a start request is on its way to the host (Run is disabled from the click on, so a double click is one job) */
+  starting = $state(false);
+  /** every job the host has, from every page and window: queued, running, and the last few finished (the Jobs list) */
+  jobs = $state.raw<JobInfo[]>([]);
   runError = $state<string | null>(null);
   result = $state.raw<PatchingResult | null>(null);
   /** wall-clock seconds of the last finished job (including queueing and transfer) */
@@ -154,8 +161,29 @@ export class AppState {
   resultModelDir: string | null = null;
   private jobModelDir: string | null = null;
   provenance = $state.raw<Provenance | null>(null);
+  // ---- the project's circuit (the Circuit tab shows it; Save stores it) ----
+  /** the project's circuit: from the opened project, from a circuit job (startCircuit), or read from a file */
+  circuit = $state.raw<CircuitResult | null>(null);
+  /** the circuit's provenance (a project's, kept as it was; a job's, from its result) */
+  circuitProvenance = $state.raw<Provenance | null>(null);
+  /** the pairs the circuit was computed on (null: not known, as for a read-in `patchbench circuit --out` file) */
+  circuitPairs: PromptPair[] | null = null;
+  /** why the last circuit job failed, in words (for the Circuit tab's Run form) */
+  circuitError = $state<string | null>(null);
+  /** the Circuit view's n and score (null: the circuit's own) */
+  circuitView = $state<CircuitView | null>(null);
+  /**
+   * The computed circuit that a circuit read from a file is shown over: Save keeps it, since a
+   * `patchbench circuit --out` file does not say how it was computed.
+   */
+  private shadowedCircuit: { circuit: CircuitResult; provenance: Provenance | null; pairs: PromptPair[] | null } | null = null;
+  /** bumped when a circuit arrives, so a new circuit makes the project dirty */
+  private circuitVersion = $state(0);
+  private jobCircuitPairs: PromptPair[] | null = null;
   /** a sentence when the opened project's model is missing or changed */
   modelNotice = $state<string | null>(null);
+  /** what was odd but readable in the project file just opened (unknown keys…), until dismissed */
+  projectWarnings = $state<{ file: string; messages: string[] } | null>(null);
   /** the modal dialog shown, if any */
   dialog = $state<Dialog | null>(null);
   projectFiles = $state.raw<{ recent: ProjectFileEntry[]; examples: ProjectFileEntry[]; defaultDir: string } | null>(null);
@@ -169,7 +197,7 @@ export class AppState {
 
   /** what a save would write, minus view state: differs from the saved one exactly when there are unsaved changes */
   readonly signature = $derived.by(() =>
-    JSON.stringify({ pairs: this.pairs, settings: this.currentSettings(), result: this.resultVersion, model: this.model?.dir ?? null }),
+    JSON.stringify({ pairs: this.pairs, settings: this.currentSettings(), result: this.resultVersion, circuit: this.circuitVersion, model: this.model?.dir ?? null }),
   );
   get dirty(): boolean {
     return this.signature !== this.savedSignature;
@@ -287,7 +315,22 @@ export class AppState {
     if (this.runKinds.length === 0) return 'Choose at least one component kind.';
     if (!this.tokens || this.tokens.pairs.length !== this.pairs.length) return 'Tokenizing the pairs…';
     if (this.tokens.problem) return 'Fix the pairs first (see the warning above).';
-    if (this.job) return 'A job is running.';
+    return this.jobBlocker;
+  }
+
+  /** Why a circuit job cannot start now, in words; null when it can (the Circuit tab's Run form). */
+  get circuitBlocker(): string | null {
+    if (!this.model) return 'Load a model first.';
+    if (this.pairs.length === 0) return 'Add at least one prompt pair.';
+    if (!this.tokens || this.tokens.pairs.length !== this.pairs.length) return 'Tokenizing the pairs…';
+    if (this.tokens.problem) return 'Fix the pairs first (on the Prompt pairs tab).';
+    return this.jobBlocker;
+  }
+
+  /** One job per intent: while this page's job is being started, queued or running, nothing else starts. */
+  private get jobBlocker(): string | null {
+    if (this.starting) return 'Starting the job…';
+    if (this.job) return this.job.state === 'queued' ? 'A job is queued.' : 'A job is running.';
     return null;
   }
 
@@ -300,6 +343,7 @@ export class AppState {
       if (recovered) void this.refreshModel();
     });
     t.on('job:progress', (p) => {
+      this.jobs = upsertJob(this.jobs, p);
       if (this.job && p.jobId === this.job.jobId) this.job = p;
     });
     t.on('job:done', (d) => this.onJobDone(d));
@@ -322,8 +366,10 @@ export class AppState {
       return;
     }
     // A page reload in the browser host finds a job still running: follow it.
-    const jobs = await this.call('job:list', undefined).catch(() => []);
-    if (jobs.length) this.job = jobs[jobs.length - 1];
+    const jobs = await this.call('job:list', undefined).catch(() => [] as JobInfo[]);
+    for (const j of jobs) this.jobs = upsertJob(this.jobs, j);
+    const active = this.jobs.filter(isActive);
+    if (active.length && !this.job) this.job = active[active.length - 1];
     await this.startProject();
     this.autosaveTimer = setInterval(() => void this.autosave(), AUTOSAVE_MS);
     if (typeof window !== 'undefined') {
@@ -552,6 +598,7 @@ export class AppState {
   async run(): Promise<void> {
     if (this.runBlocker) return;
     this.runError = null;
+    this.starting = true;
     const verify = this.method === 'verify';
     this.jobPairsVersion = this.pairsVersion;
     this.jobSettings = this.currentSettings();
@@ -573,17 +620,57 @@ export class AppState {
           ...(this.method === 'both' ? { recallK: this.recallK } : {}),
         },
       });
-      // Progress may already have arrived for this id; keep whichever is newer.
-      if (!this.job || this.job.jobId !== jobId) this.job = { jobId, state: 'queued', phase: 'queued', done: 0, total: 0, elapsed: 0 };
+      this.follow(jobId, 'patching');
     } catch (e) {
       this.runError = messageOf(e);
+    } finally {
+      this.starting = false;
     }
   }
 
-  async cancel(): Promise<void> {
-    if (!this.job) return;
+  /**
+   * Starts a circuit job (edge attribution patching: EAP or EAP-IG scores, a circuit, its
+   * faithfulness) on the project's pairs, with the BOS setting of the pair editor. The Circuit
+   * tab's Run form calls it; `circuitBlocker` says when it cannot (it is null when it can), and
+   * Run stays disabled from the click until the job ends (one job per intent).
+   *
+   * The job is this page's `job` (its progress and Cancel show in the run panel and the Jobs
+   * list, as a patching job's do). When it succeeds, `circuit` holds the result with its request,
+   * metric and provenance (the tab stays as it is: the caller's view shows `circuit`), the project
+   * becomes dirty, and Save stores the circuit with the project. When it fails, `circuitError`
+   * says why in words; a cancelled job leaves the previous circuit and says so in `notice`.
+   */
+  async startCircuit(request: CircuitRequest): Promise<void> {
+    if (this.circuitBlocker) return;
+    this.circuitError = null;
+    this.starting = true;
+    this.jobCircuitPairs = $state.snapshot(this.pairs);
     try {
-      await this.call('job:cancel', { jobId: this.job.jobId });
+      const { jobId } = await this.call('circuit:start', { pairs: this.jobCircuitPairs, prependBos: this.prependBos, request: { ...request } });
+      this.follow(jobId, 'circuit');
+    } catch (e) {
+      this.circuitError = messageOf(e);
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  /** This page's new job: its latest report (progress may have come before the answer), else queued. */
+  private follow(jobId: string, kind: JobInfo['kind']): void {
+    const known = this.jobs.find((j) => j.jobId === jobId);
+    if (known && !isActive(known)) return; // it ended before the answer arrived; 'done' has been handled
+    this.job = known ?? { jobId, kind, label: '', state: 'queued', phase: 'queued', done: 0, total: 0, elapsed: 0 };
+  }
+
+  /** Cancels this page's job. */
+  async cancel(): Promise<void> {
+    if (this.job) await this.cancelJob(this.job.jobId);
+  }
+
+  /** Cancels any job the host has (the Jobs list's Cancel), whichever page started it. */
+  async cancelJob(jobId: string): Promise<void> {
+    try {
+      await this.call('job:cancel', { jobId });
     } catch (e) {
       // The job finished meanwhile; its 'done' event clears it.
       if (!(e instanceof ApiError)) this.runError = messageOf(e);
@@ -591,13 +678,20 @@ export class AppState {
   }
 
   private onJobDone(d: EventPayload<'job:done'>) {
+    const known = this.jobs.find((j) => j.jobId === d.jobId);
+    if (known) {
+      const ended: JobInfo = { ...known, state: d.state, phase: d.state, elapsed: d.elapsed, ...(d.error ? { error: d.error } : {}) };
+      this.jobs = upsertJob(this.jobs, ended);
+    }
     if (!this.job || d.jobId !== this.job.jobId) {
       // A job this page did not start (another tab); keep its result only if we have none.
       if (!this.job && d.result && !this.result) this.showResult(d.result, false);
       return;
     }
+    const kind = this.job.kind;
     this.job = null;
     this.lastElapsed = d.elapsed;
+    if (kind === 'circuit') return this.onCircuitDone(d);
     if (d.state === 'succeeded' && d.result) {
       this.showResult(d.result, true);
       this.resultVersion++;
@@ -611,6 +705,56 @@ export class AppState {
       this.notice = 'The run was cancelled.';
     } else {
       this.runError = d.error?.message ?? 'the run failed';
+    }
+  }
+
+  /**
+   * Replaces the project's circuit (null: none). `pairs`: the pairs it was computed on, when known.
+   * The project becomes dirty, and Save stores a circuit that says how it was computed.
+   */
+  setCircuit(c: CircuitResult | null, provenance: Provenance | null = c?.provenance ?? null, pairs: PromptPair[] | null = null): void {
+    this.circuit = c;
+    this.circuitProvenance = provenance;
+    this.circuitPairs = pairs;
+    this.circuitVersion++;
+    this.shadowedCircuit = null;
+    // a new circuit opens at its own n and score
+    this.circuitView = null;
+  }
+
+  /** Circuit → Open circuit file…: a `patchbench circuit --out` JSON, shown in the Circuit view. */
+  async openCircuitFile(): Promise<void> {
+    this.circuitError = null;
+    try {
+      const f = await openText(this, { title: 'Open a circuit (patchbench circuit --out JSON)', filters: [{ name: 'Circuit JSON', extensions: ['json'] }] });
+      if (f) this.showCircuitFile(await this.call('circuit:parse', { text: f.text, source: f.path ?? f.name }));
+    } catch (e) {
+      this.circuitError = messageOf(e);
+    }
+  }
+
+  /**
+   * A circuit read from a file: shown at its own n and score. It does not change what Save writes
+   * (the project keeps a computed circuit it has), so the project does not become dirty.
+   */
+  showCircuitFile(c: CircuitResult): void {
+    if (this.circuit?.request) this.shadowedCircuit = { circuit: this.circuit, provenance: this.circuitProvenance, pairs: this.circuitPairs };
+    this.circuit = c;
+    this.circuitProvenance = null;
+    this.circuitPairs = null;
+    this.circuitView = null;
+    this.circuitError = null;
+    this.tab = 'circuit';
+  }
+
+  private onCircuitDone(d: EventPayload<'job:done'>) {
+    if (d.state === 'succeeded' && d.circuit) {
+      this.setCircuit(d.circuit, d.circuit.provenance ?? null, this.jobCircuitPairs);
+      this.circuitError = null;
+    } else if (d.state === 'cancelled') {
+      this.notice = 'The circuit job was cancelled.';
+    } else {
+      this.circuitError = d.error?.message ?? 'the circuit job failed';
     }
   }
 
@@ -655,18 +799,47 @@ export class AppState {
       selectedPair: this.selected,
       table: $state.snapshot(this.tableView),
       ...(this.viewsShare === null ? {} : { viewsShare: this.viewsShare }),
+      ...(this.circuitView ? { circuit: $state.snapshot(this.circuitView) } : {}),
       ...(stale ? { draftPairs: $state.snapshot(this.pairs) } : {}),
     };
     const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
+    const pairs = withResult ? this.resultPairs! : $state.snapshot(this.pairs);
     return {
-      pairs: withResult ? this.resultPairs! : $state.snapshot(this.pairs),
+      pairs,
       settings: withResult ? this.resultSettings! : this.currentSettings(),
       // Results belong to the model that computed them, whichever is loaded now.
       modelDir: withResult && this.resultModelDir ? this.resultModelDir : this.model.dir,
       result: withResult ? this.result : null,
       provenance: withResult ? this.provenance : null,
       view: viewOf(view),
+      ...this.circuitFor(pairs),
     };
+  }
+
+  /**
+   * The circuit to save with `pairs`: a project file has one pair set, and its circuit must have
+   * been computed on it (`patchbench run --save` recomputes it on those pairs). A circuit of other
+   * pairs (the pairs were edited after the patching run, and the circuit ran on the edit) is left
+   * out, and `circuitNotSaved` says so after the save.
+   */
+  private circuitFor(pairs: PromptPair[]): Pick<ProjectDoc, 'circuit' | 'circuitProvenance'> {
+    const c = this.circuit && !this.circuit.request && this.shadowedCircuit ? this.shadowedCircuit : { circuit: this.circuit, provenance: this.circuitProvenance, pairs: this.circuitPairs };
+    if (!c.circuit) return {};
+    if (c.pairs && JSON.stringify(c.pairs) !== JSON.stringify(pairs)) return {};
+    return { circuit: c.circuit, circuitProvenance: c.provenance };
+  }
+
+  /** Why the circuit is not in what Save writes (null: it is, or there is none). */
+  get circuitNotSaved(): string | null {
+    if (!this.circuit || !this.model) return null;
+    if (!this.circuit.request) {
+      return this.shadowedCircuit
+        ? 'The circuit shown was read from a file that does not say how it was computed: the project keeps the circuit it had.'
+        : 'The circuit was read from a file that does not say how it was computed, so it is not saved with the project.';
+    }
+    const saved = this.doc();
+    if (!saved.circuit) return 'The circuit was computed on other pairs than the results the project saves, so it is not saved; run the circuit again on the saved pairs to keep it.';
+    return null;
   }
 
   /** Asks what to do with unsaved changes before `action`; true when it may go ahead. */
@@ -688,9 +861,11 @@ export class AppState {
     this.pairs = [{ clean: '', corrupted: '', answer: '', wrong: '' }];
     this.showResult(null, false);
     this.resultSettings = this.resultPairs = this.provenance = null;
+    this.setCircuit(null);
     this.selection = EMPTY_SELECTION;
     this.project = { path: null, name: 'Untitled' };
     this.modelNotice = null;
+    this.projectWarnings = null;
     this.tab = 'pairs';
     this.select(0);
     this.retokenize();
@@ -736,6 +911,9 @@ export class AppState {
       this.modelError = null;
     }
     this.modelNotice = p.model.status === 'ok' ? null : p.model.message;
+    // The host names the file in each warning; the banner names it once.
+    const warnings = p.warnings ?? [];
+    this.projectWarnings = warnings.length ? { file: p.file, messages: warnings.map((w) => (w.startsWith(`${p.file}: `) ? w.slice(p.file.length + 2) : w)) } : null;
     // The run panel: as the user left it (view state), else the project's settings.
     const run = view.run ?? { ...p.settings, verifyK: p.settings.verifyTop ?? this.verifyK, method: runMethodOf(p.settings) };
     this.direction = run.direction;
@@ -758,6 +936,8 @@ export class AppState {
     this.resultPairs = p.result ? p.pairs : null;
     this.resultModelDir = p.model.dir;
     this.provenance = p.provenance;
+    this.setCircuit(p.circuit ?? null, p.circuitProvenance ?? null, p.pairs);
+    this.circuitView = view.circuit ?? null;
     if (view.draftPairs) {
       this.pairs = view.draftPairs;
       this.retokenize();
@@ -832,10 +1012,11 @@ export class AppState {
     try {
       const doc = this.doc();
       const signature = this.signature;
+      const left = this.circuitNotSaved;
       const r = await this.call('project:save', { path, doc });
       this.project = { path: r.path, name: r.name };
       this.savedSignature = signature;
-      this.notice = `Saved ${r.path}`;
+      this.notice = `Saved ${r.path}${left ? `. ${left}` : ''}`;
       return null;
     } catch (e) {
       return `The project could not be saved: ${messageOf(e)}`;
@@ -910,3 +1091,15 @@ export class AppState {
 }
 
 const AUTOSAVE_MS = 30_000;
+
+/** How many finished jobs the Jobs list keeps (as the host does). */
+const FINISHED_SHOWN = 5;
+export const isActive = (j: JobInfo) => j.state === 'queued' || j.state === 'running';
+
+/** The job list with `j` added or updated: active jobs in the order they came, then the last few finished. */
+function upsertJob(list: JobInfo[], j: JobInfo): JobInfo[] {
+  const next = list.some((x) => x.jobId === j.jobId) ? list.map((x) => (x.jobId === j.jobId ? j : x)) : [...list, j];
+  const finished = next.filter((x) => !isActive(x));
+  const dropped = new Set(finished.slice(0, Math.max(0, finished.length - FINISHED_SHOWN)).map((x) => x.jobId));
+  return next.filter((x) => !dropped.has(x.jobId));
+}

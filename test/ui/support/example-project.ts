@@ -4,7 +4,9 @@
  */
 import { cpSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runCircuit } from '../../../main/engine/circuits/index.ts';
 import { HookedModel } from '../../../main/engine/model.ts';
+import { circuitFromResult } from '../../../main/engine/project/circuit.ts';
 import { runPatching } from '../../../main/engine/patching/index.ts';
 import { tokenizePairs } from '../../../main/engine/patching/pairs.ts';
 import { describeModel, projectFromResult, saveProject, settingsFromRequest } from '../../../main/engine/project/index.ts';
@@ -16,6 +18,8 @@ export interface ExampleOptions {
   file: string;
   kinds?: Kind[];
   view?: Record<string, unknown>;
+  /** also store a circuit (EAP-IG, 2 steps, top 20 edges, with its curve), as the bundled example has */
+  circuit?: boolean;
 }
 
 export async function makeExampleProject(o: ExampleOptions): Promise<void> {
@@ -31,6 +35,10 @@ export async function makeExampleProject(o: ExampleOptions): Promise<void> {
     const req = { direction: 'denoising' as const, metric: 'logit-diff' as const, kinds: o.kinds ?? (['resid_pre', 'attn_out', 'mlp_out', 'head_z'] as Kind[]), method: 'both' as const };
     const result = await runPatching(model, tokenizePairs(model, pairs), req);
     const project = projectFromResult(result, { pairs, settings: settingsFromRequest(req, true), model: await describeModel(o.modelDir), view: o.view ?? {} });
+    if (o.circuit) {
+      const c = await runCircuit(model, tokenizePairs(model, pairs), { direction: 'denoising', metric: 'logit-diff', method: 'eap-ig', steps: 2, extraction: 'top-n', n: 20, curve: true });
+      project.circuit = circuitFromResult(c);
+    }
     mkdirSync(join(o.file, '..'), { recursive: true });
     saveProject(o.file, project, { modelPath: 'absolute' });
   } finally {

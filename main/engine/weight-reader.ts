@@ -1,12 +1,19 @@
 /**
- * Reading a family's checkpoint into DecoderWeights: tensors by name (without the family prefix),
- * shapes and values checked by the Checkpoint, nn.Linear weights transposed to [in, out] once, every
- * tensor made so far freed if any later one is missing or malformed, and tensors left unread refused.
+ * Reading a checkpoint into a family's weights, the same for every family: tensors by name
+ * (without the family's prefix), shapes and values checked by the Checkpoint, nn.Linear weights
+ * transposed to [in, out] once, every tensor made so far freed if any later one is missing or
+ * malformed, and tensors left unread refused.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Checkpoint } from '../checkpoint.ts';
-import type { CheckpointInfo } from '../gpt2/weights.ts';
-import { transposeRows, type DecoderWeights } from './weights.ts';
+import { Checkpoint } from './checkpoint.ts';
+import type { Dtype } from './safetensors.ts';
+
+export interface CheckpointInfo {
+  files: string[];
+  dtypes: Dtype[];
+  /** number of parameters in the checkpoint (tied matrices counted once) */
+  paramCount: number;
+}
 
 export interface WeightReader {
   has(name: string): boolean;
@@ -22,10 +29,11 @@ export interface WeightReader {
   own<T extends tf.Tensor>(t: T): T;
 }
 
-export type { CheckpointInfo };
-
-/** `model` names what config.json describes, for the error when the checkpoint holds more. */
-export function loadDecoderWeights(dir: string, prefix: string, model: string, build: (r: WeightReader) => DecoderWeights): { weights: DecoderWeights; info: CheckpointInfo } {
+/**
+ * `build` makes the weights from the reader; `model` names what config.json describes, for the
+ * error when the checkpoint holds more.
+ */
+export function loadWeights<W>(dir: string, prefix: string, model: string, build: (r: WeightReader) => W): { weights: W; info: CheckpointInfo } {
   const ckpt = Checkpoint.open(dir, { prefixes: [prefix] });
   const created: tf.Tensor[] = [];
   const own = <T extends tf.Tensor>(t: T): T => (created.push(t), t);
@@ -47,4 +55,18 @@ export function loadDecoderWeights(dir: string, prefix: string, model: string, b
   } finally {
     ckpt.close();
   }
+}
+
+/** `[out, in]` row-major (nn.Linear) → `[in, out]`, in blocks so both sides stay in cache. */
+export function transposeRows(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  const B = 64;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const r1 = Math.min(rows, r0 + B);
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = src[r * cols + c];
+    }
+  }
+  return out;
 }
