@@ -279,23 +279,28 @@ export const VIEW_MAX_CHARS = 50_000_000;
  */
 export const OPENED_VIEW_MAX_CHARS = VIEW_MAX_CHARS - 1_000_000;
 
-/** A project as the UI holds it; the host turns it into the file format and back. */
-export const projectDoc = s.object({
+/** What a project holds, alike whether it is saved (projectDoc) or opened (openedProject). */
+const projectContent = {
   pairs: projectPairs,
   /** the settings that produced `result` (or, without a result, the run panel's) */
   settings: projectSettings,
-  /** the model folder the project uses */
-  modelDir: path,
   /** null: not run yet (or the pairs changed since) */
   result: s.nullable(patchingResult),
-  /** when `result` came from a saved project: its provenance, kept as it was */
-  provenance: s.optional(s.nullable(provenance)),
-  /** the view state: selection, tab, theme, table sort, run panel… (kept apart from results) */
-  view: s.jsonObject({ maxBytes: VIEW_MAX_CHARS }),
   /** a circuit computed with the project (saved with it when it carries its request) */
   circuit: s.optional(s.nullable(circuitResult)),
   /** the circuit's provenance, kept as it was */
   circuitProvenance: s.optional(s.nullable(provenance)),
+};
+
+/** A project as the UI holds it; the host turns it into the file format and back. */
+export const projectDoc = s.object({
+  ...projectContent,
+  /** the model folder the project uses */
+  modelDir: path,
+  /** when `result` came from a saved project: its provenance, kept as it was */
+  provenance: s.optional(s.nullable(provenance)),
+  /** the view state: selection, tab, theme, table sort, run panel… (kept apart from results) */
+  view: s.jsonObject({ maxBytes: VIEW_MAX_CHARS }),
 });
 export type ProjectDoc = Infer<typeof projectDoc>;
 
@@ -316,18 +321,13 @@ export const openedProject = s.object({
   /** the file's schema version, and whether it was migrated to the current one */
   schemaVersion: s.number({ int: true }),
   migrated: s.boolean(),
-  pairs: projectPairs,
-  settings: projectSettings,
-  result: s.nullable(patchingResult),
+  ...projectContent,
   provenance: s.nullable(provenance),
   view: s.jsonObject({ maxBytes: OPENED_VIEW_MAX_CHARS }),
   /** whether the project's model is there and unchanged, in words */
   model: s.object({ name: s.string(), dir: path, status: s.enum(MODEL_STATUSES), message: s.string() }),
   /** the model now loaded in the engine (the project's, when it was found), or null */
   loaded: s.nullable(modelInfo),
-  /** the project's circuit, if it has one */
-  circuit: s.optional(s.nullable(circuitResult)),
-  circuitProvenance: s.optional(s.nullable(provenance)),
   /** what was odd but readable, each naming the file: unknown (misspelled?) keys, ignored; a view state too large to keep */
   warnings: s.array(s.string()),
 });

@@ -1,7 +1,8 @@
 /** Native file dialogs, owned by the main process. (Recent projects are the host's: main/host/projects.ts.) */
 import { dialog, type BrowserWindow } from 'electron';
-import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { writeFileAtomic } from '../engine/files.ts';
 import type { Dialogs } from '../host/host.ts';
 import { projectsDir } from '../host/projects.ts';
 
@@ -9,12 +10,6 @@ const PROJECT_FILTER = { name: 'Patchbench project', extensions: ['patchbench'] 
 
 const MAX_FILE = 200 * 1024 * 1024;
 
-async function writeAtomically(path: string, text: string | Buffer) {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
 
 export async function readTextFile(path: string): Promise<{ path: string; name: string; text: string }> {
   const buf = await readFile(path);
@@ -29,7 +24,8 @@ export function nativeDialogs(win: () => BrowserWindow | undefined): Dialogs {
       const opts = { title, defaultPath: suggestedName, filters };
       const r = w ? await dialog.showSaveDialog(w, opts) : await dialog.showSaveDialog(opts);
       if (r.canceled || !r.filePath) return null;
-      await writeAtomically(r.filePath, encoding === 'base64' ? Buffer.from(text, 'base64') : text);
+      // The dialog answered with a path in a folder that exists: written atomically, never over a read-only file.
+      writeFileAtomic(r.filePath, encoding === 'base64' ? Buffer.from(text, 'base64') : text);
       return r.filePath;
     },
     async openText({ title, filters }) {

@@ -17,7 +17,6 @@ import { s, SchemaError } from '../../shared/schema.ts';
 import { settingsDir } from '../engine/discovery.ts';
 import { checkNotReadOnly, removeStaleTemps } from '../engine/files.ts';
 import { recoveryDir } from '../engine/project/recovery.ts';
-import type { PatchingResult as EngineResult } from '../engine/patching/index.ts';
 import {
   autosavePath,
   autosaveProject,
@@ -39,7 +38,7 @@ import {
   type Project,
 } from '../engine/project/index.ts';
 import { HostError } from './errors.ts';
-import { wireResultFrom } from './result-wire.ts';
+import { engineResultFromWire, wireResultFrom } from './result-wire.ts';
 import type { EngineClient } from './engine-client.ts';
 
 interface AppFileState {
@@ -134,30 +133,6 @@ function checkSaveable(opened: OpenedProject): void {
     const message = e.message.replace(/^modelDir\b/, 'model.path');
     throw new HostError('bad-project', `${opened.file}: ${message}. This app opens only projects it can save again (\`patchbench run\` reads this one)`);
   }
-}
-
-/** The engine's result from the contract's form (the arrays are shared, not copied). */
-export function engineResultFromWire(r: PatchingResult): EngineResult {
-  if (!r.tokens) throw new HostError('bad-request', 'the result has no token ids; run it again to save it');
-  return {
-    direction: r.direction,
-    metric: r.metric,
-    tokens: r.tokens,
-    kinds: r.kinds.map((k) => ({
-      kind: k.kind,
-      shape: k.shape,
-      ...(k.attribution ? { attribution: k.attribution } : {}),
-      ...(k.activation ? { activation: k.activation } : {}),
-      ...(k.summary ? { summary: k.summary } : {}),
-      ...(k.verification ? { verification: k.verification } : {}),
-      ...(k.attributionQk ? { attributionQk: k.attributionQk } : {}),
-      ...(k.summaryQk ? { summaryQk: k.summaryQk } : {}),
-      ...(k.scores ? { scores: k.scores } : {}),
-      ...(k.recall ? { recall: k.recall } : {}),
-    })),
-    backend: r.backend,
-    seconds: r.seconds,
-  };
 }
 
 export class Projects {

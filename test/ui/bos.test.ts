@@ -5,36 +5,18 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
 import { writeFixture } from '../fixtures/generate.ts';
 import { FIXTURES } from '../helpers.ts';
-import { noChromium, openPage, SHOTS } from './support/chromium.ts';
-import { ensureRendererBuilt, startWebHost, type RunningHost } from './support/web-host.ts';
+import { noChromium, SHOTS } from './support/chromium.ts';
+import { browserSession } from './support/session.ts';
 
-let host: RunningHost;
-let browser: Browser | undefined;
-let page: Page;
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-ui-bos-'));
-
-before(async () => {
-  ensureRendererBuilt();
-  host = await startWebHost();
-  if (noChromium) return;
-  ({ browser, page } = await openPage());
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const session = browserSession({ ready: (s) => void ({ host, page } = s), tearDown: () => rmSync(tmp, { recursive: true, force: true }) });
+const { setTheme } = session;
+let { host, page } = session;
 
 const info = async () => (await page.getByTestId('model-info').textContent()) ?? '';
-const setTheme = async (theme: 'light' | 'dark') => {
-  const dark = (await page.evaluate('document.documentElement.dataset.theme')) === 'dark';
-  if (dark !== (theme === 'dark')) await page.getByTestId('theme-toggle').click();
-};
 const shots = async (name: string) => {
   for (const theme of ['light', 'dark'] as const) {
     await setTheme(theme);

@@ -5,33 +5,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { noChromium, openPage, SHOTS, until } from './support/chromium.ts';
+import { describe, test } from 'node:test';
+import { noChromium, until } from './support/chromium.ts';
 import WebSocket from 'ws';
-import { ensureRendererBuilt, startWebHost, type RunningHost } from './support/web-host.ts';
+import { browserSession } from './support/session.ts';
 
+const session = browserSession({ ready: (s) => void ({ host, page, pageErrors } = s) });
+const { shot, text } = session;
+let { host, page, pageErrors } = session;
 
-let host: RunningHost;
-let browser: Browser | undefined;
-let page: Page;
-let pageErrors: string[] = [];
-
-before(async () => {
-  ensureRendererBuilt();
-  host = await startWebHost();
-  if (noChromium) return;
-  ({ browser, page, pageErrors } = await openPage());
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
-
-const shot = (name: string) => page.screenshot({ path: join(SHOTS, name) });
 const runEnabled = () => page.locator('[data-testid="run"]:not([disabled])').waitFor();
-const text = async (testId: string) => (await page.getByTestId(testId).textContent()) ?? '';
 
 describe('the workbench in a browser', { skip: noChromium }, () => {
   test('starts on the default model with sample pairs and their baseline', async () => {

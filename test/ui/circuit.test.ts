@@ -197,11 +197,57 @@ describe('the Circuit view', { skip: noChromium }, () => {
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 
+  test('the Run form computes a circuit (and Cancel stops one); it becomes the project’s circuit', async () => {
+    const before = await page.evaluate('Array.from(window.patchbench_app.circuit.eapIg).join()');
+    await page.getByTestId('circuit-run-toggle').click();
+    await page.getByTestId('circuit-run-form').waitFor();
+    // filled from the project's circuit request
+    assert.equal(await page.getByTestId('circuit-run-n').inputValue(), '50');
+    assert.ok(await page.getByTestId('circuit-method-eap-ig').isChecked());
+    assert.equal(await page.getByTestId('circuit-steps').inputValue(), '5');
+    // a long job, cancelled: the circuit stays as it was
+    await page.getByTestId('circuit-steps').fill('60');
+    await page.getByTestId('circuit-run').click();
+    await page.getByTestId('circuit-progress').waitFor();
+    await page.getByTestId('circuit-cancel').click();
+    await until('the job is cancelled', async () => /cancelled/.test((await page.getByTestId('notice').textContent().catch(() => '')) ?? ''), 60_000);
+    assert.equal(await page.evaluate('Array.from(window.patchbench_app.circuit.eapIg).join()'), before);
+    // EAP, top 30, no curve (the form stays open)
+    await page.getByTestId('circuit-method-eap').check();
+    assert.ok(await page.getByTestId('circuit-steps').isDisabled());
+    await page.getByTestId('circuit-run-n').fill('30');
+    await page.getByTestId('circuit-curve-on').uncheck();
+    await page.getByTestId('circuit-run').click();
+    await until('the circuit arrives', async () => (await page.evaluate('window.patchbench_app.circuit?.request?.n')) === 30, 120_000);
+    const got = (await page.evaluate('({ eap: Array.from(window.patchbench_app.circuit.eap), ig: window.patchbench_app.circuit.eapIg ?? null, circuit: Array.from(window.patchbench_app.circuit.circuit), request: window.patchbench_app.circuit.request })')) as {
+      eap: number[];
+      ig: null;
+      circuit: number[];
+      request: Record<string, unknown>;
+    };
+    assert.deepEqual(got.request, { direction: 'denoising', metric: 'logit-diff', method: 'eap', steps: 60, extraction: 'top-n', n: 30, curve: false });
+    assert.equal(got.ig, null);
+    const want = topN(graph, rankEdges(Float32Array.from(got.eap)), 30);
+    assert.deepEqual(got.circuit, Array.from(want), 'the job’s circuit is the top 30 by its EAP scores');
+    await until('the view shows it at n = 30', async () => (await markedN()) === 30);
+    assert.equal(await drawn(), countEdges(want));
+    assert.match((await page.getByTestId('circuit-caption').textContent()) ?? '', /EAP, denoising, logit-diff; stored circuit: top 30 edges/);
+    assert.equal(await page.getByTestId('circuit-score').count(), 0, 'EAP alone: no score picker');
+    assert.match(await page.title(), /^• /, 'the new circuit is an unsaved change');
+    await shot('circuit-after-run.png');
+  });
+
   test('without a circuit the view says how to get one; a GPT-2-small-shaped file opens with the drawing capped', async () => {
     await page.getByRole('button', { name: 'New', exact: true }).click();
+    await page.getByTestId('dialog-unsaved').waitFor(); // the circuit computed above
+    await page.getByRole('button', { name: 'Don’t save' }).click();
     await page.getByTestId('tab-circuit').click();
     await page.getByTestId('circuit-empty').waitFor();
     assert.match((await page.getByTestId('circuit-empty').textContent()) ?? '', /patchbench circuit/);
+    assert.ok(await page.getByTestId('circuit-run').isDisabled(), 'the new project’s empty pair cannot run');
+    await setTheme('dark');
+    await shot('circuit-empty-dark.png');
+    await setTheme('light');
 
     // 32,491 edges with deterministic pseudo-random scores, stronger between a fifth of the nodes
     // (so that the top edges form paths from the input to the logits), as `patchbench circuit --out` writes them

@@ -5,35 +5,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
 import { writeDecoderFixture } from '../fixtures/generate-decoder.ts';
-import { noChromium, openPage, SHOTS } from './support/chromium.ts';
-import { ensureRendererBuilt, startWebHost, type RunningHost } from './support/web-host.ts';
+import { noChromium, SHOTS } from './support/chromium.ts';
+import { browserSession } from './support/session.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-families-ui-'));
 const NEOX = writeDecoderFixture(join(tmp, 'pythia-tiny'), { family: 'gpt_neox', layers: 2, heads: 2, dModel: 16, dMlp: 32, seed: 3 });
 const LLAMA = writeDecoderFixture(join(tmp, 'llama-tiny'), { family: 'llama', layers: 2, heads: 4, kvHeads: 2, dModel: 16, dMlp: 24, seed: 4 });
 
-let host: RunningHost;
-let browser: Browser | undefined;
-let page: Page;
-let pageErrors: string[] = [];
-
-before(async () => {
-  ensureRendererBuilt();
-  host = await startWebHost();
-  if (noChromium) return;
-  ({ browser, page, pageErrors } = await openPage());
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-const text = async (testId: string) => (await page.getByTestId(testId).textContent()) ?? '';
+const session = browserSession({ ready: (s) => void ({ host, page, pageErrors } = s), tearDown: () => rmSync(tmp, { recursive: true, force: true }) });
+const { text } = session;
+let { host, page, pageErrors } = session;
 const kindBoxes = () => page.locator('.kinds label').allTextContents();
 
 async function open(dir: string, name: string) {

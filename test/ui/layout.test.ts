@@ -7,36 +7,28 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
 import { KIND_NAMES } from '../../shared/contract.ts';
 import { MIN_WINDOW, SCREEN_SIZES, TABLE_MIN_ROWS } from '../../shared/window-size.ts';
-import { noChromium, openPage, SHOTS } from './support/chromium.ts';
+import { noChromium, SHOTS } from './support/chromium.ts';
 import { makeExampleProject } from './support/example-project.ts';
-import { ensureRendererBuilt, FIXTURE_MODEL, startWebHost, type RunningHost } from './support/web-host.ts';
+import { browserSession } from './support/session.ts';
+import { FIXTURE_MODEL } from './support/web-host.ts';
 
-let host: RunningHost;
-let browser: Browser | undefined;
-let page: Page;
-let pageErrors: string[] = [];
-
-before(async () => {
-  ensureRendererBuilt();
-  const work = mkdtempSync(join(tmpdir(), 'patchbench-layout-'));
-  const examples = join(work, 'examples');
-  mkdirSync(examples);
-  // Every kind, so that the scatter has as many facets and the table as many rows as it can get,
-  // and a circuit, so that the Circuit view is measured with its graph, curve and edge table.
-  await makeExampleProject({ modelDir: FIXTURE_MODEL, file: join(examples, 'every-kind.patchbench'), kinds: [...KIND_NAMES], circuit: true });
-  host = await startWebHost({ home: join(work, 'home'), examples });
-  if (noChromium) return;
-  ({ browser, page, pageErrors } = await openPage());
+const session = browserSession({
+  ready: (s) => void ({ host, page, pageErrors } = s),
+  setUp: async () => {
+    const work = mkdtempSync(join(tmpdir(), 'patchbench-layout-'));
+    const examples = join(work, 'examples');
+    mkdirSync(examples);
+    // Every kind, so that the scatter has as many facets and the table as many rows as it can get,
+    // and a circuit, so that the Circuit view is measured with its graph, curve and edge table.
+    await makeExampleProject({ modelDir: FIXTURE_MODEL, file: join(examples, 'every-kind.patchbench'), kinds: [...KIND_NAMES], circuit: true });
+    return { home: join(work, 'home'), examples };
+  },
 });
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
+const { setTheme } = session;
+let { host, page, pageErrors } = session;
 
 interface Measure {
   scrollWidth: number;
@@ -62,10 +54,6 @@ const measure = () =>
     return { scrollWidth: d.scrollWidth, scrollHeight: d.scrollHeight, innerWidth, innerHeight, visibleRows: rows.length, lowestChart: Math.min(...charts) };
   })()`) as Promise<Measure>;
 
-const setTheme = async (theme: 'light' | 'dark') => {
-  const dark = (await page.evaluate('document.documentElement.dataset.theme')) === 'dark';
-  if (dark !== (theme === 'dark')) await page.getByTestId('theme-toggle').click();
-};
 
 describe('the layout on laptop and desktop screens', { skip: noChromium }, () => {
   test('opens the example with every kind', async () => {

@@ -6,43 +6,32 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { noChromium, openPage, SHOTS, until } from './support/chromium.ts';
+import { describe, test } from 'node:test';
+import { noChromium, until } from './support/chromium.ts';
 import { changedCopy, makeExampleProject } from './support/example-project.ts';
-import { ensureRendererBuilt, FIXTURE_MODEL, startWebHost, type RunningHost } from './support/web-host.ts';
+import { browserSession } from './support/session.ts';
+import { FIXTURE_MODEL } from './support/web-host.ts';
 import { readContainer, writeContainer } from '../../main/engine/project/format.ts';
 
 
-let host: RunningHost;
-let browser: Browser | undefined;
-let page: Page;
-let work: string;
-let pageErrors: string[] = [];
-
-before(async () => {
-  ensureRendererBuilt();
-  work = mkdtempSync(join(tmpdir(), 'patchbench-projects-'));
-  const examples = join(work, 'examples');
-  mkdirSync(examples);
-  await makeExampleProject({ modelDir: FIXTURE_MODEL, file: join(examples, 'ioi-demo.patchbench') });
-  // A project on a copy of the model, whose config then changes; and one whose model folder is gone.
-  const copy = join(work, 'model-copy');
-  changedCopy(FIXTURE_MODEL, copy);
-  await makeExampleProject({ modelDir: copy, file: join(work, 'changed-model.patchbench'), kinds: ['head_z'] });
-  writeFileSync(join(copy, 'config.json'), readFileSync(join(copy, 'config.json'), 'utf8').trimEnd() + '\n\n');
-  host = await startWebHost({ home: join(work, 'home'), examples });
-  if (noChromium) return;
-  ({ browser, page, pageErrors } = await openPage({ acceptDownloads: true }));
+const work = mkdtempSync(join(tmpdir(), 'patchbench-projects-'));
+const session = browserSession({
+  ready: (s) => void ({ host, page, pageErrors } = s),
+  acceptDownloads: true,
+  setUp: async () => {
+    const examples = join(work, 'examples');
+    mkdirSync(examples);
+    await makeExampleProject({ modelDir: FIXTURE_MODEL, file: join(examples, 'ioi-demo.patchbench') });
+    // A project on a copy of the model, whose config then changes; and one whose model folder is gone.
+    const copy = join(work, 'model-copy');
+    changedCopy(FIXTURE_MODEL, copy);
+    await makeExampleProject({ modelDir: copy, file: join(work, 'changed-model.patchbench'), kinds: ['head_z'] });
+    writeFileSync(join(copy, 'config.json'), readFileSync(join(copy, 'config.json'), 'utf8').trimEnd() + '\n\n');
+    return { home: join(work, 'home'), examples };
+  },
 });
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
-
-const shot = (name: string) => page.screenshot({ path: join(SHOTS, name) });
-const text = async (testId: string) => (await page.getByTestId(testId).textContent()) ?? '';
+const { shot, text } = session;
+let { host, page, pageErrors } = session;
 /** A digest of the result in the page: every value of every kind, and the summaries. */
 const resultDigest = () =>
   page.evaluate(`(() => {
@@ -207,6 +196,29 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     await page.getByTestId('theme-toggle').click();
     await banner.getByRole('button', { name: 'Dismiss' }).click();
     await banner.waitFor({ state: 'detached' });
+  });
+
+  test('a new project saves and reopens with its pairs as typed, an unfinished one included', async () => {
+    await page.getByRole('button', { name: 'New', exact: true }).click();
+    await until('the project is untitled', async () => /^\s*Untitled/.test(await text('project-name')));
+    await page.getByTestId('tab-pairs').click();
+    await page.locator('#clean-text').fill('When Mary and John went to the store, John gave a drink to');
+    const file = join(work, 'new', 'unfinished.patchbench');
+    await page.getByTestId('save-project').click();
+    await page.getByTestId('dialog-saveAs').waitFor();
+    await page.locator('#save-path').fill(file);
+    await page.locator('#save-path').press('Enter');
+    await page.getByTestId('dialog-saveAs').waitFor({ state: 'detached' });
+    assert.match(await text('notice'), /^Saved /);
+    assert.match(await page.title(), /^unfinished — Patchbench$/);
+    await page.getByRole('button', { name: 'New', exact: true }).click();
+    await until('the project is untitled', async () => /^\s*Untitled/.test(await text('project-name')));
+    await page.getByTestId('open-project').click();
+    await page.locator('#open-path').fill(file);
+    await page.locator('#open-path').press('Enter');
+    await until('it reopened', async () => /^unfinished — Patchbench$/.test(await page.title()));
+    assert.equal(await page.locator('#clean-text').inputValue(), 'When Mary and John went to the store, John gave a drink to');
+    assert.equal(await page.locator('#corrupted-text').inputValue(), '');
   });
 
   test('a project whose model has changed opens with its results and says so in words', async () => {

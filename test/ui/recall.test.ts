@@ -1,39 +1,20 @@
 // End to end: AtP* in the app. Run with the QK fix and GradDrop, then the Recall view, the scatter's
 // QK facets and the ranking table's score column, in both themes. Screenshots go to test-artifacts/.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
 import type { PatchingResult } from '../../shared/contract.ts';
-import { noChromium, openPage, SHOTS } from './support/chromium.ts';
-import { ensureRendererBuilt, startWebHost, type RunningHost } from './support/web-host.ts';
+import { noChromium } from './support/chromium.ts';
+import { browserSession } from './support/session.ts';
 
-let host: RunningHost;
-let browser: Browser | undefined;
-let page: Page;
-let pageErrors: string[] = [];
-
-before(async () => {
-  ensureRendererBuilt();
-  host = await startWebHost();
-  if (noChromium) return;
-  ({ browser, page, pageErrors } = await openPage());
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
+const session = browserSession({ ready: (s) => void ({ host, page, pageErrors } = s) });
+const { shot, setTheme } = session;
+let { host, page, pageErrors } = session;
 
 /** The app's current result, typed arrays as plain arrays. */
 const appResult = async () =>
   (await page.evaluate('JSON.parse(JSON.stringify(window.patchbench_app.result, (k, v) => (v instanceof Float32Array ? Array.from(v) : v)))')) as PatchingResult & {
     kinds: { scores: Record<string, number[]> }[];
   };
-const shot = (name: string) => page.screenshot({ path: join(SHOTS, name) });
-const setTheme = async (theme: 'light' | 'dark') => {
-  if ((await page.getByTestId('theme-toggle').getAttribute('aria-pressed')) !== String(theme === 'dark')) await page.getByTestId('theme-toggle').click();
-};
 
 describe('AtP* in the workbench', { skip: noChromium }, () => {
   test('the Recall view shows, per kind, the verifications each ranking needs', async () => {

@@ -282,11 +282,16 @@ function patchedRunHooked(ctx: FaithfulnessContext, circuits: Circuit[]): tf.Ten
   }
 }
 
-/** Circuits per patched run, so that the per-circuit differences D stay within `budgetFloats`. */
-export function circuitsPerBatch(ctx: FaithfulnessContext, budgetFloats = 2 ** 27): number {
-  // The fast path keeps one difference per source and circuit; the hooked one three times that.
-  const perCircuit = ctx.graph.sources.length * ctx.B * ctx.P * ctx.model.config.dModel * (headMajor(ctx.model) ? 1 : 3);
-  return Math.max(1, Math.min(32, Math.floor(budgetFloats / perCircuit)));
+/**
+ * Circuits per patched run, so that the per-circuit differences D stay within `budgetFloats`. The
+ * budget is small on purpose: a batch is the unit of progress and of cancellation (a synchronous
+ * run cannot hear a Cancel), and larger batches bought no measurable speed (on the demo model
+ * with 64 pairs, 16 circuits in batches of 4 or 16 took the same time within the noise:
+ * `npm run bench:faithfulness-batches`, BENCHMARKS.md).
+ */
+export function circuitsPerBatch(ctx: FaithfulnessContext, budgetFloats = 2 ** 25): number {
+  const perCircuit = ctx.graph.sources.length * ctx.B * ctx.P * ctx.model.config.dModel * 3;
+  return Math.max(1, Math.floor(budgetFloats / perCircuit));
 }
 
 /** F(C) for each circuit, in batches; `onBatch` gets the number done so far. */
