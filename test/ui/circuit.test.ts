@@ -159,9 +159,14 @@ describe('the Circuit view', { skip: noChromium }, () => {
     await page.getByLabel('Filter by layer').selectOption('1');
     await page.getByTestId('result-row').first().click();
     await until('m1 is lit', async () => /\blit\b/.test((await page.locator('[data-node="m1"]').getAttribute('class')) ?? ''));
-    await page.getByTestId('rows').press('Escape');
     await page.getByLabel('Filter by kind').selectOption('');
     await page.getByLabel('Filter by layer').selectOption('');
+    // the keyboard: a focused node takes Enter (head_z [1, 0] of 4 heads: index 4)
+    await page.locator('[data-node="a1.h0"]').focus();
+    await page.keyboard.press('Enter');
+    await until('L1H0 is locked', async () => (await page.evaluate('JSON.stringify(window.patchbench_app.selection.locked)')) === JSON.stringify({ kind: 'head_z', index: 4 }));
+    await until('its row is selected', async () => (await locked.locator('[role="cell"]').first().textContent())?.trim() === 'L1H0');
+    await page.getByTestId('rows').press('Escape');
   });
 
   test('screenshots, light and dark, at 1280×720 and 1920×1080', async () => {
