@@ -198,6 +198,29 @@ describe('projects and views in a browser', { skip: noChromium }, () => {
     await banner.waitFor({ state: 'detached' });
   });
 
+  test('a new project saves and reopens with its pairs as typed, an unfinished one included', async () => {
+    await page.getByRole('button', { name: 'New', exact: true }).click();
+    await until('the project is untitled', async () => /^\s*Untitled/.test(await text('project-name')));
+    await page.getByTestId('tab-pairs').click();
+    await page.locator('#clean-text').fill('When Mary and John went to the store, John gave a drink to');
+    const file = join(work, 'new', 'unfinished.patchbench');
+    await page.getByTestId('save-project').click();
+    await page.getByTestId('dialog-saveAs').waitFor();
+    await page.locator('#save-path').fill(file);
+    await page.locator('#save-path').press('Enter');
+    await page.getByTestId('dialog-saveAs').waitFor({ state: 'detached' });
+    assert.match(await text('notice'), /^Saved /);
+    assert.match(await page.title(), /^unfinished — Patchbench$/);
+    await page.getByRole('button', { name: 'New', exact: true }).click();
+    await until('the project is untitled', async () => /^\s*Untitled/.test(await text('project-name')));
+    await page.getByTestId('open-project').click();
+    await page.locator('#open-path').fill(file);
+    await page.locator('#open-path').press('Enter');
+    await until('it reopened', async () => /^unfinished — Patchbench$/.test(await page.title()));
+    assert.equal(await page.locator('#clean-text').inputValue(), 'When Mary and John went to the store, John gave a drink to');
+    assert.equal(await page.locator('#corrupted-text').inputValue(), '');
+  });
+
   test('a project whose model has changed opens with its results and says so in words', async () => {
     await page.getByTestId('open-project').click();
     await page.locator('#open-path').fill(join(work, 'changed-model.patchbench'));

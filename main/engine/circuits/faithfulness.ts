@@ -162,8 +162,14 @@ function patchedRun(ctx: FaithfulnessContext, circuits: Circuit[]): tf.Tensor1D 
   }
 }
 
-/** Circuits per patched run, so that the per-circuit differences D stay within `budgetFloats`. */
-export function circuitsPerBatch(ctx: FaithfulnessContext, budgetFloats = 2 ** 27): number {
+/**
+ * Circuits per patched run, so that the per-circuit differences D stay within `budgetFloats`. The
+ * budget is small on purpose: a batch is the unit of progress and of cancellation (a synchronous
+ * run cannot hear a Cancel), and larger batches bought no measurable speed (on the demo model
+ * with 64 pairs, 16 circuits in batches of 4 or 16 took the same time within the noise:
+ * `npm run bench:faithfulness-batches`, BENCHMARKS.md).
+ */
+export function circuitsPerBatch(ctx: FaithfulnessContext, budgetFloats = 2 ** 25): number {
   const perCircuit = ctx.graph.sources.length * ctx.B * ctx.P * ctx.model.config.dModel * 3;
   return Math.max(1, Math.floor(budgetFloats / perCircuit));
 }

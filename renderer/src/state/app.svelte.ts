@@ -660,9 +660,16 @@ export class AppState {
   /** This page's new job: its latest report (progress may have come before the answer), else queued. */
   private follow(jobId: string, kind: JobInfo['kind']): void {
     const known = this.jobs.find((j) => j.jobId === jobId);
-    if (known && !isActive(known)) return; // it ended before the answer arrived; 'done' has been handled
     this.job = known ?? { jobId, kind, label: '', state: 'queued', phase: 'queued', done: 0, total: 0, elapsed: 0 };
+    // It may have ended before the answer came (cancelled from another window at once, say).
+    const ended = this.doneWhileStarting;
+    this.doneWhileStarting = [];
+    const mine = ended.find((d) => d.jobId === jobId);
+    if (mine) this.onJobDone(mine);
   }
+
+  /** 'done' events that came while a start was on its way: one may be the started job's. */
+  private doneWhileStarting: EventPayload<'job:done'>[] = [];
 
   /** Cancels this page's job. */
   async cancel(): Promise<void> {
@@ -685,6 +692,7 @@ export class AppState {
       const ended: JobInfo = { ...known, state: d.state, phase: d.state, elapsed: d.elapsed, ...(d.error ? { error: d.error } : {}) };
       this.jobs = upsertJob(this.jobs, ended);
     }
+    if (!this.job && this.starting) this.doneWhileStarting.push(d);
     if (!this.job || d.jobId !== this.job.jobId) {
       // A job this page did not start (another tab); keep its result only if we have none.
       if (!this.job && d.result && !this.result) this.showResult(d.result, false);
@@ -791,6 +799,11 @@ export class AppState {
   doc(): ProjectDoc {
     if (!this.model) throw new Error('Load a model first: a project records the model it uses.');
     const stale = !!this.result && this.resultPairsVersion !== this.pairsVersion;
+    const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
+    // A project file holds only whole pairs; pairs still being typed are kept as draft pairs in the
+    // view, which the editor reopens with.
+    const editing = $state.snapshot(this.pairs);
+    const unfinished = !withResult && editing.some((p) => !isWholePair(p));
     const view: ViewState = {
       theme: this.theme,
       tab: this.tab,
@@ -802,10 +815,9 @@ export class AppState {
       table: $state.snapshot(this.tableView),
       ...(this.viewsShare === null ? {} : { viewsShare: this.viewsShare }),
       ...(this.circuitView ? { circuit: $state.snapshot(this.circuitView) } : {}),
-      ...(stale ? { draftPairs: $state.snapshot(this.pairs) } : {}),
+      ...(stale || unfinished ? { draftPairs: editing } : {}),
     };
-    const withResult = !!this.result && !!this.resultSettings && !!this.resultPairs && !!this.result.tokens;
-    const pairs = withResult ? this.resultPairs! : $state.snapshot(this.pairs);
+    const pairs = withResult ? this.resultPairs! : editing.filter(isWholePair);
     return {
       pairs,
       settings: withResult ? this.resultSettings! : this.currentSettings(),
@@ -1095,6 +1107,9 @@ export class AppState {
 }
 
 const AUTOSAVE_MS = 30_000;
+
+/** Every field filled in: what a project file stores as a pair. */
+const isWholePair = (p: PromptPair) => !!(p.clean && p.corrupted && p.answer && p.wrong);
 
 /** How many finished jobs the Jobs list keeps (as the host does). */
 const FINISHED_SHOWN = 5;
