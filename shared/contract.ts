@@ -333,6 +333,20 @@ export const openedProject = s.object({
 });
 export type OpenedProject = Infer<typeof openedProject>;
 
+/** What saving an opened project back, unchanged, sends: the host checks every opened project against it. */
+export function savedBack(p: OpenedProject): ProjectDoc {
+  return {
+    pairs: p.pairs,
+    settings: p.settings,
+    modelDir: p.model.dir,
+    result: p.result,
+    provenance: p.provenance,
+    view: p.view,
+    circuit: p.circuit ?? null,
+    circuitProvenance: p.circuitProvenance ?? null,
+  };
+}
+
 const projectFileEntry = s.object({ path: s.string(), name: s.string(), exists: s.boolean() });
 export type ProjectFileEntry = Infer<typeof projectFileEntry>;
 

@@ -53,6 +53,23 @@ export interface BlockOptions {
    * [N, Q, d_model]. A hook may then give every downstream input a different value (edge patching).
    */
   splitInputs?: boolean;
+  /**
+   * Edge patching's fast path, in place of `splitInputs`' hooks, for families that say so
+   * (Architecture.headMajorInputs): the caller gives every q/k/v and MLP input its value directly,
+   * head-major (see HeadMajorInputs). Full runs only (p0 = 0, not lastOnly, untaped).
+   */
+  headMajorInputs?: HeadMajorInputs;
+}
+
+/**
+ * The inputs of a layer's heads and MLP, given by the caller (edge patching: each input reads its
+ * own mix of upstream writes). `qkv` gets the residual the attention would read [N, P, D] and
+ * returns every q/k/v input [R, N·P, D], R = H + 2·H_kv (the q input of every head, then k and v
+ * per KV head); `mlp` gets resid_mid [N, P, D] and returns the MLP's input [N, P, D].
+ */
+export interface HeadMajorInputs {
+  qkv(layer: number, x: tf.Tensor3D): tf.Tensor3D;
+  mlp(layer: number, mid: tf.Tensor3D): tf.Tensor3D;
 }
 
 /** Additive variations of the backward pass: extra gradients (EAP) and GradDrop (AtP*, Kramár et al. 2024). */
@@ -76,6 +93,15 @@ export interface BackwardOptions {
    * forward pass had run with `splitInputs`. The logits' input is `blocks.{L−1}.hook_resid_post`.
    */
   inputGrads?: boolean;
+  /**
+   * EAP's fast path: a family that has it hands each layer's split-input gradients over here, once,
+   * head-major — `qkv` [R, N·P, d_model] with R = H + 2·H_kv (the q input of every head, then k and
+   * v per KV head) and `mlp` [N·P, d_model] — instead of through onGrad as `inputGrads` does (edge
+   * scores contract each input's gradient with upstream writes laid out the same way, and the
+   * hook-shaped [N, P, H, d_model] layout costs a transpose of each). A family without it ignores
+   * this and emits the hook-shaped gradients when `inputGrads` is set. Valid during the call only.
+   */
+  onInputGrads?: (layer: number, qkv: tf.Tensor3D, mlp: tf.Tensor2D) => void;
 }
 
 export interface Architecture {
@@ -110,5 +136,13 @@ export interface Architecture {
    * queries or keys.
    */
   attentionPattern(layer: number, q: tf.Tensor4D, k: tf.Tensor4D): tf.Tensor4D;
+  /**
+   * Optional: each head's write to the residual stream (TransformerLens's hook_result, without
+   * b_O), head-major, from its z: [N, Q, H, d_head] → [H, N·Q, d_model]. Linear in z, so EAP forms
+   * the upstream differences from attn.hook_z alone; without it, from attn.hook_result.
+   */
+  headResults?(layer: number, z: tf.Tensor4D): tf.Tensor3D;
+  /** Whether block() honours BlockOptions.headMajorInputs (otherwise edge patching uses `splitInputs`' hooks). */
+  readonly headMajorInputs?: boolean;
   dispose(): void;
 }

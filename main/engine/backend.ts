@@ -14,6 +14,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { PatchbenchError } from './errors.ts';
 import { installNativeMatMul, matmulName } from './native-matmul.ts';
+import { installWasmSlice } from './wasm-slice.ts';
 import { adapterLabel, registerWebGpu, releasePooledBuffers, webgpuAdapter } from './webgpu.ts';
 
 export type BackendName = 'tensorflow-gpu' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -107,6 +108,7 @@ export function initBackend(preferred: string | undefined = process.env.PATCHBEN
     const name = await selectBackend(preferred);
     await tf.ready();
     installNativeMatMul(name);
+    installWasmSlice(name);
     return name;
   })();
   return selected;

@@ -10,7 +10,7 @@ import { backendLabel, initBackend } from './backend.ts';
 import { Checkpoint } from './checkpoint.ts';
 import { readConfig, type ModelConfig } from './config.ts';
 import { badInput, badModel } from './errors.ts';
-import { passThrough, type Architecture, type BackwardOptions, type BlockOptions, type GradFn, type HookFn, type KeyValues, type Tape } from './architecture.ts';
+import { passThrough, type Architecture, type BackwardOptions, type BlockOptions, type GradFn, type HeadMajorInputs, type HookFn, type KeyValues, type Tape } from './architecture.ts';
 import type { CheckpointInfo } from './weight-reader.ts';
 import { Gpt2 } from './gpt2/index.ts';
 import { hookNames } from './hooks.ts';
@@ -50,6 +50,8 @@ export interface RunOptions {
   /** per-head results and split inputs at their hooks (see BlockOptions) */
   attnResult?: boolean;
   splitInputs?: boolean;
+  /** every head's and MLP's input from the caller (BlockOptions.headMajorInputs) */
+  headMajorInputs?: HeadMajorInputs;
 }
 
 export interface RunResult {
@@ -205,7 +207,7 @@ export class HookedModel {
     for (let l = 0; l < L; l++) {
       const xIn = x;
       x = tf.tidy(() => {
-        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape, attnResult: o.attnResult, splitInputs: o.splitInputs });
+        const r = this.block(l, xIn, { p0: 0, lastOnly: !!o.lastOnlyFinal && l === L - 1, hook, tape: o.tape, attnResult: o.attnResult, splitInputs: o.splitInputs, headMajorInputs: o.headMajorInputs });
         if (o.keepKV) kv.push({ kT: tf.keep(r.kv.kT), v: tf.keep(r.kv.v) });
         return r.out;
       });

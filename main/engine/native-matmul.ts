@@ -8,8 +8,9 @@
  *
  * Taken over (no activation): products with one right-hand matrix for the whole batch (every weight
  * matmul), also with that matrix transposed (`a · bᵀ`: the backward pass and the unembedding read
- * weights in their stored layout instead of keeping transposed copies), and batches of small
- * plain products (attention). Anything else goes to the original kernel. Where the addon is missing, did not build, or the CPU lacks
+ * weights in their stored layout instead of keeping transposed copies), batches of small
+ * plain products (attention), and batches of large products, one packed product each (per-head
+ * projections in circuits). Anything else goes to the original kernel. Where the addon is missing, did not build, or the CPU lacks
  * AVX2/FMA, nothing changes. `PATCHBENCH_NATIVE_MATMUL=0` turns it off.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -53,6 +54,8 @@ const size = tf.util.sizeFromShape;
 
 /** Right-hand matrices of batched products up to this size (floats) stay in L2 as they are read. */
 const SMALL_B = 1 << 16;
+/** Products of at least this many multiply-adds are worth packing even inside a batch. */
+const LARGE_PRODUCT = 1 << 20;
 
 /**
  * The native product for a plain `a [..., M, K] · b [K, N] (+ bias [N])` (b may have leading 1s),
@@ -74,7 +77,11 @@ function nativeMatMul(addon: SgemmAddon, { inputs, backend, attrs = {} }: Kernel
   const bBatch = b.shape.slice(0, -2);
   const shared = size(bBatch) === 1;
   const sameBatch = aBatch.length === bBatch.length && aBatch.every((d, i) => d === bBatch[i]);
-  if (!shared && !(sameBatch && !bias && !transB && K * N <= SMALL_B)) return undefined;
+  // Batches of large products (per-head projections: [H, N·P, d_head] @ [H, d_head, D]) run as one
+  // packed product each; small ones (attention) in the unpacked batched kernel.
+  const smallBatch = sameBatch && !bias && !transB && K * N <= SMALL_B && M * K * N < LARGE_PRODUCT;
+  const eachPacked = sameBatch && !bias && !smallBatch;
+  if (!shared && !smallBatch && !eachPacked) return undefined;
   const batch = tf.broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
   const wasm = backend as WasmBackend;
   const out = wasm.makeOutput([...batch, M, N], 'float32');
@@ -83,7 +90,14 @@ function nativeMatMul(addon: SgemmAddon, { inputs, backend, attrs = {} }: Kernel
   const heap = wasm.wasm.HEAPU8.buffer;
   const view = (t: tf.TensorInfo) => new Float32Array(heap, wasm.dataIdMap.get(t.dataId).memoryOffset, size(t.shape));
   if (shared) (transB ? addon.sgemmTransB! : addon.sgemm)(view(a), view(b), bias ? view(bias) : null, view(out), size(aBatch) * M, K, N);
-  else addon.sgemmBatched(view(a), view(b), view(out), size(aBatch), M, K, N);
+  else if (smallBatch) addon.sgemmBatched(view(a), view(b), view(out), size(aBatch), M, K, N);
+  else {
+    const [va, vb, vo] = [view(a), view(b), view(out)];
+    const one = transB ? addon.sgemmTransB! : addon.sgemm;
+    for (let i = 0; i < size(aBatch); i++) {
+      one(va.subarray(i * M * K, (i + 1) * M * K), vb.subarray(i * K * N, (i + 1) * K * N), null, vo.subarray(i * M * N, (i + 1) * M * N), M, K, N);
+    }
+  }
   return out;
 }
 

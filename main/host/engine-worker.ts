@@ -17,6 +17,7 @@ import { circuitFromResult } from '../engine/project/circuit.ts';
 import { circuitToWire } from './circuits.ts';
 import { KIND_SPECS, KINDS } from '../engine/patching/components.ts';
 import { parsePairsJsonl, tokenizePairs } from '../engine/patching/pairs.ts';
+import type { TokenizedPairs } from '../engine/patching/runs.ts';
 import { predictNext } from '../engine/predict.ts';
 import { generatePairSet, TASKS, type TaskName } from '../engine/tasks/index.ts';
 import type { ErrorInfo, PairTokens, PromptPair } from '../../shared/contract.ts';
@@ -69,6 +70,29 @@ function disposeModel(m: HookedModel) {
   pools.delete(m);
   p?.then((pool) => pool.dispose()).catch(() => {});
   m.dispose();
+}
+
+/**
+ * A job on the current model and `pairs`: cancellable by its request id, reporting progress, and
+ * holding the model (a model replaced meanwhile is disposed when the job ends).
+ */
+async function job<T>(
+  id: number,
+  pairs: PromptPair[],
+  prependBos: boolean | undefined,
+  run: (m: HookedModel, t: TokenizedPairs, o: { signal: AbortSignal; onProgress: (p: { phase: string; done: number; total: number }) => void }) => Promise<T>,
+): Promise<T> {
+  const m = need();
+  const ac = new AbortController();
+  controllers.set(id, ac);
+  users.set(m, (users.get(m) ?? 0) + 1);
+  try {
+    const t = tokenizePairs(m, pairs, prependBos ?? true);
+    return await run(m, t, { signal: ac.signal, onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }) });
+  } finally {
+    controllers.delete(id);
+    release(m);
+  }
 }
 
 function release(m: HookedModel) {
@@ -168,45 +192,18 @@ const methods: { [M in Method]: (params: WorkerMethods[M]['params'], id: number)
     return parsePairsJsonl(text, source).pairs;
   },
 
-  async patch({ pairs, prependBos, request }, id) {
-    const m = need();
-    const ac = new AbortController();
-    controllers.set(id, ac);
-    users.set(m, (users.get(m) ?? 0) + 1);
-    try {
-      const t = tokenizePairs(m, pairs, prependBos ?? true);
+  patch: ({ pairs, prependBos, request }, id) =>
+    job(id, pairs, prependBos, async (m, t, o) => {
       const runner = await runnerFor(m);
-      const r = await runPatching(m, t, request, {
-        runner,
-        threads: await threadsFor(m),
-        signal: ac.signal,
-        onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }),
-      });
+      const r = await runPatching(m, t, request, { ...o, runner, threads: await threadsFor(m) });
       return { ...toWire(r, m.tokenizer), threads: runner ? await threadsFor(m) : 1 };
-    } finally {
-      controllers.delete(id);
-      release(m);
-    }
-  },
+    }),
 
-  async circuit({ pairs, prependBos, request }, id) {
-    const m = need();
-    const ac = new AbortController();
-    controllers.set(id, ac);
-    users.set(m, (users.get(m) ?? 0) + 1);
-    try {
-      const t = tokenizePairs(m, pairs, prependBos ?? true);
-      const r = await runCircuit(m, t, request, {
-        signal: ac.signal,
-        onProgress: (p) => send({ type: 'progress', id, phase: p.phase, done: p.done, total: p.total }),
-      });
+  circuit: ({ pairs, prependBos, request }, id) =>
+    job(id, pairs, prependBos, async (m, t, o) => {
       // The wire form of a fresh result is that of a project's circuit: request, metric, provenance.
-      return circuitToWire(circuitFromResult(r));
-    } finally {
-      controllers.delete(id);
-      release(m);
-    }
-  },
+      return circuitToWire(circuitFromResult(await runCircuit(m, t, request, o)));
+    }),
 
   async tokenStrings({ ids }) {
     const m = need();

@@ -12,7 +12,7 @@ import { circuitFromWire, circuitToWire } from './circuits.ts';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { OPENED_VIEW_MAX_CHARS, projectDoc, type ModelInfo, type OpenedProject, type PatchingResult, type ProjectDoc, type ProjectFileEntry, type Recoverable, type Res } from '../../shared/contract.ts';
+import { OPENED_VIEW_MAX_CHARS, projectDoc, savedBack, type ModelInfo, type OpenedProject, type PatchingResult, type ProjectDoc, type ProjectFileEntry, type Recoverable, type Res } from '../../shared/contract.ts';
 import { s, SchemaError } from '../../shared/schema.ts';
 import { settingsDir } from '../engine/discovery.ts';
 import { checkNotReadOnly, removeStaleTemps } from '../engine/files.ts';
@@ -116,18 +116,8 @@ function checkSaveable(opened: OpenedProject): void {
     opened.warnings.push(`${opened.file}: ${e.message}, more than this app keeps; it opened with the default view (tab, selection, table order)`);
     opened.view = {};
   }
-  const doc: ProjectDoc = {
-    pairs: opened.pairs,
-    settings: opened.settings,
-    modelDir: opened.model.dir,
-    result: opened.result,
-    provenance: opened.provenance,
-    view: opened.view,
-    circuit: opened.circuit ?? null,
-    circuitProvenance: opened.circuitProvenance ?? null,
-  };
   try {
-    projectDoc.parse(doc, '');
+    projectDoc.parse(savedBack(opened), '');
   } catch (e) {
     if (!(e instanceof SchemaError)) throw e;
     const message = e.message.replace(/^modelDir\b/, 'model.path');

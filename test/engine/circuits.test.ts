@@ -187,6 +187,75 @@ describe('EAP and faithfulness on a random model', () => {
     assert.ok(Math.abs(sum - expected) < 1e-4 * Math.max(1, Math.abs(expected)), `Σ_u S(u → logits) ${sum}, attribution ${expected}`);
   });
 
+  test('the head-major input gradients (onInputGrads) equal the hook-shaped ones', async () => {
+    const { nHeads: H, dModel: D } = model.config;
+    const t = model.tokensTensor(pairs.corrupted);
+    const tape = model.newTape(pairs.clean[0].length);
+    const r = model.run(t, { tape });
+    const g = tf.onesLike(r.final) as tf.Tensor2D;
+    const hooked = new Map<string, Float32Array>();
+    model.backward(tape, g, (name, grad) => void (/_input$|hook_mlp_in$/.test(name) && hooked.set(name, grad.dataSync() as Float32Array)), { inputGrads: true });
+    const headMajor = new Map<number, { qkv: Float32Array; mlp: Float32Array }>();
+    const rest: string[] = [];
+    model.backward(tape, g, (name) => void (/_input$|hook_mlp_in$/.test(name) && rest.push(name)), {
+      inputGrads: true,
+      onInputGrads: (l, qkv, mlp) => void headMajor.set(l, { qkv: qkv.dataSync() as Float32Array, mlp: mlp.dataSync() as Float32Array }),
+    });
+    assert.deepEqual(rest, [], 'no hook-shaped input gradients alongside the head-major ones');
+    const NP = pairs.clean.length * pairs.clean[0].length;
+    for (let l = 0; l < model.config.nLayers; l++) {
+      const got = headMajor.get(l)!;
+      ['q', 'k', 'v'].forEach((site, s) => {
+        const want = hooked.get(`blocks.${l}.hook_${site}_input`)!; // [N, P, H, D]
+        const asHeadMajor = Float32Array.from({ length: H * NP * D }, (_, i) => {
+          const [h, np, d] = [Math.floor(i / (NP * D)), Math.floor(i / D) % NP, i % D];
+          return want[(np * H + h) * D + d];
+        });
+        assertClose(got.qkv.subarray(s * H * NP * D, (s + 1) * H * NP * D), asHeadMajor, 1e-5, `layer ${l} ${site}`);
+      });
+      assertClose(got.mlp, hooked.get(`blocks.${l}.hook_mlp_in`)!, 1e-6, `layer ${l} mlp`);
+    }
+    tf.dispose([t, r.final, g]);
+    tape.dispose();
+  });
+
+  test('EAP scores are the same from head-major and hook-shaped gradients, heads\' writes from z or from hook_result', async () => {
+    const fast = await edgeScores(model, pairs, { direction: 'noising', metric: 'logit-diff', steps: 2 });
+    // A family without the fast paths: it ignores onInputGrads and has no headResults.
+    const arch = model.arch as { backward: typeof model.arch.backward; headResults?: unknown };
+    const backward = arch.backward;
+    arch.backward = (tape, g, onGrad, o) => backward.call(model.arch, tape, g, onGrad, { ...o, onInputGrads: undefined });
+    arch.headResults = undefined;
+    try {
+      const slow = await edgeScores(model, pairs, { direction: 'noising', metric: 'logit-diff', steps: 2 });
+      assertClose(fast.eap, slow.eap, 1e-5, 'eap');
+      assertClose(fast.eapIg!, slow.eapIg!, 1e-5, 'eap_ig');
+    } finally {
+      delete (arch as Record<string, unknown>).backward;
+      delete (arch as Record<string, unknown>).headResults;
+    }
+    assert.ok(typeof model.arch.headResults === 'function' && model.arch.backward === Object.getPrototypeOf(model.arch).backward);
+  });
+
+  test('faithfulness is the same through head-major inputs and through the split-input hooks', async () => {
+    const g = buildGraph(graphShape(model.config));
+    const E = g.src.length;
+    const rng = mulberry32(5);
+    const circuits = [new Uint8Array(E).fill(1), new Uint8Array(E), ...[3, 20, 60, 90].map((n) => Uint8Array.from({ length: E }, () => (rng() < n / E ? 1 : 0)))];
+    const f = await prepareFaithfulness(model, g, pairs, 'logit-diff');
+    const fast = await faithfulness(f, circuits).finally(() => f.dispose());
+    const arch = model.arch as { headMajorInputs?: boolean };
+    arch.headMajorInputs = false;
+    try {
+      const h = await prepareFaithfulness(model, g, pairs, 'logit-diff');
+      const hooked = await faithfulness(h, circuits).finally(() => h.dispose());
+      assertClose(fast, hooked, 1e-4, 'faithfulness');
+    } finally {
+      arch.headMajorInputs = true;
+    }
+    assert.equal(model.arch.headMajorInputs, true);
+  });
+
   test('EAP-IG with one step is EAP; its first step is reported as EAP', async () => {
     const one = await edgeScores(model, pairs, { direction: 'denoising', metric: 'logit-diff', steps: 1 });
     const ig = await edgeScores(model, pairs, { direction: 'denoising', metric: 'logit-diff', steps: 3 });

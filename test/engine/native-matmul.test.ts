@@ -116,12 +116,19 @@ describe('native matmul', { skip }, () => {
   });
 
   // Attention-shaped batches: 8- and 16-wide column blocks, odd columns, one query row, 4-D batches.
-  const batches: [number[], number, number, number][] = [[[3], 16, 64, 16], [[2], 5, 7, 9], [[4], 1, 64, 16], [[2, 3], 16, 16, 64], [[2], 6, 3, 27]];
-  for (const [lead, M, K, N] of batches) {
-    test(`batched matMul, [${lead}, ${M}, ${K}] · [${lead}, ${K}, ${N}]`, () => {
+  // Then batches of large products, one packed product each (per-head projections), also with b transposed.
+  const batches: [number[], number, number, number, boolean?][] = [
+    [[3], 16, 64, 16], [[2], 5, 7, 9], [[4], 1, 64, 16], [[2, 3], 16, 16, 64], [[2], 6, 3, 27],
+    [[2], 128, 64, 130], [[3], 7, 300, 300], [[3], 20, 30, 17, true], [[2], 130, 64, 65, true],
+  ];
+  for (const [lead, M, K, N, transB] of batches) {
+    test(`batched matMul, [${lead}, ${M}, ${K}] · [${lead}, ${K}, ${N}]${transB ? ', b transposed' : ''}`, () => {
       const n = lead.reduce((x, y) => x * y, 1);
       const a = random(n * M * K, M + K), b = random(n * K * N, N);
-      const out = tf.tidy(() => tf.matMul(tf.tensor(a, [...lead, M, K]), tf.tensor(b, [...lead, K, N])));
+      const out = tf.tidy(() => {
+        const B = tf.tensor(b, [...lead, K, N]);
+        return tf.matMul(tf.tensor(a, [...lead, M, K]), transB ? tf.transpose(B, [...lead.map((_, i) => i), lead.length + 1, lead.length]) : B, false, !!transB);
+      });
       assert.deepEqual(out.shape, [...lead, M, N]);
       const got = out.dataSync() as Float32Array;
       out.dispose();
@@ -132,7 +139,7 @@ describe('native matmul', { skip }, () => {
     });
   }
 
-  test('leaves transposed-A, activated and broadcast-batch products to tfjs, with the same results', () => {
+  test('leaves transposed-A, activated and broadcast-batch products to tfjs, with the same results (and takes batched transposed-B ones)', () => {
     const a = random(3 * 8, 3), b = random(8 * 5, 4);
     const expected = reference(a, b, undefined, 3, 8, 5);
     tf.tidy(() => {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { CHANNELS, OPENED_VIEW_MAX_CHARS, VIEW_MAX_CHARS, type OpenedProject, type PatchingResult, type ProjectDoc } from '../../shared/contract.ts';
+import { CHANNELS, OPENED_VIEW_MAX_CHARS, savedBack, VIEW_MAX_CHARS, type OpenedProject, type PatchingResult, type ProjectDoc } from '../../shared/contract.ts';
 import { saveProject, type Project } from '../../main/engine/project/index.ts';
 import { readContainer, writeContainer } from '../../main/engine/project/format.ts';
 import { EngineClient } from '../../main/host/engine-client.ts';
@@ -189,18 +189,6 @@ test('autosave writes a recovery copy; recovery opens it as unsaved changes of i
   assert.throws(() => projects.discardRecovery(file), /refusing to delete it/);
 });
 
-/** What the UI saves from a project it opened and left as it was. */
-const docOf = (p: OpenedProject): ProjectDoc => ({
-  pairs: p.pairs,
-  settings: p.settings,
-  modelDir: p.model.dir,
-  result: p.result,
-  provenance: p.provenance,
-  view: p.view,
-  circuit: p.circuit ?? null,
-  circuitProvenance: p.circuitProvenance ?? null,
-});
-
 test('a project that opens can be saved back: at each limit of project:save it does both, one past it it is refused on opening by name', async () => {
   const base = await projects.toProject({ ...doc, result: null });
   const write = (name: string, changes: Partial<Project>) => {
@@ -212,7 +200,7 @@ test('a project that opens can be saved back: at each limit of project:save it d
   /** Opens `file` and saves it back through the contract's check, as the UI would. */
   const roundTrip = async (file: string) => {
     const p = await projects.open(file);
-    const req = CHANNELS['project:save'].request.parse({ path: file, doc: docOf(p) }, 'request');
+    const req = CHANNELS['project:save'].request.parse({ path: file, doc: savedBack(p) }, 'request');
     await projects.save(req.path, req.doc);
     return p;
   };

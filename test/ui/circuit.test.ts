@@ -6,16 +6,16 @@
 // number of edges is drawn. Screenshots go to test-artifacts/.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
 import { buildGraph, type GraphShape } from '../../shared/circuit-graph.ts';
 import { circuitNodes, edgesIn as countEdges, rankEdges, topN } from '../../shared/circuit-extract.ts';
 import { toCircuitJson } from '../../main/engine/circuits/report.ts';
 import { loadProject } from '../../main/engine/project/index.ts';
 import { mulberry32 } from '../../main/engine/tasks/random.ts';
 import { nSteps, readerNode, stepOf, DRAW_CAP } from '../../renderer/src/lib/circuit-model.ts';
-import { noChromium, openPage, SHOTS, until } from './support/chromium.ts';
-import { ensureRendererBuilt, ROOT, startWebHost, type RunningHost } from './support/web-host.ts';
+import { noChromium, until } from './support/chromium.ts';
+import { browserSession } from './support/session.ts';
+import { ROOT } from './support/web-host.ts';
 
 const EXAMPLES = join(ROOT, 'resources/examples');
 const example = loadProject(join(EXAMPLES, 'ioi-demo.patchbench')).circuit!;
@@ -24,28 +24,10 @@ const ranking = rankEdges(example.eapIg!);
 /** what the engine extracts for top-n by EAP-IG */
 const edgesAt = (n: number) => countEdges(topN(graph, ranking, n));
 
-let host: RunningHost;
-let browser: Browser | undefined;
-let page: Page;
-let pageErrors: string[] = [];
+const session = browserSession({ setUp: () => ({ examples: EXAMPLES }), ready: (s) => void ({ host, page, pageErrors } = s) });
+const { shot, setTheme } = session;
+let { host, page, pageErrors } = session;
 
-before(async () => {
-  ensureRendererBuilt();
-  host = await startWebHost({ examples: EXAMPLES });
-  if (noChromium) return;
-  ({ browser, page, pageErrors } = await openPage());
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
-
-const shot = (name: string) => page.screenshot({ path: join(SHOTS, name) });
-const setTheme = async (theme: 'light' | 'dark') => {
-  const dark = (await page.evaluate('document.documentElement.dataset.theme')) === 'dark';
-  if (dark !== (theme === 'dark')) await page.getByTestId('theme-toggle').click();
-};
 const drawn = async () => Number(await page.getByTestId('circuit-graph').getAttribute('data-drawn'));
 const markedN = async () => Number(await page.getByTestId('circuit-curve').getAttribute('data-marked-n'));
 const edgeCount = async () => (await page.getByTestId('edge-count').textContent())!.trim();
@@ -177,9 +159,14 @@ describe('the Circuit view', { skip: noChromium }, () => {
     await page.getByLabel('Filter by layer').selectOption('1');
     await page.getByTestId('result-row').first().click();
     await until('m1 is lit', async () => /\blit\b/.test((await page.locator('[data-node="m1"]').getAttribute('class')) ?? ''));
-    await page.getByTestId('rows').press('Escape');
     await page.getByLabel('Filter by kind').selectOption('');
     await page.getByLabel('Filter by layer').selectOption('');
+    // the keyboard: a focused node takes Enter (head_z [1, 0] of 4 heads: index 4)
+    await page.locator('[data-node="a1.h0"]').focus();
+    await page.keyboard.press('Enter');
+    await until('L1H0 is locked', async () => (await page.evaluate('JSON.stringify(window.patchbench_app.selection.locked)')) === JSON.stringify({ kind: 'head_z', index: 4 }));
+    await until('its row is selected', async () => (await locked.locator('[role="cell"]').first().textContent())?.trim() === 'L1H0');
+    await page.getByTestId('rows').press('Escape');
   });
 
   test('screenshots, light and dark, at 1280×720 and 1920×1080', async () => {

@@ -12,9 +12,10 @@
  *
  *     x_v = x_v^corrupted + Σ_{u → v in C} (z_u^this run − z_u^corrupted),
  *
- * one matmul per block of sources: A [circuit, inputs, sources] @ D [circuit, sources, B·P·D].
- * This is a real patched forward pass with split inputs (BlockOptions.splitInputs), one row block
- * per circuit, so circuits are evaluated in batches.
+ * one matmul per group of inputs and circuit, reading only the sources it needs (see
+ * patchedRunHeadMajor). This is a real patched forward pass, one row block per circuit, so circuits
+ * are evaluated in batches: with every input given head-major where the family takes them so
+ * (BlockOptions.headMajorInputs: GPT-2), else through the split-input hooks.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { throwIfAborted } from '../errors.ts';
@@ -24,7 +25,7 @@ import { tileTo } from '../ops.ts';
 import { meanMetric, type TokenizedPairs } from '../patching/runs.ts';
 import type { Circuit } from './extract.ts';
 import type { EdgeGraph } from './graph.ts';
-import { captureInto, isUpstreamHook } from './scores.ts';
+import { captureInto, isUpstreamHook, upstreamHooks } from './scores.ts';
 
 export interface FaithfulnessContext {
   model: HookedModel;
@@ -54,8 +55,12 @@ export async function prepareFaithfulness(model: HookedModel, graph: EdgeGraph, 
     const c = model.run(cleanT);
     const clean = await meanMetric(model, metric, c.final, targets);
     c.final.dispose();
-    const wanted = (n: string) => isUpstreamHook(n) || isInputHook(n) || n === logitsIn;
-    const r = model.run(corrT, { hook: captureInto(corr, wanted), splitInputs: true });
+    const fast = headMajor(model);
+    // The fast path reads each head's z and the inputs as a plain run has them (resid_mid is the MLP's input there).
+    const wanted = fast
+      ? (n: string) => upstreamHooks(model)(n) || /\.hook_resid_(pre|mid)$/.test(n) || n === logitsIn
+      : (n: string) => isUpstreamHook(n) || isInputHook(n) || n === logitsIn;
+    const r = model.run(corrT, { hook: captureInto(corr, wanted), splitInputs: !fast });
     const corrupted = await meanMetric(model, metric, r.final, targets);
     r.final.dispose();
     return {
@@ -87,8 +92,123 @@ function adjacency(g: EdgeGraph, circuits: Circuit[], j0: number, j1: number, ro
   return tf.tensor3d(a, [C, nj, rows]);
 }
 
+/** Whether the model's family takes every input head-major (the fast path), with heads' writes from z. */
+const headMajor = (model: HookedModel) => !!(model.arch.headMajorInputs && model.arch.headResults);
+
 /** The patched metric (raw, mean over pairs) of each circuit of one batch. */
 function patchedRun(ctx: FaithfulnessContext, circuits: Circuit[]): tf.Tensor1D {
+  return headMajor(ctx.model) ? patchedRunHeadMajor(ctx, circuits) : patchedRunHooked(ctx, circuits);
+}
+
+/**
+ * The fast path: every input is formed head-major and handed to the blocks directly
+ * (BlockOptions.headMajorInputs), reading only the upstream writes its circuit uses: per group of
+ * inputs (a layer's q/k/v inputs, an MLP's, the logits'), either
+ *
+ *     x_v = x_v^corrupted + Σ_{u → v in C} D_u     or     x_v = x_v^this run − Σ_{u → v not in C} D_u,
+ *
+ * whichever reads fewer edges, so that small circuits and nearly full ones cost little more than a
+ * forward pass. D_u (this run's write minus the corrupted run's) is kept per layer for all circuits
+ * of the batch, a head's from its z (Architecture.headResults).
+ */
+function patchedRunHeadMajor(ctx: FaithfulnessContext, circuits: Circuit[]): tf.Tensor1D {
+  const { model, graph: g, B, P } = ctx;
+  const arch = model.arch;
+  const L = model.config.nLayers;
+  const C = circuits.length;
+  const D = model.config.dModel;
+  const H = g.shape.nHeads;
+  const BPD = B * P * D;
+  const kept: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => (kept.push(tf.keep(t)), t);
+  // Upstream differences, each [k·C, B·P·D] with row r·C + c for node r of the block and circuit c.
+  let input: tf.Tensor2D | undefined;
+  const heads: tf.Tensor2D[] = [];
+  const mlps: tf.Tensor2D[] = [];
+  const diffOf = (c: number, u: number): tf.Tensor2D => {
+    if (u === 0) return tf.slice(input!, [c, 0], [1, -1]);
+    const l = Math.floor((u - 1) / (H + 1));
+    const h = (u - 1) % (H + 1);
+    return h === H ? tf.slice(mlps[l], [c, 0], [1, -1]) : tf.slice(heads[l], [h * C + c, 0], [1, -1]);
+  };
+  const corr = (name: string) => ctx.corr.get(name)!;
+  /** Inputs j0 … j1 − 1 of every circuit: [j1 − j0, C·B·P·D], from the corrupted and this run's value [C·B, P, D]. */
+  const mix = (j0: number, j1: number, corrupted: tf.Tensor, thisRun: tf.Tensor): tf.Tensor2D => {
+    const n = j1 - j0;
+    const perCircuit = circuits.map((circuit, c) => {
+      let inside = 0;
+      let all = 0;
+      for (let j = j0; j < j1; j++) {
+        all += g.destinations[j].sources;
+        for (let u = 0; u < g.destinations[j].sources; u++) inside += circuit[g.dstStart[j] + u];
+      }
+      const additive = inside <= all - inside;
+      const base = additive ? tf.reshape(corrupted, [1, BPD]) : tf.reshape(tf.slice(thisRun, [c * B, 0, 0], [B, -1, -1]), [1, BPD]);
+      // The sources this group reads (additive) or drops (complement), and the 0/1 matrix over them.
+      const used: number[] = [];
+      const column = new Map<number, number>();
+      for (let j = j0; j < j1; j++) {
+        for (let u = 0; u < g.destinations[j].sources; u++) {
+          if (!!circuit[g.dstStart[j] + u] === additive && !column.has(u)) {
+            column.set(u, used.length);
+            used.push(u);
+          }
+        }
+      }
+      if (used.length === 0) return tileTo(base, n);
+      const a = new Float32Array(n * used.length);
+      for (let j = j0; j < j1; j++) {
+        for (let u = 0; u < g.destinations[j].sources; u++) if (!!circuit[g.dstStart[j] + u] === additive) a[(j - j0) * used.length + column.get(u)!] = 1;
+      }
+      const rows = used.length === 1 ? diffOf(c, used[0]) : tf.concat(used.map((u) => diffOf(c, u)), 0);
+      const moved = tf.matMul(tf.tensor2d(a, [n, used.length]), rows); // [n, B·P·D]
+      return additive ? tf.add(base, moved) : tf.sub(base, moved);
+    });
+    return (C === 1 ? perCircuit[0] : tf.concat(perCircuit, 1)) as tf.Tensor2D;
+  };
+  const firstOf = (l: number, kind: string) => g.destinations.findIndex((d) => d.layer === l && d.kind === kind);
+  const logitsIn = `blocks.${L - 1}.hook_resid_post`;
+  const hook = (name: string, x: tf.Tensor) => {
+    const m = /^blocks\.(\d+)\.(.+)$/.exec(name);
+    if (!m) return x;
+    const l = Number(m[1]);
+    const site = m[2];
+    const diff = (rows: number) => tf.reshape(tf.sub(x, tileTo(corr(name), C * B)), [rows, -1]) as tf.Tensor2D;
+    if (l === 0 && site === 'hook_resid_pre') input = keep(diff(C));
+    else if (site === 'attn.hook_z') heads[l] = keep(tf.reshape(arch.headResults!(l, tf.sub(x, tileTo(corr(name), C * B)) as tf.Tensor4D), [H * C, -1]) as tf.Tensor2D);
+    else if (site === 'hook_mlp_out') mlps[l] = keep(diff(C));
+    else if (name === logitsIn) {
+      const j = g.destinations.length - 1;
+      return tf.reshape(mix(j, j + 1, corr(name), x), [C * B, P, D]);
+    }
+    return x;
+  };
+  const inputs = {
+    qkv: (l: number, x: tf.Tensor3D) => {
+      const j0 = firstOf(l, 'q');
+      const j1 = firstOf(l, 'mlp');
+      return tf.reshape(mix(j0, j1, corr(`blocks.${l}.hook_resid_pre`), x), [j1 - j0, C * B * P, D]) as tf.Tensor3D;
+    },
+    mlp: (l: number, mid: tf.Tensor3D) => {
+      const j = firstOf(l, 'mlp');
+      return tf.reshape(mix(j, j + 1, corr(`blocks.${l}.hook_resid_mid`), mid), [C * B, P, D]) as tf.Tensor3D;
+    },
+  };
+  const tokens = model.tokensTensor(Array.from({ length: C }, () => ctx.cleanTokens).flat());
+  try {
+    const r = model.run(tokens, { hook, headMajorInputs: inputs });
+    return tf.tidy(() => {
+      const v = meanPerVariant(metricPerRow(model, ctx.metric, r.final, ctx.targets), B);
+      r.final.dispose();
+      return v;
+    });
+  } finally {
+    tf.dispose([tokens, ...kept]);
+  }
+}
+
+/** The general path, through the split-input hooks ([N, P, H, D] copies of the residual). */
+function patchedRunHooked(ctx: FaithfulnessContext, circuits: Circuit[]): tf.Tensor1D {
   const { model, graph: g, B, P } = ctx;
   const L = model.config.nLayers;
   const C = circuits.length;

@@ -12,11 +12,14 @@
  * base run's towards the source run's, x_k = x_base + (k/m)(x_src − x_base), k = 0 … m − 1; step 0
  * is the base run itself, so plain EAP comes for free.
  *
- * The cost is two forward passes (source and base, which give every Δz_u) and one backward pass
- * that emits ∂M/∂x_v at every split input (BackwardOptions.inputGrads), plus m − 1 taped forward and
- * backward passes for EAP-IG. All edges into one layer's inputs come from one matmul,
- * Δ [sources, B·P·D] @ G [B·P·D, inputs of the layer]; the per-head split of the residual stream
- * is never materialised on the forward pass.
+ * The cost is two plain forward passes (source and base, which give every Δz_u; a head's from its
+ * z difference through its rows of W_O, Architecture.headResults) and one backward pass that
+ * hands over ∂M/∂x_v of every split input, head-major (BackwardOptions.onInputGrads: GPT-2 forms
+ * them from one batched product with the norm folded into the weights, never a per-head copy of
+ * the norm's backward), plus m − 1 taped forward and backward passes for EAP-IG. All edges into
+ * one layer's inputs come from one matmul, Δ [sources read, B·P'·D] @ G [inputs of the layer,
+ * B·P'·D]ᵀ, over the positions P' from the first at which the two prompts of any pair differ
+ * (before it both runs agree, so every Δz_u is zero there).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { throwIfAborted } from '../errors.ts';
@@ -24,6 +27,7 @@ import { metricGradient, type MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import { meanMetric } from '../patching/runs.ts';
+import { sliceAxis } from '../ops.ts';
 import { buildGraph, graphShape, type EdgeGraph } from './graph.ts';
 
 export interface ScoreOptions {
@@ -48,32 +52,62 @@ export interface EdgeScores {
   corrupted: number;
 }
 
-/** What one layer's split inputs contribute to G: columns q (H), k (H_kv), v (H_kv), mlp. */
+/** What one layer's split inputs contribute to G, in column order: q (H), k (H_kv), v (H_kv), mlp. */
 const INPUT_SITES = ['hook_q_input', 'hook_k_input', 'hook_v_input', 'hook_mlp_in'] as const;
 
-/** [N, P, H, D] or [N, P, D] → [N·P·D, H] (or [N·P·D, 1]), flattened like a row of Δ. */
-function asColumns(g: tf.Tensor): tf.Tensor2D {
-  if (g.rank === 3) return tf.reshape(g, [-1, 1]);
-  const [n, p, h, d] = g.shape;
-  return tf.reshape(tf.transpose(g, [0, 1, 3, 2]), [n * p * d, h]);
+/** A hook-shaped input gradient [N, P, H, D] (or [N, P, D]) as rows [H, N·P·D] (or [1, N·P·D]), flattened like a row of Δ. */
+function asRows(g: tf.Tensor): tf.Tensor2D {
+  if (g.rank === 3) return tf.reshape(g, [1, -1]);
+  return tf.reshape(tf.transpose(g, [2, 0, 1, 3]), [g.shape[2]!, -1]);
+}
+
+/** The hooks an upstream difference is formed from: the input, each MLP's output and each head's z (or result). */
+export function upstreamHooks(model: HookedModel): (name: string) => boolean {
+  const head = model.arch.headResults ? '.attn.hook_z' : '.attn.hook_result';
+  return (name) => name === 'blocks.0.hook_resid_pre' || name.endsWith(head) || name.endsWith('.hook_mlp_out');
 }
 
 /**
- * Δ [sources, B·P·D]: one row per upstream node, in source order, of (source − base) writes.
- * `src` and `base` hold blocks.0.hook_resid_pre (the input), attn.hook_result and hook_mlp_out.
+ * Δ [sources, B·P·D]: one row per upstream node, in source order, of (source − base) writes, from
+ * runs captured with `upstreamHooks`. A head's row is its z difference through its rows of W_O
+ * (the write is linear in z), so the runs need not split the attention output by head.
  */
-function deltaRows(L: number, src: Map<string, tf.Tensor>, base: Map<string, tf.Tensor>): tf.Tensor2D {
+function deltaRows(model: HookedModel, src: Map<string, tf.Tensor>, base: Map<string, tf.Tensor>, p0: number): tf.Tensor2D {
+  const arch = model.arch;
   return tf.tidy(() => {
-    const d = (name: string) => tf.sub(src.get(name)!, base.get(name)!);
+    const d = (name: string) => {
+      const [a, b] = [src.get(name)!, base.get(name)!];
+      return tf.sub(sliceAxis(a, 1, p0, a.shape[1]! - p0), sliceAxis(b, 1, p0, b.shape[1]! - p0));
+    };
     const rows: tf.Tensor[] = [tf.reshape(d('blocks.0.hook_resid_pre'), [1, -1])];
-    for (let l = 0; l < L; l++) {
-      const r = d(`blocks.${l}.attn.hook_result`); // [B, P, H, D]
-      rows.push(tf.reshape(tf.transpose(r, [2, 0, 1, 3]), [r.shape[2]!, -1]));
+    for (let l = 0; l < model.config.nLayers; l++) {
+      if (arch.headResults) {
+        const dz = d(`blocks.${l}.attn.hook_z`) as tf.Tensor4D; // [B, P', H, dh]
+        rows.push(tf.reshape(arch.headResults(l, dz), [dz.shape[2], -1]));
+      } else rows.push(asRows(d(`blocks.${l}.attn.hook_result`))); // [B, P', H, D]
       rows.push(tf.reshape(d(`blocks.${l}.hook_mlp_out`), [1, -1]));
     }
     return tf.concat(rows, 0) as tf.Tensor2D;
   });
 }
+
+/**
+ * The first position at which any pair's two prompts differ: before it both runs are the same
+ * (attention is causal), so every upstream difference vanishes there and no edge score reads it.
+ */
+export function firstDifference(a: number[][], b: number[][]): number {
+  const P = a[0].length;
+  let p0 = P;
+  a.forEach((row, i) => {
+    const j = row.findIndex((t, k) => t !== b[i][k]);
+    if (j >= 0) p0 = Math.min(p0, j);
+  });
+  return Math.min(p0, P - 1); // identical prompts: keep one (zero) position
+}
+
+/** The upstream writes as the split-input runs of faithfulness capture them: the input, every head's result, every MLP's output. */
+export const isUpstreamHook = (name: string) =>
+  name === 'blocks.0.hook_resid_pre' || name.endsWith('.attn.hook_result') || name.endsWith('.hook_mlp_out');
 
 /** Captures the named activations of a run (kept; the caller disposes them). */
 export function captureInto(into: Map<string, tf.Tensor>, wanted: (name: string) => boolean) {
@@ -83,33 +117,49 @@ export function captureInto(into: Map<string, tf.Tensor>, wanted: (name: string)
   };
 }
 
-/** The upstream writes a graph needs: the input, every head's result, every MLP's output. */
-export const isUpstreamHook = (name: string) =>
-  name === 'blocks.0.hook_resid_pre' || name.endsWith('.attn.hook_result') || name.endsWith('.hook_mlp_out');
-
 /**
- * Scores of every edge of one gradient: Δ @ G per layer, read into `acc` (float64, raw metric),
- * weighted by `weight`. Runs the backward pass of `tape`.
+ * Scores of every edge of one gradient: per layer, Δ's rows that layer's inputs read @ Gᵀ, with G
+ * [inputs, B·P·D] the inputs' gradients, read into `acc` (float64, raw metric) weighted by
+ * `weight`. Runs the backward pass of `tape`.
  */
 function accumulateStep(
   model: HookedModel,
   graph: EdgeGraph,
   delta: tf.Tensor2D,
+  p0: number,
   tape: Parameters<HookedModel['backward']>[0],
   gFinal: tf.Tensor2D,
   acc: Float64Array,
   weight: number,
 ): Promise<void> {
   const L = model.config.nLayers;
+  const P = tape.positions;
   const pending = new Map<number, Map<string, tf.Tensor2D>>();
   const blocks: { layer: number; s: tf.Tensor2D }[] = [];
   const logitsName = `blocks.${L - 1}.hook_resid_post`;
+  // Every input of layer l reads a prefix of the sources; the MLP's is the longest.
+  const rowsOf = (l: number) => graph.destinations.find((d) => d.layer === l && d.kind === 'mlp')!.sources;
+  const score = (layer: number, rows: number, g: () => tf.Tensor2D) => {
+    const s = tf.tidy(() => tf.matMul(rows === delta.shape[0] ? delta : tf.slice(delta, [0, 0], [rows, -1]), g(), false, true) as tf.Tensor2D);
+    blocks.push({ layer, s: tf.keep(s) }); // [rows, inputs]
+  };
+  /** Rows [R, N·P·D] of gradients → their positions from p0 on, [R, N·(P − p0)·D], as Δ's rows are laid out. */
+  const fromP0 = (g: tf.Tensor): tf.Tensor2D =>
+    (p0 === 0 ? g : tf.reshape(sliceAxis(tf.reshape(g, [g.shape[0], -1, P, model.config.dModel]), 2, p0, P - p0), [g.shape[0], -1])) as tf.Tensor2D;
   model.backward(
     tape,
     gFinal,
     (name, grad) => {
       if (name === logitsName) {
-        blocks.push({ layer: L, s: tf.keep(tf.matMul(delta, asColumns(grad))) }); // [sources, 1]
+        // The metric reads the final norm of the last position only (Architecture.finalNorm), so
+        // the logits' input has a gradient there alone: contract that position, not all of them.
+        const [n, , d] = grad.shape;
+        const lastOf = (t: tf.Tensor, rows: number) => {
+          const p = t.size / (rows * n * d);
+          return tf.reshape(tf.slice(tf.reshape(t, [rows, n, p, d]), [0, 0, p - 1, 0], [rows, n, 1, d]), [rows, -1]);
+        };
+        const s = tf.tidy(() => tf.matMul(lastOf(delta, delta.shape[0]), lastOf(grad, 1), false, true) as tf.Tensor2D);
+        blocks.push({ layer: L, s: tf.keep(s) });
         return;
       }
       const m = /^blocks\.(\d+)\.(hook_[qkv]_input|hook_mlp_in)$/.exec(name);
@@ -117,16 +167,16 @@ function accumulateStep(
       const l = Number(m[1]);
       const got = pending.get(l) ?? new Map<string, tf.Tensor2D>();
       pending.set(l, got);
-      got.set(m[2], tf.keep(asColumns(grad)));
+      got.set(m[2], tf.keep(tf.tidy(() => fromP0(asRows(grad)))));
       if (got.size < INPUT_SITES.length) return;
-      // Every input of layer l reads a prefix of the sources; the MLP's is the longest.
-      const rows = graph.destinations.find((d) => d.layer === l && d.kind === 'mlp')!.sources;
-      const s = tf.tidy(() => tf.matMul(tf.slice(delta, [0, 0], [rows, -1]), tf.concat(INPUT_SITES.map((k) => got.get(k)!), 1)) as tf.Tensor2D);
-      blocks.push({ layer: l, s: tf.keep(s) }); // [rows, q H + k H_kv + v H_kv + 1]
+      score(l, rowsOf(l), () => tf.concat(INPUT_SITES.map((k) => got.get(k)!), 0) as tf.Tensor2D);
       tf.dispose([...got.values()]);
       pending.delete(l);
     },
-    { inputGrads: true },
+    {
+      inputGrads: true,
+      onInputGrads: (l, qkv, mlp) => score(l, rowsOf(l), () => tf.concat([fromP0(tf.reshape(qkv, [qkv.shape[0], -1])), fromP0(tf.reshape(mlp, [1, -1]))], 0) as tf.Tensor2D),
+    },
   );
   for (const got of pending.values()) tf.dispose([...got.values()]);
   if (blocks.length !== L + 1) {
@@ -175,14 +225,17 @@ export async function edgeScores(model: HookedModel, pairs: TokenizedPairs, o: S
     const srcT = model.tokensTensor(srcTokens);
     const baseT = model.tokensTensor(baseTokens);
     owned.push(srcT, baseT);
-    const s = model.run(srcT, { hook: captureInto(src, isUpstreamHook), attnResult: true });
+    const upstream = upstreamHooks(model);
+    const attnResult = !model.arch.headResults;
+    const s = model.run(srcT, { hook: captureInto(src, upstream), attnResult });
     owned.push(s.final);
-    const b = model.run(baseT, { hook: captureInto(base, isUpstreamHook), attnResult: true, tape: tape0 });
+    const b = model.run(baseT, { hook: captureInto(base, upstream), attnResult, tape: tape0 });
     owned.push(b.final);
     const srcValue = await meanMetric(model, o.metric, s.final, targets);
     const baseValue = await meanMetric(model, o.metric, b.final, targets);
     const [clean, corrupted] = o.direction === 'denoising' ? [srcValue, baseValue] : [baseValue, srcValue];
-    const delta = deltaRows(model.config.nLayers, src, base);
+    const p0 = firstDifference(srcTokens, baseTokens);
+    const delta = deltaRows(model, src, base, p0);
     owned.push(delta);
     const E = graph.src.length;
     const eap = new Float64Array(E);
@@ -194,7 +247,7 @@ export async function edgeScores(model: HookedModel, pairs: TokenizedPairs, o: S
       if (k === 0) {
         const g = metricGradient(model, o.metric, b.final, targets);
         try {
-          await accumulateStep(model, graph, delta, tape0, g, eap, 1);
+          await accumulateStep(model, graph, delta, p0, tape0, g, eap, 1);
         } finally {
           g.dispose();
         }
@@ -210,7 +263,7 @@ export async function edgeScores(model: HookedModel, pairs: TokenizedPairs, o: S
         const g = metricGradient(model, o.metric, r.final, targets);
         r.final.dispose();
         try {
-          await accumulateStep(model, graph, delta, tape, g, ig!, 1 / m);
+          await accumulateStep(model, graph, delta, p0, tape, g, ig!, 1 / m);
         } finally {
           g.dispose();
         }

@@ -15,7 +15,7 @@ import type { ModelConfig } from '../config.ts';
 import type { BackwardOptions, GradFn } from '../architecture.ts';
 import { ACTIVATIONS } from './activations.ts';
 import type { Gpt2Tape, LnTape } from './forward.ts';
-import { transposedWeights, type Gpt2Weights } from './weights.ts';
+import { inputGradFold, transposedWeights, type Gpt2Weights } from './weights.ts';
 
 /** Through y = xhat·w + b, xhat = (x − mean)·inv: gy [.., D] → gx [.., D]. */
 function layerNormBackward(gy: tf.Tensor, w: tf.Tensor1D, t: LnTape): tf.Tensor {
@@ -82,7 +82,7 @@ export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFina
       const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
       onGrad(n + 'mlp.hook_pre', gPre);
       const gMlpIn = layerNormBackward(back(gPre, lt.wfcT), lw.ln2.w, t.ln2); // [N, P, D]
-      if (split) onGrad(n + 'hook_mlp_in', gMlpIn);
+      if (split && !o.onInputGrads) onGrad(n + 'hook_mlp_in', gMlpIn);
       const gMid = tf.add(gIn, gMlpIn);
       onGrad(n + 'hook_resid_mid', gMid);
       onGrad(n + 'hook_attn_out', gMid);
@@ -105,8 +105,22 @@ export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFina
       onGrad(n + 'attn.hook_v', gV);
       onGrad(n + 'attn.hook_k', gK);
       onGrad(n + 'attn.hook_q', gQ);
-      let gAttnIn: tf.Tensor; // [N, P, D]
-      if (split) {
+      let gAttnIn: tf.Tensor | undefined; // [N, P, D]
+      if (o.onInputGrads) {
+        // Head-major, from the factored form (weights.ts InputGradFold): one batched matmul and a
+        // rank-one correction, no per-head copy of the norm's backward.
+        const f = inputGradFold(w, H)[l];
+        const NP = N * P;
+        const headMajor = (t: tf.Tensor, perm: number[]) => tf.reshape(tf.transpose(t, perm), [-1, NP, dh]);
+        const inv = tf.reshape(t.ln1.inv, [1, NP, 1]);
+        const gHat = tf.mul(tf.concat([headMajor(gQT, [1, 0, 2, 3]), headMajor(gKT, [1, 0, 2, 3]), headMajor(gVT, [1, 0, 2, 3])], 0), inv); // [3H, NP, dh]
+        const a = tf.concat([headMajor(t.qT, [1, 0, 2, 3]), headMajor(t.kT, [1, 0, 2, 3]), headMajor(t.vDP, [1, 0, 3, 2])], 0); // the forward's q, k, v
+        const e = tf.div(tf.sum(tf.mul(gHat, tf.sub(a, f.c)), -1, true), D); // [3H, NP, 1]
+        const qkv = tf.sub(tf.matMul(gHat, f.wt), tf.mul(e, tf.reshape(t.ln1.xhat, [1, NP, D]))) as tf.Tensor3D; // [3H, NP, D]
+        o.onInputGrads(l, qkv, tf.reshape(gMlpIn, [NP, D]) as tf.Tensor2D);
+        // The residual reads every copy; a sum over the leading axis is a slow reduction on wasm, a product is not.
+        gAttnIn = tf.reshape(tf.matMul(tf.ones([1, qkv.shape[0]]), tf.reshape(qkv, [qkv.shape[0], -1])), [N, P, D]);
+      } else if (split) {
         // The norm acts on each head's copy alone: broadcast its saved statistics over the head axis.
         const ln1 = { xhat: tf.expandDims(t.ln1.xhat, 2), inv: tf.expandDims(t.ln1.inv, 2) };
         // wT [D_out, D_in]: head h's rows are its outputs h·dh … (h+1)·dh − 1.
@@ -118,7 +132,8 @@ export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFina
         onGrad(n + 'hook_k_input', gKin);
         onGrad(n + 'hook_q_input', gQin);
         gAttnIn = tf.sum(tf.addN([gQin, gKin, gVin]), 2);
-      } else {
+      }
+      if (!gAttnIn) {
         const gH = tf.addN([back(tf.reshape(gQ, [N, P, D]), lt.wqT), back(tf.reshape(gK, [N, P, D]), lt.wkT), back(tf.reshape(gV, [N, P, D]), lt.wvT)]);
         gAttnIn = layerNormBackward(gH, lw.ln1.w, t.ln1);
       }

@@ -14,7 +14,7 @@ import type { ModelConfig } from '../config.ts';
 import type { BlockOptions, HookFn, KeyValues, Tape } from '../architecture.ts';
 import { sliceAxis, tileTo } from '../ops.ts';
 import { ACTIVATIONS } from './activations.ts';
-import type { Gpt2Weights, LayerWeights, LayerWeightsPerHead } from './weights.ts';
+import type { Gpt2Weights, InputGradFold, LayerWeights, LayerWeightsPerHead } from './weights.ts';
 
 export interface LnTape { xhat: tf.Tensor; inv: tf.Tensor }
 /** What the backward pass needs from one block of a full forward pass. */
@@ -115,6 +115,7 @@ export function block(
   cfg: ModelConfig,
   w: LayerWeights,
   heads: () => LayerWeightsPerHead,
+  fold: () => InputGradFold,
   masks: MaskCache,
   l: number,
   x0: tf.Tensor3D,
@@ -131,7 +132,22 @@ export function block(
   const Q = P - qStart;
   const taped: Partial<LayerTape> = {};
   let qPre: tf.Tensor, kPre: tf.Tensor, vPre: tf.Tensor; // [N, Q|P', H, dh]
-  if (o.splitInputs) {
+  if (o.headMajorInputs) {
+    if (o.lastOnly || o.p0 > 0 || o.tape) throw new Error('head-major inputs need a full, untaped run');
+    // Each input's own norm, folded into its projection (weights.ts InputGradFold):
+    // LN(x_r) @ W_r + bias_r = inv_r·(x_r @ W̃_rᵀ) + c_r, W̃_r's rows centred over d_model. The
+    // statistics are products too (wasm's reductions over the last axis of a large tensor are
+    // slow): the mean against a column of 1/D, the mean square as each row's dot product with itself.
+    const xs = o.headMajorInputs.qkv(l, x); // [3H, N·P, D]
+    const f = fold();
+    const [R, NP] = xs.shape;
+    const mean = tf.reshape(tf.matMul(tf.reshape(xs, [R * NP, D]), tf.fill([D, 1], 1 / D)), [R, NP, 1]);
+    const meanSq = tf.reshape(tf.div(tf.matMul(tf.reshape(xs, [R * NP, 1, D]), tf.reshape(xs, [R * NP, D, 1])), D), [R, NP, 1]);
+    const inv = tf.rsqrt(tf.add(tf.sub(meanSq, tf.square(mean)), eps)); // [3H, N·P, 1]
+    const proj = tf.add(tf.mul(tf.matMul(xs, f.wt, false, true), inv), f.c); // [3H, N·P, dh]
+    const part = (i: number) => tf.transpose(tf.reshape(tf.slice(proj, [i * H, 0, 0], [H, -1, -1]), [H, N, Pn, dh]), [1, 2, 0, 3]);
+    [qPre, kPre, vPre] = [part(0), part(1), part(2)]; // [N, P, H, dh]
+  } else if (o.splitInputs) {
     const hw = heads();
     const xq = hook(n + 'hook_q_input', headCopies(o.lastOnly ? lastPosition(x) : x, H), qStart); // [N, Q, H, D]
     const xk = hook(n + 'hook_k_input', headCopies(x, H), o.p0); // [N, P', H, D]
@@ -172,7 +188,7 @@ export function block(
   );
   const [xa, aa] = align(o.lastOnly ? lastPosition(x) : x, attnOut, o.expand);
   const mid = hook(n + 'hook_resid_mid', tf.add(xa, aa), qStart); // [N, Q, D]
-  const mlpIn = o.splitInputs ? hook(n + 'hook_mlp_in', mid, qStart) : mid; // [N, Q, D]
+  const mlpIn = o.headMajorInputs ? o.headMajorInputs.mlp(l, mid as tf.Tensor3D) : o.splitInputs ? hook(n + 'hook_mlp_in', mid, qStart) : mid; // [N, Q, D]
   const h2 = layerNorm(mlpIn, w.ln2, eps, o.tape && ((t) => (taped.ln2 = t)));
   const pre = hook(n + 'mlp.hook_pre', linear(h2, w.wfc, w.bfc), qStart); // [N, Q, M]
   const post = hook(n + 'mlp.hook_post', ACTIVATIONS[cfg.activation].f(pre), qStart);

@@ -1,17 +1,18 @@
 /** GPT-2 behind the Architecture interface: weights, masks, forward pieces and backward pass. */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Architecture, BackwardOptions, BlockOptions, GradFn, HookFn, Tape } from '../architecture.ts';
 import { attentionPatternFrom } from '../ops.ts';
 import type { ModelConfig } from '../config.ts';
 import { BLOCK_HOOKS } from '../hooks.ts';
 import { backward } from './backward.ts';
 import { block, embed, finalNorm, Gpt2Tape, MaskCache } from './forward.ts';
-import { disposeGpt2Weights, loadGpt2Weights, perHeadWeights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
+import { disposeGpt2Weights, inputGradFold, loadGpt2Weights, perHeadWeights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
 
 export class Gpt2 implements Architecture {
   readonly family = 'GPT-2';
   readonly embedHooks = ['hook_embed', 'hook_pos_embed'];
   readonly blockHooks = BLOCK_HOOKS;
+  readonly headMajorInputs = true;
   private readonly masks = new MaskCache();
   private constructor(
     readonly config: ModelConfig,
@@ -33,7 +34,7 @@ export class Gpt2 implements Architecture {
     return embed(this.weights, tokens, hook);
   }
   block(layer: number, x: tf.Tensor3D, o: BlockOptions) {
-    return block(this.config, this.weights.layers[layer], () => perHeadWeights(this.weights, this.config.nHeads)[layer], this.masks, layer, x, o);
+    return block(this.config, this.weights.layers[layer], () => perHeadWeights(this.weights, this.config.nHeads)[layer], () => inputGradFold(this.weights, this.config.nHeads)[layer], this.masks, layer, x, o);
   }
   finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
     return finalNorm(this.config, this.weights, x, tape);
@@ -49,6 +50,11 @@ export class Gpt2 implements Architecture {
   attentionPattern(_layer: number, q: tf.Tensor4D, k: tf.Tensor4D): tf.Tensor4D {
     const P = k.shape[1];
     return attentionPatternFrom(q, k, 1 / Math.sqrt(this.config.dHead), this.masks.get(0, q.shape[1], P));
+  }
+  headResults(layer: number, z: tf.Tensor4D): tf.Tensor3D {
+    const [n, q, H, dh] = z.shape;
+    const wo = perHeadWeights(this.weights, this.config.nHeads)[layer].wo; // [H, dh, D]
+    return tf.matMul(tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [H, n * q, dh]) as tf.Tensor3D, wo);
   }
   dispose(): void {
     disposeGpt2Weights(this.weights);

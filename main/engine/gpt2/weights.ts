@@ -44,6 +44,23 @@ export interface Gpt2Weights {
   transposed?: LayerWeightsT[];
   /** made on first run that splits heads (attnResult, splitInputs, inputGrads) */
   perHead?: LayerWeightsPerHead[];
+  /** made on the first backward pass that hands over head-major input gradients (EAP) */
+  inputGradFold?: InputGradFold[];
+}
+
+/**
+ * The q/k/v projections with the first norm folded in, for R = 3H per-head inputs (the q of every
+ * head, then k, then v). With h = LN(x) = xhat·w + b and a_r = h @ W_r + bias_r:
+ *
+ *   forward (edge patching):  a_r = inv·(x @ W̃_rᵀ) + c_r
+ *   backward (EAP):           ∂M/∂x_r = (inv·ĝ_r) @ W̃_r − (inv·ĝ_r·(a_r − c_r)/D)·xhat,   ĝ_r = ∂M/∂a_r
+ *
+ * where W̃_r = W_rᵀ·diag(w) with each row centred over d_model (the norm's mean, folded into the
+ * weight) and c_r = bias_r + b @ W_r (so that a_r − c_r = W̃_r·xhat, from the forward's own a_r).
+ */
+export interface InputGradFold {
+  wt: tf.Tensor3D; // [R, d_head, d_model]
+  c: tf.Tensor3D; // [R, 1, d_head]
 }
 
 /** Attention weights split by head, for per-head inputs and outputs (circuits). */
@@ -116,6 +133,28 @@ export function perHeadWeights(w: Gpt2Weights, H: number): LayerWeightsPerHead[]
   return w.perHead;
 }
 
+/** The folded input-gradient weights of every layer, made once. */
+export function inputGradFold(w: Gpt2Weights, H: number): InputGradFold[] {
+  w.inputGradFold ??= w.layers.map((l) =>
+    tf.tidy(() => {
+      const [D] = l.wq.shape;
+      const dh = D / H;
+      const mats = [l.wq, l.wk, l.wv];
+      // W [D, H·dh] → Wᵀ per head [H, dh, D], scaled by the norm's weight along D, rows centred
+      const wt = tf.concat(mats.map((m) => tf.reshape(tf.transpose(m), [H, dh, D])), 0);
+      const scaled = tf.mul(wt, l.ln1.w);
+      const centred = tf.sub(scaled, tf.mean(scaled, -1, true)) as tf.Tensor3D;
+      const lnB = tf.reshape(l.ln1.b, [1, D]) as tf.Tensor2D;
+      const c = tf.concat(
+        mats.map((m, i) => tf.reshape(tf.add(tf.matMul(lnB, m), [l.bq, l.bk, l.bv][i]), [H, 1, dh])),
+        0,
+      ) as tf.Tensor3D;
+      return { wt: tf.keep(centred), c: tf.keep(c) };
+    }),
+  );
+  return w.inputGradFold;
+}
+
 export function disposeGpt2Weights(w: Gpt2Weights): void {
   const all: tf.Tensor[] = [w.wte, w.wpe, w.lnF.w, w.lnF.b, w.unembed];
   if (w.unembedRows !== w.wte) all.push(w.unembedRows);
@@ -124,5 +163,6 @@ export function disposeGpt2Weights(w: Gpt2Weights): void {
   }
   for (const t of w.transposed ?? []) all.push(...Object.values(t));
   for (const t of w.perHead ?? []) all.push(...Object.values(t));
+  for (const t of w.inputGradFold ?? []) all.push(t.wt, t.c);
   tf.dispose(all);
 }

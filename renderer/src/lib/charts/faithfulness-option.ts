@@ -80,7 +80,7 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
       symbol: 'none',
       animation: false,
       lineStyle: { color: theme.focus, width: 1.5, type: 'solid' },
-      label: { formatter: `n = ${n}`, color: theme.text, fontSize: 10, position: 'end', distance: 2 },
+      label: { formatter: `n = ${n.toLocaleString('en')}`, color: theme.text, fontSize: 10, position: 'end', distance: 2 },
       data: [{ xAxis: Math.max(1, n) }],
     },
   });
@@ -115,7 +115,7 @@ export function faithfulnessOption({ faithfulness, n, edges, theme }: Faithfulne
         return v ? `${name}  ${fmt(v[1], 3)}` : name;
       },
     },
-    grid: { left: 46, right: 22, top: 60, bottom: 40 },
+    grid: { left: 46, right: 34, top: 60, bottom: 40 },
     xAxis: { ...axis, type: 'log', logBase: 10, min: 1, max: Math.max(10, edges), name: 'edges n (log)', nameLocation: 'middle', nameGap: 24 },
     // 0 … 1 (the empty circuit … the full model) unless a value lies well outside: then ECharts' own round ends
     yAxis: { ...axis, type: 'value', min: lo < -0.02 ? undefined : 0, max: hi > 1.02 ? undefined : 1, name: 'faithfulness', nameLocation: 'middle', nameGap: 32 },
