@@ -102,6 +102,13 @@ export interface BackwardOptions {
    * this and emits the hook-shaped gradients when `inputGrads` is set. Valid during the call only.
    */
   onInputGrads?: (layer: number, qkv: tf.Tensor3D, mlp: tf.Tensor2D) => void;
+  /**
+   * With onInputGrads: positions before this one may be left out of the tensors it gets (then
+   * [R, N·(P − from), d_model] and [N·(P − from), d_model]); EAP's upstream differences vanish
+   * before the first position at which the prompts differ. A family may ignore it and hand over
+   * every position: the caller checks the size.
+   */
+  inputGradsFrom?: number;
 }
 
 export interface Architecture {

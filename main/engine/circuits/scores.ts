@@ -175,7 +175,12 @@ function accumulateStep(
     },
     {
       inputGrads: true,
-      onInputGrads: (l, qkv, mlp) => score(l, rowsOf(l), () => tf.concat([fromP0(tf.reshape(qkv, [qkv.shape[0], -1])), fromP0(tf.reshape(mlp, [1, -1]))], 0) as tf.Tensor2D),
+      inputGradsFrom: p0,
+      onInputGrads: (l, qkv, mlp) => {
+        // A family that ignores inputGradsFrom hands over every position.
+        const cut = (g: tf.Tensor2D) => (g.shape[1] === delta.shape[1] ? g : fromP0(g));
+        score(l, rowsOf(l), () => tf.concat([cut(tf.reshape(qkv, [qkv.shape[0], -1]) as tf.Tensor2D), cut(tf.reshape(mlp, [1, -1]) as tf.Tensor2D)], 0) as tf.Tensor2D);
+      },
     },
   );
   for (const got of pending.values()) tf.dispose([...got.values()]);

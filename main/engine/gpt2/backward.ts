@@ -15,6 +15,7 @@ import type { ModelConfig } from '../config.ts';
 import type { BackwardOptions, GradFn } from '../architecture.ts';
 import { runBackward } from '../backward-loop.ts';
 import { ACTIVATIONS } from './activations.ts';
+import { sliceAxis } from '../ops.ts';
 import type { Gpt2Tape, LnTape } from './forward.ts';
 import { inputGradFold, transposedWeights, type Gpt2Weights } from './weights.ts';
 
@@ -92,18 +93,28 @@ export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFina
     let gAttnIn: tf.Tensor | undefined; // [N, P, D]
     if (o.onInputGrads) {
       // Head-major, from the factored form (weights.ts InputGradFold): one batched matmul and a
-      // rank-one correction, no per-head copy of the norm's backward.
+      // rank-one correction, no per-head copy of the norm's backward; from inputGradsFrom on.
       const f = inputGradFold(w, H)[l];
-      const NP = N * P;
-      const headMajor = (t: tf.Tensor, perm: number[]) => tf.reshape(tf.transpose(t, perm), [-1, NP, dh]);
-      const inv = tf.reshape(t.ln1.inv, [1, NP, 1]);
-      const gHat = tf.mul(tf.concat([headMajor(gQT, [1, 0, 2, 3]), headMajor(gKT, [1, 0, 2, 3]), headMajor(gVT, [1, 0, 2, 3])], 0), inv); // [3H, NP, dh]
+      const p0 = o.inputGradsFrom ?? 0;
+      const Pc = P - p0;
+      const NPc = N * Pc;
+      // [N, K, P, dh]-like (perm to [K, N, P, dh]) → [K, N·(P − p0), dh]
+      const headMajor = (t: tf.Tensor, perm: number[]) => tf.reshape(sliceAxis(tf.transpose(t, perm), 2, p0, Pc), [-1, NPc, dh]);
+      const invAll = tf.reshape(t.ln1.inv, [N, P, 1]);
+      const inv = tf.reshape(sliceAxis(invAll, 1, p0, Pc), [1, NPc, 1]);
+      const gHat = tf.mul(tf.concat([headMajor(gQT, [1, 0, 2, 3]), headMajor(gKT, [1, 0, 2, 3]), headMajor(gVT, [1, 0, 2, 3])], 0), inv); // [3H, N·P', dh]
       const a = tf.concat([headMajor(t.qT, [1, 0, 2, 3]), headMajor(t.kT, [1, 0, 2, 3]), headMajor(t.vDP, [1, 0, 3, 2])], 0); // the forward's q, k, v
-      const e = tf.div(tf.sum(tf.mul(gHat, tf.sub(a, f.c)), -1, true), D); // [3H, NP, 1]
-      const qkv = tf.sub(tf.matMul(gHat, f.wt), tf.mul(e, tf.reshape(t.ln1.xhat, [1, NP, D]))) as tf.Tensor3D; // [3H, NP, D]
-      o.onInputGrads(l, qkv, tf.reshape(gMlpIn, [NP, D]) as tf.Tensor2D);
-      // The residual reads every copy; a sum over the leading axis is a slow reduction on wasm, a product is not.
-      gAttnIn = tf.reshape(tf.matMul(tf.ones([1, qkv.shape[0]]), tf.reshape(qkv, [qkv.shape[0], -1])), [N, P, D]);
+      const e = tf.div(tf.sum(tf.mul(gHat, tf.sub(a, f.c)), -1, true), D); // [3H, N·P', 1]
+      const xhat = tf.reshape(sliceAxis(t.ln1.xhat, 1, p0, Pc), [1, NPc, D]);
+      const qkv = tf.sub(tf.matMul(gHat, f.wt), tf.mul(e, xhat)) as tf.Tensor3D; // [3H, N·P', D]
+      o.onInputGrads(l, qkv, tf.reshape(sliceAxis(gMlpIn, 1, p0, Pc), [NPc, D]) as tf.Tensor2D);
+      // The residual reads every copy, at every position: Σ_r of the same form, as one product
+      // [N·P, 3H·dh] @ [3H·dh, D] (gQ, gK, gV side by side are the heads' ĝ position-major).
+      const gFlat = tf.mul(tf.reshape(tf.concat([gQ, gK, gV], 2), [N * P, 3 * H * dh]), tf.reshape(invAll, [N * P, 1]));
+      const aFlat = tf.reshape(tf.concat([tf.reshape(tf.transpose(t.qT, [0, 2, 1, 3]), [N, P, H, dh]), tf.reshape(tf.transpose(t.kT, [0, 2, 1, 3]), [N, P, H, dh]), tf.reshape(tf.transpose(t.vDP, [0, 3, 1, 2]), [N, P, H, dh])], 2), [N * P, 3 * H * dh]);
+      const eSum = tf.div(tf.sum(tf.mul(gFlat, tf.sub(aFlat, tf.reshape(f.c, [1, 3 * H * dh]))), -1, true), D); // [N·P, 1]
+      const sum = tf.sub(tf.matMul(gFlat, tf.reshape(f.wt, [3 * H * dh, D]) as tf.Tensor2D), tf.mul(eSum, tf.reshape(t.ln1.xhat, [N * P, D])));
+      gAttnIn = tf.reshape(sum, [N, P, D]);
     } else if (split) {
       // The norm acts on each head's copy alone: broadcast its saved statistics over the head axis.
       const ln1 = { xhat: tf.expandDims(t.ln1.xhat, 2), inv: tf.expandDims(t.ln1.inv, 2) };
