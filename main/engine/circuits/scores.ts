@@ -28,6 +28,7 @@ import type { HookedModel } from '../model.ts';
 import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import { meanMetric } from '../patching/runs.ts';
 import { sliceAxis } from '../ops.ts';
+import type { HookFn, KeyValues } from '../architecture.ts';
 import { buildGraph, graphShape, type EdgeGraph } from './graph.ts';
 
 export interface ScoreOptions {
@@ -75,10 +76,10 @@ export function upstreamHooks(model: HookedModel): (name: string) => boolean {
 function deltaRows(model: HookedModel, src: Map<string, tf.Tensor>, base: Map<string, tf.Tensor>, p0: number): tf.Tensor2D {
   const arch = model.arch;
   return tf.tidy(() => {
-    const d = (name: string) => {
-      const [a, b] = [src.get(name)!, base.get(name)!];
-      return tf.sub(sliceAxis(a, 1, p0, a.shape[1]! - p0), sliceAxis(b, 1, p0, b.shape[1]! - p0));
-    };
+    // Positions from p0 on (the source run computed only those).
+    const Pc = base.get('blocks.0.hook_resid_pre')!.shape[1]! - p0;
+    const tail = (t: tf.Tensor) => sliceAxis(t, 1, t.shape[1]! - Pc, Pc);
+    const d = (name: string) => tf.sub(tail(src.get(name)!), tail(base.get(name)!));
     const rows: tf.Tensor[] = [tf.reshape(d('blocks.0.hook_resid_pre'), [1, -1])];
     for (let l = 0; l < model.config.nLayers; l++) {
       if (arch.headResults) {
@@ -212,6 +213,28 @@ async function readBlocks(graph: EdgeGraph, blocks: { layer: number; s: tf.Tenso
   }
 }
 
+/**
+ * The source run, from position p0 on: before p0 its tokens are the base run's, so are its
+ * activations (attention is causal), and each layer reads those positions' keys and values from
+ * the base run (`kv`). Returns the final-normed last position [N, D]; hooks see positions p0 … P − 1.
+ */
+function runFrom(model: HookedModel, tokens: tf.Tensor2D, p0: number, kv: KeyValues[] | undefined, hook: HookFn, attnResult: boolean): tf.Tensor2D {
+  if (p0 === 0 || !kv) return model.run(tokens, { hook, attnResult }).final;
+  const P = tokens.shape[1];
+  let x = tf.tidy(() => sliceAxis(model.embed(tokens, hook), 1, p0, P - p0) as tf.Tensor3D);
+  for (let l = 0; l < model.config.nLayers; l++) {
+    const xIn = x;
+    x = tf.tidy(() => {
+      const prefix = { kT: sliceAxis(kv[l].kT, 3, 0, p0) as tf.Tensor4D, v: sliceAxis(kv[l].v, 2, 0, p0) as tf.Tensor4D };
+      return model.block(l, xIn, { p0, lastOnly: false, prefix, hook, attnResult }).out;
+    });
+    if (!xIn.kept) xIn.dispose();
+  }
+  const final = tf.tidy(() => model.finalNorm(x));
+  if (!x.kept) x.dispose();
+  return final;
+}
+
 export async function edgeScores(model: HookedModel, pairs: TokenizedPairs, o: ScoreOptions): Promise<EdgeScores> {
   const m = o.steps;
   if (!Number.isInteger(m) || m < 1) throw new Error(`steps must be a positive integer, got ${m}`);
@@ -232,19 +255,23 @@ export async function edgeScores(model: HookedModel, pairs: TokenizedPairs, o: S
     owned.push(srcT, baseT);
     const upstream = upstreamHooks(model);
     const attnResult = !model.arch.headResults;
-    const s = model.run(srcT, { hook: captureInto(src, upstream), attnResult });
-    owned.push(s.final);
-    const b = model.run(baseT, { hook: captureInto(base, upstream), attnResult, tape: tape0 });
-    owned.push(b.final);
-    const srcValue = await meanMetric(model, o.metric, s.final, targets);
+    const p0 = firstDifference(srcTokens, baseTokens);
+    const b = model.run(baseT, { hook: captureInto(base, upstream), attnResult, tape: tape0, keepKV: p0 > 0 });
+    owned.push(b.final, ...(b.kv ?? []).flatMap((kv) => [kv.kT, kv.v]));
+    const s = runFrom(model, srcT, p0, b.kv, captureInto(src, upstream), attnResult);
+    owned.push(s);
+    const srcValue = await meanMetric(model, o.metric, s, targets);
     const baseValue = await meanMetric(model, o.metric, b.final, targets);
     const [clean, corrupted] = o.direction === 'denoising' ? [srcValue, baseValue] : [baseValue, srcValue];
-    const p0 = firstDifference(srcTokens, baseTokens);
     const delta = deltaRows(model, src, base, p0);
     owned.push(delta);
     const E = graph.src.length;
     const eap = new Float64Array(E);
     const ig = m > 1 ? new Float64Array(E) : undefined;
+    // The source run's input embedding at every position (it ran from p0 on; before p0 it is the base run's).
+    const srcTail = src.get('blocks.0.hook_resid_pre')!;
+    const embedSrc = p0 > 0 ? tf.tidy(() => tf.concat([sliceAxis(base.get('blocks.0.hook_resid_pre')!, 1, 0, p0), srcTail], 1)) : srcTail;
+    if (embedSrc !== srcTail) owned.push(embedSrc);
     for (let k = 0; k < m; k++) {
       report(2 + k, m > 1 ? `EAP-IG step ${k + 1} of ${m}` : 'backward pass');
       throwIfAborted(o.signal);
@@ -260,7 +287,6 @@ export async function edgeScores(model: HookedModel, pairs: TokenizedPairs, o: S
         continue;
       }
       // x_k = x_base + (k/m)(x_src − x_base) at the input embeddings; the rest of the run follows.
-      const embedSrc = src.get('blocks.0.hook_resid_pre')!;
       const tape = model.newTape(pairs.clean[0].length);
       try {
         const hook = (name: string, x: tf.Tensor) => (name === 'blocks.0.hook_resid_pre' ? tf.add(x, tf.mul(tf.sub(embedSrc, x), k / m)) : x);
