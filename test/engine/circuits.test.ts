@@ -25,6 +25,7 @@ import { attributionPatch } from '../../main/engine/patching/attribution.ts';
 import { prepareRuns, type Direction, type TokenizedPairs } from '../../main/engine/patching/runs.ts';
 import { mulberry32 } from '../../main/engine/tasks/random.ts';
 import { FIXTURE_VOCAB, writeFixture } from '../fixtures/generate.ts';
+import { DECODER_FIXTURES, writeDecoderFixture } from '../fixtures/generate-decoder.ts';
 import { assertClose, throwsBadInput } from '../helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'patchbench-circuits-'));
@@ -314,4 +315,28 @@ describe('EAP and faithfulness on a random model', () => {
       assert.equal(tf.memory().numTensors, before, `no tensors left after cancelling at "${phase}"`);
     }
   });
+});
+
+// The rotary families' fast paths (head-major input gradients, heads' writes from z) against their
+// split-input hooks: GQA (k/v inputs per KV head) and parallel attention and MLP.
+describe('EAP on the rotary families: the fast paths and the hooks agree', () => {
+  for (const name of ['llama-gqa-bf16', 'neox-parallel']) {
+    test(name, async () => {
+      const model = await HookedModel.load(writeDecoderFixture(join(tmp, name), DECODER_FIXTURES[name]));
+      const pairs = randomPairs(7, 2, 6, [2, 4]);
+      try {
+        const fast = await edgeScores(model, pairs, { direction: 'denoising', metric: 'logit-diff', steps: 2 });
+        const arch = model.arch as { backward: typeof model.arch.backward; headResults?: unknown };
+        const backward = arch.backward;
+        arch.backward = (tape, g, onGrad, o) => backward.call(model.arch, tape, g, onGrad, { ...o, onInputGrads: undefined });
+        arch.headResults = undefined;
+        const slow = await edgeScores(model, pairs, { direction: 'denoising', metric: 'logit-diff', steps: 2 });
+        assertClose(fast.eap, slow.eap, 1e-5, 'eap');
+        assertClose(fast.eapIg!, slow.eapIg!, 1e-5, 'eap_ig');
+        assert.ok(Math.max(...Array.from(fast.eap, Math.abs)) > 1e-3, 'scores were compared');
+      } finally {
+        model.dispose();
+      }
+    });
+  }
 });

@@ -14,7 +14,7 @@ import type { BackwardOptions, GradFn } from '../architecture.ts';
 import { runBackward } from '../backward-loop.ts';
 import { ACTIVATIONS } from '../gpt2/activations.ts';
 import { byKvHead, type DecoderLayerTape, type DecoderTape, type NormTape } from './forward.ts';
-import { perHeadInBackward } from './heads.ts';
+import { perHeadInBackward, perHeadInBackwardHeadMajor } from './heads.ts';
 import type { Rotary } from './rotary.ts';
 import { fastTransposedMatMul } from '../native-matmul.ts';
 import { transposedWeights, type DecoderLayerT, type DecoderWeights, type Norm } from './weights.ts';
@@ -81,7 +81,7 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
       gH2 = back(gPre, 'wInT');
     }
     const gMlpIn = normBackward(cfg, gH2, lw.ln2, t.ln2);
-    if (split) onGrad(n + 'hook_mlp_in', gMlpIn);
+    if (split && !o.onInputGrads) onGrad(n + 'hook_mlp_in', gMlpIn);
     // Sequential: the attention writes to resid_mid, which the MLP reads. Parallel: both read resid_pre.
     const gAttnOut = cfg.parallelAttnMlp ? gIn : tf.add(gIn, gMlpIn);
     if (!cfg.parallelAttnMlp) onGrad(n + 'hook_resid_mid', gAttnOut);
@@ -110,7 +110,17 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
     onGrad(n + 'attn.hook_k', gK);
     onGrad(n + 'attn.hook_q', gQ);
     let gAttnIn: tf.Tensor; // [N, P, D]
-    if (split) {
+    if (o.onInputGrads) {
+      // Head-major [R, N·P, D] (q of every head, then k and v per KV head): the norm's statistics broadcast over R.
+      const NP = N * P;
+      const ln1 = { xhat: tf.reshape(t.ln1.xhat, [1, NP, -1]), inv: tf.reshape(t.ln1.inv, [1, NP, 1]) };
+      const perHead = (g: tf.Tensor, w: tf.Tensor2D) => normBackward(cfg, perHeadInBackwardHeadMajor(g, w), lw.ln1, ln1);
+      const qkv = tf.concat([perHead(gQ, lw.wq), perHead(gK, lw.wk), perHead(gV, lw.wv)], 0) as tf.Tensor3D;
+      o.onInputGrads(l, qkv, tf.reshape(gMlpIn, [NP, -1]) as tf.Tensor2D);
+      // The residual reads every copy; a sum over the leading axis is a slow reduction on wasm, a product is not.
+      const R = qkv.shape[0];
+      gAttnIn = tf.reshape(tf.matMul(tf.ones([1, R]), tf.reshape(qkv, [R, -1])), [N, P, -1]);
+    } else if (split) {
       // The norm acts on each head's copy alone: its saved statistics broadcast over the head axis.
       const ln1 = { xhat: tf.expandDims(t.ln1.xhat, 2), inv: tf.expandDims(t.ln1.inv, 2) };
       const perHead = (g: tf.Tensor, w: tf.Tensor2D) => normBackward(cfg, perHeadInBackward(g, w), lw.ln1, ln1);

@@ -39,10 +39,15 @@ export function perHeadIn(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D | undefin
   return b ? (tf.add(y, tf.reshape(b, [heads, dh])) as tf.Tensor4D) : y;
 }
 
-/** Each head's write to the residual stream (attn.hook_result): z [N, Q, H, dh] with W_O [H·dh, D] → [N, Q, H, D]. */
+/** Each head's write to the residual stream, head-major: z [N, Q, H, dh] with W_O [H·dh, D] → [H, N·Q, D]. */
+export function headResults(z: tf.Tensor, wo: tf.Tensor2D): tf.Tensor3D {
+  const [, , H, dh] = z.shape;
+  return tf.matMul(byHead(z), tf.reshape(wo, [H, dh, wo.shape[1]]) as tf.Tensor3D);
+}
+
+/** The same as attn.hook_result [N, Q, H, D]. */
 export function perHeadOut(z: tf.Tensor, wo: tf.Tensor2D): tf.Tensor4D {
-  const [n, q, H, dh] = z.shape;
-  return fromHeads(tf.matMul(byHead(z), tf.reshape(wo, [H, dh, wo.shape[1]]) as tf.Tensor3D), n, q);
+  return fromHeads(headResults(z, wo), z.shape[0]!, z.shape[1]!);
 }
 
 /**
@@ -50,8 +55,13 @@ export function perHeadOut(z: tf.Tensor, wo: tf.Tensor2D): tf.Tensor4D {
  * that head's columns of w [D, heads·dh] → [N, P, heads, D].
  */
 export function perHeadInBackward(g: tf.Tensor, w: tf.Tensor2D): tf.Tensor4D {
-  const [n, p, heads, dh] = g.shape;
+  return fromHeads(perHeadInBackwardHeadMajor(g, w), g.shape[0]!, g.shape[1]!);
+}
+
+/** The same, head-major: [heads, N·P, D]. */
+export function perHeadInBackwardHeadMajor(g: tf.Tensor, w: tf.Tensor2D): tf.Tensor3D {
+  const [, , heads, dh] = g.shape;
   const d = w.shape[0];
   const whT = tf.transpose(tf.reshape(w, [d, heads, dh]), [1, 2, 0]) as tf.Tensor3D; // [heads, dh, D]
-  return fromHeads(tf.matMul(byHead(g), whT), n, p);
+  return tf.matMul(byHead(g), whT);
 }

@@ -6,6 +6,7 @@ import type { ModelConfig } from '../config.ts';
 import { MaskCache } from '../gpt2/forward.ts';
 import { backward } from './backward.ts';
 import { asDecoderTape, block, decoderBlockHooks, DecoderTape, embed, finalNorm } from './forward.ts';
+import { headResults } from './heads.ts';
 import { Rotary } from './rotary.ts';
 import { disposeDecoderWeights, type DecoderWeights } from './weights.ts';
 
@@ -53,6 +54,10 @@ export class Decoder implements Architecture {
   readonly qkSites = { q: 'attn.hook_rot_q', k: 'attn.hook_rot_k' };
   attentionPattern(layer: number, q: tf.Tensor4D, k: tf.Tensor4D): tf.Tensor4D {
     return attentionPatternFrom(q, k, this.config.attnScale[layer], this.masks.get(0, q.shape[1], k.shape[1]));
+  }
+  /** Each head's write to the residual stream from its z, head-major [H, N·Q, D] (without b_O). */
+  headResults(layer: number, z: tf.Tensor4D): tf.Tensor3D {
+    return headResults(z, this.weights.layers[layer].wo);
   }
   dispose(): void {
     disposeDecoderWeights(this.weights);

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
 import type { BackwardOptions, GradFn } from '../architecture.ts';
+import { runBackward } from '../backward-loop.ts';
 import { ACTIVATIONS } from './activations.ts';
 import { sliceAxis } from '../ops.ts';
 import type { Gpt2Tape, LnTape } from './forward.ts';
@@ -52,111 +53,86 @@ function perHeadBack(g: tf.Tensor, wT: tf.Tensor3D): tf.Tensor4D {
 export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
   const { nHeads: H, dHead: dh, dModel: D } = cfg;
   const P = tape.positions;
-  const N = o.start ? o.start.grad.shape[0] : gFinal.shape[0];
   const wT = transposedWeights(w);
   const split = !!o.inputGrads;
-  let g = o.start
-    ? tf.clone(o.start.grad)
-    : tf.tidy(() => {
-        const gLast = tf.reshape(layerNormBackward(gFinal, w.lnF.w, tape.lnF!), [N, 1, D]);
-        return P > 1 ? tf.concat([tf.zeros([N, P - 1, D]), gLast], 1) : gLast; // [N, P, D]
-      });
-  for (let l = o.start ? o.start.layer : cfg.nLayers - 1; l >= 0; l--) {
+  const block = (l: number, gIn: tf.Tensor): tf.Tensor => {
+    const N = gIn.shape[0]!;
     const n = `blocks.${l}.`;
-    if (l === o.dropWrite) {
-      // stopgrad on the block's write: only the residual's identity path carries the gradient
-      tf.tidy(() => {
-        onGrad(n + 'hook_resid_post', g);
-        onGrad(n + 'hook_resid_pre', g);
-      });
-      continue;
-    }
     const t = tape.layers[l];
     const lw = w.layers[l];
     const lt = wT[l];
-    const gIn = g;
-    g = tf.tidy(() => {
-      onGrad(n + 'hook_resid_post', gIn);
-      onGrad(n + 'hook_mlp_out', gIn);
-      const gPost = back(gIn, lt.wprojT); // [N, P, M]
-      onGrad(n + 'mlp.hook_post', gPost);
-      const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
-      onGrad(n + 'mlp.hook_pre', gPre);
-      const gMlpIn = layerNormBackward(back(gPre, lt.wfcT), lw.ln2.w, t.ln2); // [N, P, D]
-      if (split && !o.onInputGrads) onGrad(n + 'hook_mlp_in', gMlpIn);
-      const gMid = tf.add(gIn, gMlpIn);
-      onGrad(n + 'hook_resid_mid', gMid);
-      onGrad(n + 'hook_attn_out', gMid);
-      const gZ = tf.reshape(back(gMid, lt.woT), [N, P, H, dh]);
-      onGrad(n + 'attn.hook_z', gZ);
-      const gZT = tf.transpose(gZ, [0, 2, 1, 3]) as tf.Tensor4D; // [N, H, P, dh]
-      const gPattern = tf.matMul(gZT, t.vDP); // [N, H, Pq, Pk]
-      onGrad(n + 'attn.hook_pattern', gPattern);
-      const gVT = tf.matMul(tf.transpose(t.pattern, [0, 1, 3, 2]) as tf.Tensor4D, gZT); // [N, H, P, dh]
-      // softmax: gScores = pattern ⊙ (gPattern − Σ_k gPattern·pattern); masked entries have pattern 0.
-      const gScores = tf.mul(
-        tf.mul(t.pattern, tf.sub(gPattern, tf.sum(tf.mul(gPattern, t.pattern), -1, true))),
-        cfg.attnScale[l],
-      ) as tf.Tensor4D;
-      const gQT = tf.matMul(gScores, t.kT); // [N, H, Pq, dh]
-      const gKT = tf.matMul(tf.transpose(gScores, [0, 1, 3, 2]) as tf.Tensor4D, t.qT); // [N, H, Pk, dh]
-      const gV = tf.transpose(gVT, [0, 2, 1, 3]); // [N, P, H, dh]
-      const gQ = tf.transpose(gQT, [0, 2, 1, 3]);
-      const gK = tf.transpose(gKT, [0, 2, 1, 3]);
-      onGrad(n + 'attn.hook_v', gV);
-      onGrad(n + 'attn.hook_k', gK);
-      onGrad(n + 'attn.hook_q', gQ);
-      let gAttnIn: tf.Tensor | undefined; // [N, P, D]
-      if (o.onInputGrads) {
-        // Head-major, from the factored form (weights.ts InputGradFold): one batched matmul and a
-        // rank-one correction, no per-head copy of the norm's backward; from inputGradsFrom on.
-        const f = inputGradFold(w, H)[l];
-        const p0 = o.inputGradsFrom ?? 0;
-        const Pc = P - p0;
-        const NPc = N * Pc;
-        // [N, K, P, dh]-like (perm to [K, N, P, dh]) → [K, N·(P − p0), dh]
-        const headMajor = (t: tf.Tensor, perm: number[]) => tf.reshape(sliceAxis(tf.transpose(t, perm), 2, p0, Pc), [-1, NPc, dh]);
-        const invAll = tf.reshape(t.ln1.inv, [N, P, 1]);
-        const inv = tf.reshape(sliceAxis(invAll, 1, p0, Pc), [1, NPc, 1]);
-        const gHat = tf.mul(tf.concat([headMajor(gQT, [1, 0, 2, 3]), headMajor(gKT, [1, 0, 2, 3]), headMajor(gVT, [1, 0, 2, 3])], 0), inv); // [3H, N·P', dh]
-        const a = tf.concat([headMajor(t.qT, [1, 0, 2, 3]), headMajor(t.kT, [1, 0, 2, 3]), headMajor(t.vDP, [1, 0, 3, 2])], 0); // the forward's q, k, v
-        const e = tf.div(tf.sum(tf.mul(gHat, tf.sub(a, f.c)), -1, true), D); // [3H, N·P', 1]
-        const xhat = tf.reshape(sliceAxis(t.ln1.xhat, 1, p0, Pc), [1, NPc, D]);
-        const qkv = tf.sub(tf.matMul(gHat, f.wt), tf.mul(e, xhat)) as tf.Tensor3D; // [3H, N·P', D]
-        o.onInputGrads(l, qkv, tf.reshape(sliceAxis(gMlpIn, 1, p0, Pc), [NPc, D]) as tf.Tensor2D);
-        // The residual reads every copy, at every position: Σ_r of the same form, as one product
-        // [N·P, 3H·dh] @ [3H·dh, D] (gQ, gK, gV side by side are the heads' ĝ position-major).
-        const gFlat = tf.mul(tf.reshape(tf.concat([gQ, gK, gV], 2), [N * P, 3 * H * dh]), tf.reshape(invAll, [N * P, 1]));
-        const aFlat = tf.reshape(tf.concat([tf.reshape(tf.transpose(t.qT, [0, 2, 1, 3]), [N, P, H, dh]), tf.reshape(tf.transpose(t.kT, [0, 2, 1, 3]), [N, P, H, dh]), tf.reshape(tf.transpose(t.vDP, [0, 3, 1, 2]), [N, P, H, dh])], 2), [N * P, 3 * H * dh]);
-        const eSum = tf.div(tf.sum(tf.mul(gFlat, tf.sub(aFlat, tf.reshape(f.c, [1, 3 * H * dh]))), -1, true), D); // [N·P, 1]
-        const sum = tf.sub(tf.matMul(gFlat, tf.reshape(f.wt, [3 * H * dh, D]) as tf.Tensor2D), tf.mul(eSum, tf.reshape(t.ln1.xhat, [N * P, D])));
-        gAttnIn = tf.reshape(sum, [N, P, D]);
-      } else if (split) {
-        // The norm acts on each head's copy alone: broadcast its saved statistics over the head axis.
-        const ln1 = { xhat: tf.expandDims(t.ln1.xhat, 2), inv: tf.expandDims(t.ln1.inv, 2) };
-        // wT [D_out, D_in]: head h's rows are its outputs h·dh … (h+1)·dh − 1.
-        const perHead = (g: tf.Tensor, wTall: tf.Tensor2D) => layerNormBackward(perHeadBack(g, tf.reshape(wTall, [H, dh, D]) as tf.Tensor3D), lw.ln1.w, ln1);
-        const gQin = perHead(gQ, lt.wqT); // [N, P, H, D]
-        const gKin = perHead(gK, lt.wkT);
-        const gVin = perHead(gV, lt.wvT);
-        onGrad(n + 'hook_v_input', gVin);
-        onGrad(n + 'hook_k_input', gKin);
-        onGrad(n + 'hook_q_input', gQin);
-        gAttnIn = tf.sum(tf.addN([gQin, gKin, gVin]), 2);
-      }
-      if (!gAttnIn) {
-        const gH = tf.addN([back(tf.reshape(gQ, [N, P, D]), lt.wqT), back(tf.reshape(gK, [N, P, D]), lt.wkT), back(tf.reshape(gV, [N, P, D]), lt.wvT)]);
-        gAttnIn = layerNormBackward(gH, lw.ln1.w, t.ln1);
-      }
-      const gPre0 = tf.add(gMid, gAttnIn);
-      onGrad(n + 'hook_resid_pre', gPre0);
-      return gPre0;
-    });
-    gIn.dispose();
-  }
-  tf.tidy(() => {
-    onGrad('hook_embed', g);
-    onGrad('hook_pos_embed', g);
-  });
-  g.dispose();
+    onGrad(n + 'hook_mlp_out', gIn);
+    const gPost = back(gIn, lt.wprojT); // [N, P, M]
+    onGrad(n + 'mlp.hook_post', gPost);
+    const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
+    onGrad(n + 'mlp.hook_pre', gPre);
+    const gMlpIn = layerNormBackward(back(gPre, lt.wfcT), lw.ln2.w, t.ln2); // [N, P, D]
+    if (split && !o.onInputGrads) onGrad(n + 'hook_mlp_in', gMlpIn);
+    const gMid = tf.add(gIn, gMlpIn);
+    onGrad(n + 'hook_resid_mid', gMid);
+    onGrad(n + 'hook_attn_out', gMid);
+    const gZ = tf.reshape(back(gMid, lt.woT), [N, P, H, dh]);
+    onGrad(n + 'attn.hook_z', gZ);
+    const gZT = tf.transpose(gZ, [0, 2, 1, 3]) as tf.Tensor4D; // [N, H, P, dh]
+    const gPattern = tf.matMul(gZT, t.vDP); // [N, H, Pq, Pk]
+    onGrad(n + 'attn.hook_pattern', gPattern);
+    const gVT = tf.matMul(tf.transpose(t.pattern, [0, 1, 3, 2]) as tf.Tensor4D, gZT); // [N, H, P, dh]
+    // softmax: gScores = pattern ⊙ (gPattern − Σ_k gPattern·pattern); masked entries have pattern 0.
+    const gScores = tf.mul(
+      tf.mul(t.pattern, tf.sub(gPattern, tf.sum(tf.mul(gPattern, t.pattern), -1, true))),
+      cfg.attnScale[l],
+    ) as tf.Tensor4D;
+    const gQT = tf.matMul(gScores, t.kT); // [N, H, Pq, dh]
+    const gKT = tf.matMul(tf.transpose(gScores, [0, 1, 3, 2]) as tf.Tensor4D, t.qT); // [N, H, Pk, dh]
+    const gV = tf.transpose(gVT, [0, 2, 1, 3]); // [N, P, H, dh]
+    const gQ = tf.transpose(gQT, [0, 2, 1, 3]);
+    const gK = tf.transpose(gKT, [0, 2, 1, 3]);
+    onGrad(n + 'attn.hook_v', gV);
+    onGrad(n + 'attn.hook_k', gK);
+    onGrad(n + 'attn.hook_q', gQ);
+    let gAttnIn: tf.Tensor | undefined; // [N, P, D]
+    if (o.onInputGrads) {
+      // Head-major, from the factored form (weights.ts InputGradFold): one batched matmul and a
+      // rank-one correction, no per-head copy of the norm's backward; from inputGradsFrom on.
+      const f = inputGradFold(w, H)[l];
+      const p0 = o.inputGradsFrom ?? 0;
+      const Pc = P - p0;
+      const NPc = N * Pc;
+      // [N, K, P, dh]-like (perm to [K, N, P, dh]) → [K, N·(P − p0), dh]
+      const headMajor = (t: tf.Tensor, perm: number[]) => tf.reshape(sliceAxis(tf.transpose(t, perm), 2, p0, Pc), [-1, NPc, dh]);
+      const invAll = tf.reshape(t.ln1.inv, [N, P, 1]);
+      const inv = tf.reshape(sliceAxis(invAll, 1, p0, Pc), [1, NPc, 1]);
+      const gHat = tf.mul(tf.concat([headMajor(gQT, [1, 0, 2, 3]), headMajor(gKT, [1, 0, 2, 3]), headMajor(gVT, [1, 0, 2, 3])], 0), inv); // [3H, N·P', dh]
+      const a = tf.concat([headMajor(t.qT, [1, 0, 2, 3]), headMajor(t.kT, [1, 0, 2, 3]), headMajor(t.vDP, [1, 0, 3, 2])], 0); // the forward's q, k, v
+      const e = tf.div(tf.sum(tf.mul(gHat, tf.sub(a, f.c)), -1, true), D); // [3H, N·P', 1]
+      const xhat = tf.reshape(sliceAxis(t.ln1.xhat, 1, p0, Pc), [1, NPc, D]);
+      const qkv = tf.sub(tf.matMul(gHat, f.wt), tf.mul(e, xhat)) as tf.Tensor3D; // [3H, N·P', D]
+      o.onInputGrads(l, qkv, tf.reshape(sliceAxis(gMlpIn, 1, p0, Pc), [NPc, D]) as tf.Tensor2D);
+      // The residual reads every copy, at every position: Σ_r of the same form, as one product
+      // [N·P, 3H·dh] @ [3H·dh, D] (gQ, gK, gV side by side are the heads' ĝ position-major).
+      const gFlat = tf.mul(tf.reshape(tf.concat([gQ, gK, gV], 2), [N * P, 3 * H * dh]), tf.reshape(invAll, [N * P, 1]));
+      const aFlat = tf.reshape(tf.concat([tf.reshape(tf.transpose(t.qT, [0, 2, 1, 3]), [N, P, H, dh]), tf.reshape(tf.transpose(t.kT, [0, 2, 1, 3]), [N, P, H, dh]), tf.reshape(tf.transpose(t.vDP, [0, 3, 1, 2]), [N, P, H, dh])], 2), [N * P, 3 * H * dh]);
+      const eSum = tf.div(tf.sum(tf.mul(gFlat, tf.sub(aFlat, tf.reshape(f.c, [1, 3 * H * dh]))), -1, true), D); // [N·P, 1]
+      const sum = tf.sub(tf.matMul(gFlat, tf.reshape(f.wt, [3 * H * dh, D]) as tf.Tensor2D), tf.mul(eSum, tf.reshape(t.ln1.xhat, [N * P, D])));
+      gAttnIn = tf.reshape(sum, [N, P, D]);
+    } else if (split) {
+      // The norm acts on each head's copy alone: broadcast its saved statistics over the head axis.
+      const ln1 = { xhat: tf.expandDims(t.ln1.xhat, 2), inv: tf.expandDims(t.ln1.inv, 2) };
+      // wT [D_out, D_in]: head h's rows are its outputs h·dh … (h+1)·dh − 1.
+      const perHead = (g: tf.Tensor, wTall: tf.Tensor2D) => layerNormBackward(perHeadBack(g, tf.reshape(wTall, [H, dh, D]) as tf.Tensor3D), lw.ln1.w, ln1);
+      const gQin = perHead(gQ, lt.wqT); // [N, P, H, D]
+      const gKin = perHead(gK, lt.wkT);
+      const gVin = perHead(gV, lt.wvT);
+      onGrad(n + 'hook_v_input', gVin);
+      onGrad(n + 'hook_k_input', gKin);
+      onGrad(n + 'hook_q_input', gQin);
+      gAttnIn = tf.sum(tf.addN([gQin, gKin, gVin]), 2);
+    }
+    if (!gAttnIn) {
+      const gH = tf.addN([back(tf.reshape(gQ, [N, P, D]), lt.wqT), back(tf.reshape(gK, [N, P, D]), lt.wkT), back(tf.reshape(gV, [N, P, D]), lt.wvT)]);
+      gAttnIn = layerNormBackward(gH, lw.ln1.w, t.ln1);
+    }
+    return tf.add(gMid, gAttnIn); // resid_pre
+  };
+  runBackward({ nLayers: cfg.nLayers, positions: P, finalNorm: (g) => layerNormBackward(g, w.lnF.w, tape.lnF!), block, embedHooks: ['hook_embed', 'hook_pos_embed'] }, gFinal, onGrad, o);
 }
