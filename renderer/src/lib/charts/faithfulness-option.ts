@@ -7,7 +7,7 @@
  */
 import type { EChartsOption, LineSeriesOption, ScatterSeriesOption } from 'echarts';
 import { RANKING_NAMES, type CircuitResult, type RankingName } from '../../../../shared/contract.ts';
-import { fmt, tooltipStyle, type ChartTheme } from './theme.ts';
+import { axisStyle, fmt, tooltipStyle, type ChartTheme } from './theme.ts';
 
 export const CURVE_TITLES: Record<RankingName, string> = { eap: 'EAP', eap_ig: 'EAP-IG', random: 'random' };
 
@@ -42,13 +42,7 @@ export interface FaithfulnessOptionInput {
 
 export function faithfulnessOption({ faithfulness, n, edges, theme }: FaithfulnessOptionInput): EChartsOption {
   const cs = curves(faithfulness);
-  const axis = {
-    axisLine: { lineStyle: { color: theme.axis } },
-    axisTick: { lineStyle: { color: theme.axis } },
-    axisLabel: { color: theme.muted, fontSize: 10 },
-    splitLine: { lineStyle: { color: theme.split } },
-    nameTextStyle: { color: theme.muted, fontSize: 11 },
-  };
+  const axis = axisStyle(theme);
   const ys = cs.flatMap(([, pts]) => pts.map((p) => p[1]));
   const lo = Math.min(0, ...ys);
   const hi = Math.max(1, ...ys);

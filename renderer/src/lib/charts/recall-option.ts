@@ -7,7 +7,7 @@
  */
 import type { EChartsOption, LineSeriesOption } from 'echarts';
 import { SCORE_NAMES, type KindName, type KindResult, type PatchingResult, type RecallCurve } from '../../../../shared/contract.ts';
-import { fmt, tooltipStyle, type ChartTheme } from './theme.ts';
+import { axisStyle, fmt, tooltipStyle, type ChartTheme } from './theme.ts';
 
 export type RankingName = (typeof SCORE_NAMES)[number];
 
@@ -53,13 +53,7 @@ export function recallOption({ result, kind, theme }: RecallOptionInput): EChart
   const curves = k ? curvesOf(k) : [];
   const N = curves[0]?.[1].curve.length ?? 1;
   const K = curves[0]?.[1].k ?? 1;
-  const axis = {
-    axisLine: { lineStyle: { color: theme.axis } },
-    axisTick: { lineStyle: { color: theme.axis } },
-    axisLabel: { color: theme.muted, fontSize: 10 },
-    splitLine: { lineStyle: { color: theme.split } },
-    nameTextStyle: { color: theme.muted, fontSize: 11 },
-  };
+  const axis = axisStyle(theme);
   const points = (ys: number[]) => ys.map((y, i) => [i + 1, y]);
   const series: LineSeriesOption[] = [
     {

@@ -127,3 +127,14 @@ export function tooltipStyle(theme: ChartTheme) {
     textStyle: { color: theme.text, fontSize: 11 },
   };
 }
+
+/** The axis lines, ticks, labels and grid of a plain value/log axis in the theme's colours. */
+export function axisStyle(theme: ChartTheme) {
+  return {
+    axisLine: { lineStyle: { color: theme.axis } },
+    axisTick: { lineStyle: { color: theme.axis } },
+    axisLabel: { color: theme.muted, fontSize: 10 },
+    splitLine: { lineStyle: { color: theme.split } },
+    nameTextStyle: { color: theme.muted, fontSize: 11 },
+  };
+}
