@@ -98,3 +98,27 @@ export abstract class RefTransformer implements RefModel {
     return Float64Array.from(rows, (t) => dot(x, offset, this.WU, t * D, D));
   }
 }
+
+/**
+ * Each head's pattern applied to the values: pattern [B, H, P, P], v [B, P, K, dh] (K value heads;
+ * query head h reads value head ⌊h·K/H⌋, grouped-query attention; K = H without it) → z [B, P, H, dh],
+ * rows from `first` on (earlier rows stay zero).
+ */
+export function weightValues(pat: Float64Array, v: Float64Array, shape: { B: number; P: number; H: number; K: number; dh: number }, first: number): Float64Array {
+  const { B, P, H, K, dh } = shape;
+  const z = new Float64Array(B * P * H * dh);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const kv = Math.floor((h * K) / H);
+      for (let i = first; i < P; i++) {
+        const zo = ((b * P + i) * H + h) * dh;
+        for (let j = 0; j < P; j++) {
+          const a = pat[((b * H + h) * P + i) * P + j];
+          if (a === 0) continue;
+          const vo = ((b * P + j) * K + kv) * dh;
+          for (let d = 0; d < dh; d++) z[zo + d] += a * v[vo + d];
+        }
+      }
+    }
+  return z;
+}

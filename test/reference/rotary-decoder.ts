@@ -10,7 +10,7 @@
  * Shapes: batch B, positions P, d_model D, query heads H, key/value heads K (query head h reads
  * key/value head ⌊h·K/H⌋), d_head dh, d_mlp M, vocabulary V.
  */
-import { attentionOutput, hookCaller, RefTransformer, type At } from './family.ts';
+import { attentionOutput, hookCaller, RefTransformer, weightValues, type At } from './family.ts';
 import type { RefConfig, RefHook, RunOptions } from './model.ts';
 import { ACTIVATIONS, add, dot, layerNorm, rowTimes, softmaxRows, type Tensor64 } from './tensor.ts';
 
@@ -148,18 +148,7 @@ export class RotaryDecoderRef extends RefTransformer {
     const pattern = at(n + 'attn.hook_attn_scores', scores, [B, H, P, P]).slice();
     for (let bh = 0; bh < B * H; bh++) softmaxRows(pattern.subarray((bh * P + first) * P, (bh + 1) * P * P), P);
     const pat = at(n + 'attn.hook_pattern', pattern, [B, H, P, P]);
-    const zRaw = new Float64Array(B * P * H * dh);
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++)
-        for (let i = first; i < P; i++) {
-          const zo = ((b * P + i) * H + h) * dh;
-          for (let j = 0; j < P; j++) {
-            const a = pat[((b * H + h) * P + i) * P + j];
-            if (a === 0) continue;
-            const vo = ((b * P + j) * K + kvOf(h)) * dh;
-            for (let d = 0; d < dh; d++) zRaw[zo + d] += a * v[vo + d];
-          }
-        }
+    const zRaw = weightValues(pat, v, { B, P, H, K: K, dh }, first); // [B, P, H, dh]
     const z = at(n + 'attn.hook_z', zRaw, [B, P, H, dh]);
     const attnOut = attentionOutput(n, z, w.WO, w.bO, { B, P, H, dh, D }, rows(first), at);
     const parallel = this.config.parallelAttnMlp;
