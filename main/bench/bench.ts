@@ -75,7 +75,7 @@ const pool = await PartPool.start(model, Number(a.threads));
 log(`model ${model.info.name}: ${model.info.nLayers} layers, d_model ${model.info.dModel}; ${B} pairs × ${P} tokens; backend ${model.info.backend}; ${pool.threads} threads`);
 
 const patch = (kinds: Kind[], method: PatchRequest['method'], atpStar: Pick<PatchRequest, 'qkFix' | 'gradDrop'> = {}) => () =>
-  runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method, ...atpStar }, { runner: pool.runner });
+  runPatching(model, pairs, { direction: 'denoising', metric: 'logit-diff', kinds, method, ...atpStar }, { runner: pool.runner, threads: pool.threads });
 const noNeurons = model.info.kinds.filter((k) => k !== 'neuron');
 // Exactly the keys the patching, AtP* and circuits issues name (the thread count is on stderr above).
 // Activation patching and the faithfulness curve run once after the warm-up: they are long.

@@ -59,17 +59,40 @@ PB_TARGET inline void kernel6x16(const float* A, long lda, const float* B, long 
   }
 }
 
+// 8 × 8 transpose in registers: rows r0..r7 in, columns out.
+PB_TARGET inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5, __m256& r6, __m256& r7) {
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE), u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20); r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20); r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31); r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31); r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
 // Copies the panel of B = Btᵀ whose columns are rows [0, w) of Bt (row stride ldbt), entries [0, kc)
 // of each, into a dense [kc × 16] panel, zero-padded on the right: the transposed-B product reads
-// weights stored [out, in] without a transposed copy of them.
+// weights stored [out, in] without a transposed copy of them. Full panels go through registers
+// 8 × 8 at a time: packing one float at a time made a · bᵀ 20–50 % slower than a · b.
 PB_TARGET void packPanelT(const float* Bt, long ldbt, int kc, int w, float* dst) {
-  for (int j = 0; j < NR; j++) {
-    if (j >= w) {
-      for (int k = 0; k < kc; k++) dst[k * NR + j] = 0.f;
-      continue;
+  int k0 = 0;
+  if (w == NR) {
+    for (; k0 + 8 <= kc; k0 += 8) {
+      for (int half = 0; half < 2; half++) {
+        const float* s = Bt + half * 8 * ldbt + k0;
+        __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ldbt), r2 = _mm256_loadu_ps(s + 2 * ldbt), r3 = _mm256_loadu_ps(s + 3 * ldbt);
+        __m256 r4 = _mm256_loadu_ps(s + 4 * ldbt), r5 = _mm256_loadu_ps(s + 5 * ldbt), r6 = _mm256_loadu_ps(s + 6 * ldbt), r7 = _mm256_loadu_ps(s + 7 * ldbt);
+        transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
+        float* d = dst + k0 * NR + half * 8;
+        _mm256_storeu_ps(d, r0); _mm256_storeu_ps(d + NR, r1); _mm256_storeu_ps(d + 2 * NR, r2); _mm256_storeu_ps(d + 3 * NR, r3);
+        _mm256_storeu_ps(d + 4 * NR, r4); _mm256_storeu_ps(d + 5 * NR, r5); _mm256_storeu_ps(d + 6 * NR, r6); _mm256_storeu_ps(d + 7 * NR, r7);
+      }
     }
+  }
+  for (int j = 0; j < NR; j++) {
     const float* src = Bt + j * ldbt;
-    for (int k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+    for (int k = k0; k < kc; k++) dst[k * NR + j] = j < w ? src[k] : 0.f;
   }
 }
 

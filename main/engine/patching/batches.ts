@@ -21,8 +21,11 @@ const MIN_BATCH_BYTES = 32 * 2 ** 20;
 
 export interface BatchPlanInput {
   config: Pick<ModelConfig, 'nLayers' | 'nHeads' | 'dModel' | 'dMlp' | 'dVocab'>;
-  /** parameters of the model (its weights are on the heap already) */
-  paramCount: number;
+  /**
+   * bytes of transposed weight copies the backward pass makes on first use, for attribution
+   * (memory.ts memoryNeed: none where the native kernel reads weights as stored)
+   */
+  copyBytes: number;
   /** tokens per prompt */
   positions: number;
   kinds: Kind[];
@@ -60,8 +63,7 @@ export function bytesPerPair(o: BatchPlanInput): number {
 export function planBatchPairs(o: BatchPlanInput): number {
   const cap = Math.min(HEAP_CAP, totalmem() / 2);
   const used = o.usedBytes ?? tf.memory().numBytes;
-  // The backward pass makes transposed copies of the block weights on first use.
-  const pending = o.attribution ? 4 * o.paramCount * 0.9 : 0;
+  const pending = o.attribution ? o.copyBytes : 0;
   const free = Math.max(0, cap - used - pending);
   const budget = Math.min(MAX_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, free / 2));
   return Math.max(1, Math.floor(budget / bytesPerPair(o)));

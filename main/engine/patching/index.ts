@@ -11,6 +11,7 @@ import { checkKindsAvailable, indexShape, type Kind } from './components.ts';
 import type { RANKINGS } from '../../../shared/contract.ts';
 import { SCORE_NAMES, type ScoreName } from './attribution.ts';
 import { planBatchPairs } from './batches.ts';
+import { memoryNeed } from '../memory.ts';
 import { PairAccumulator, runPart, type PartOptions, type PartRequest, type PartResult, type PartRunner } from './part.ts';
 import { rankingOrder, verifiedRecall, type RecallCurve } from './recall.ts';
 import type { Direction, TokenizedPairs } from './runs.ts';
@@ -175,7 +176,7 @@ async function patch(model: HookedModel, pairs: TokenizedPairs, req: PatchReques
     B,
     o.batchPairs ??
       (o.threads ?? 1) *
-        planBatchPairs({ config: model.config, paramCount: model.info.paramCount, positions: P, kinds: req.kinds, attribution: first.attribution, activation: exhaustive || !!req.verifyTop }),
+        planBatchPairs({ config: model.config, copyBytes: memoryNeed(model.config).copyBytes, positions: P, kinds: req.kinds, attribution: first.attribution, activation: exhaustive || !!req.verifyTop }),
   );
   try {
     return await patchInBatches(model, pairs, req, o, runner, first, batch, t0);
