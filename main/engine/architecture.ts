@@ -126,7 +126,7 @@ export interface Architecture {
   finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D;
   /** [d_vocab, d_model]: one row per token */
   readonly unembedRows: tf.Tensor2D;
-  /** [d_model, d_vocab] */
+  /** [d_model, d_vocab]: the unembedding transposed, made on first use (model.logits needs it only without the native a·bᵀ) */
   readonly unembed: tf.Tensor2D;
   newTape(positions: number): Tape;
   /** ∂metric/∂activation at every hook, given ∂metric/∂(final-normed last residual) [N, D] */

@@ -29,9 +29,9 @@ export function memoryNeed(cfg: ModelConfig, fastTransposed = fastTransposedMatM
   const vectors = (cfg.qkvBias ? (H + 2 * K) * dh : 0) + (cfg.outBias ? D : 0) + (cfg.mlpBias ? M + D : 0) + (cfg.norm === 'layer' ? 4 : 2) * D;
   const embeddings = V * D * (cfg.tiedEmbeddings ? 1 : 2) + (cfg.rotary ? 0 : cfg.nCtx * D);
   const parameters = embeddings + L * (attnMatrices + mlpMatrices + vectors) + (cfg.norm === 'layer' ? 2 : 1) * D;
-  // GPT-2 keeps a transposed unembedding and transposes its weights for the backward pass; the
-  // rotary families do neither where the native kernel computes a · bᵀ.
-  const copies = cfg.architecture === 'gpt2' || !fastTransposed ? V * D + L * (attnMatrices + mlpMatrices) : 0;
+  // Every family reads its weights as stored where the native kernel computes a · bᵀ; without it,
+  // the unembedding and the block matrices get transposed copies (transposed.ts).
+  const copies = fastTransposed ? 0 : V * D + L * (attnMatrices + mlpMatrices);
   return { parameters, weightBytes: 4 * parameters, copyBytes: 4 * copies };
 }
 

@@ -37,8 +37,3 @@ export function attentionPatternFrom(q: tf.Tensor4D, k: tf.Tensor4D, scale: numb
     return tf.softmax(tf.add(tf.mul(tf.matMul(qT, kT), scale), mask)) as tf.Tensor4D;
   });
 }
-
-/** Transposed copies of a layer's matrices, under the same names (absent ones stay absent), made in one tidy. */
-export function transposedCopies<T extends Record<string, tf.Tensor2D | undefined>>(ws: T): T {
-  return tf.tidy(() => Object.fromEntries(Object.entries(ws).flatMap(([k, w]) => (w ? [[k, tf.transpose(w)]] : [])))) as T;
-}

@@ -1,9 +1,8 @@
 /**
  * The backward pass of the rotary decoders with respect to activations only, written out by hand
- * as gpt2/backward.ts is (and for the same reasons: no weight gradients, no slow transposed kernels,
- * each hook's gradient handed to `onGrad` as soon as it is known). Where the native matmul does
- * `a · bᵀ` directly, no transposed copy of any weight is kept, which decides whether larger models
- * fit the wasm heap.
+ * as gpt2/backward.ts is (and for the same reasons: no weight gradients, each hook's gradient
+ * handed to `onGrad` as soon as it is known). Products with a weight's transpose go through
+ * TransposedProducts: no transposed copy of any weight where the native kernel does `a · bᵀ`.
  *
  * Under grouped-query attention a key/value head's gradient is the sum over the query heads that
  * read it; viewing [N, H, P, x] as [N, K, G·P, x] makes that sum part of one matmul.
@@ -14,10 +13,10 @@ import type { BackwardOptions, GradFn } from '../architecture.ts';
 import { runBackward } from '../backward-loop.ts';
 import { ACTIVATIONS } from '../gpt2/activations.ts';
 import { byKvHead, type DecoderLayerTape, type DecoderTape, type NormTape } from './forward.ts';
-import { perHeadInBackward, perHeadInBackwardHeadMajor } from './heads.ts';
+import { perHeadInBackward, perHeadInBackwardHeadMajor } from '../heads.ts';
 import type { Rotary } from './rotary.ts';
-import { fastTransposedMatMul } from '../native-matmul.ts';
-import { transposedWeights, type DecoderLayerT, type DecoderWeights, type Norm } from './weights.ts';
+import type { TransposedProducts } from '../transposed.ts';
+import type { DecoderWeights, Norm } from './weights.ts';
 
 /** Through y = xhat·w (+ b): gy [.., D] → gx [.., D]; LayerNorm also removes the mean. */
 function normBackward(cfg: ModelConfig, gy: tf.Tensor, n: Norm, t: NormTape): tf.Tensor {
@@ -25,25 +24,6 @@ function normBackward(cfg: ModelConfig, gy: tf.Tensor, n: Norm, t: NormTape): tf
   const proj = tf.mul(t.xhat, tf.mean(tf.mul(gxhat, t.xhat), -1, true));
   const centred = cfg.norm === 'layer' ? tf.sub(gxhat, tf.mean(gxhat, -1, true)) : gxhat;
   return tf.mul(t.inv, tf.sub(centred, proj));
-}
-
-/**
- * Through y = x @ w (w [in, out]): g [N, P, out] → g @ wᵀ [N, P, in]. With a fast transposed
- * matmul (the native kernel) w is read as stored; otherwise from its transposed copy, made once.
- */
-type Back = (g: tf.Tensor, w: keyof DecoderLayerT) => tf.Tensor3D;
-function backThrough(l: number, w: DecoderWeights): Back {
-  const layer = w.layers[l];
-  const forward: Record<keyof DecoderLayerT, tf.Tensor2D | undefined> = {
-    wqT: layer.wq, wkT: layer.wk, wvT: layer.wv, woT: layer.wo, wInT: layer.wIn, wUpT: layer.wUp, wOutT: layer.wOut,
-  };
-  const copies = fastTransposedMatMul() ? undefined : transposedWeights(w)[l];
-  return (g, name) => {
-    const [n, p, d] = g.shape;
-    const g2 = tf.reshape(g, [n * p, d]) as tf.Tensor2D;
-    const out = copies ? tf.matMul(g2, copies[name]!) : tf.matMul(g2, forward[name]!, false, true);
-    return tf.reshape(out, [n, p, out.shape[1]!]);
-  };
 }
 
 const T = (t: tf.Tensor, perm: number[]) => tf.transpose(t, perm);
@@ -56,7 +36,7 @@ const T = (t: tf.Tensor, perm: number[]) => tf.transpose(t, perm);
  * through attention is then the sum over those copies, so the pass costs about what it does
  * without them.
  */
-export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, tape: DecoderTape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
+export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, transposes: TransposedProducts, tape: DecoderTape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
   const split = !!o.inputGrads;
   const block = (l: number, gIn: tf.Tensor): tf.Tensor => {
     const { nHeads: H, nKvHeads: K, dHead: dh } = cfg;
@@ -64,9 +44,10 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
     const n = `blocks.${l}.`;
     const t: DecoderLayerTape = tape.layers[l];
     const lw = w.layers[l];
-    const back = backThrough(l, w);
+    // through y = x @ w: g [N, P, out] → g @ wᵀ [N, P, in]
+    const back = (g: tf.Tensor, m: tf.Tensor2D) => transposes.times(g, m);
     onGrad(n + 'hook_mlp_out', gIn);
-    const gPost = back(gIn, 'wOutT'); // [N, P, M]
+    const gPost = back(gIn, lw.wOut); // [N, P, M]
     onGrad(n + 'mlp.hook_post', gPost);
     let gH2: tf.Tensor;
     if (t.up) {
@@ -74,11 +55,11 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
       const gUp = tf.mul(gPost, ACTIVATIONS[cfg.activation].f(t.pre));
       onGrad(n + 'mlp.hook_pre', gPre);
       onGrad(n + 'mlp.hook_pre_linear', gUp);
-      gH2 = tf.add(back(gPre, 'wInT'), back(gUp, 'wUpT'));
+      gH2 = tf.add(back(gPre, lw.wIn), back(gUp, lw.wUp!));
     } else {
       const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
       onGrad(n + 'mlp.hook_pre', gPre);
-      gH2 = back(gPre, 'wInT');
+      gH2 = back(gPre, lw.wIn);
     }
     const gMlpIn = normBackward(cfg, gH2, lw.ln2, t.ln2);
     if (split && !o.onInputGrads) onGrad(n + 'hook_mlp_in', gMlpIn);
@@ -86,7 +67,7 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
     const gAttnOut = cfg.parallelAttnMlp ? gIn : tf.add(gIn, gMlpIn);
     if (!cfg.parallelAttnMlp) onGrad(n + 'hook_resid_mid', gAttnOut);
     onGrad(n + 'hook_attn_out', gAttnOut);
-    const gZ = tf.reshape(back(gAttnOut, 'woT'), [N, P, H, dh]);
+    const gZ = tf.reshape(back(gAttnOut, lw.wo), [N, P, H, dh]);
     onGrad(n + 'attn.hook_z', gZ);
     const gZT = T(gZ, [0, 2, 1, 3]); // [N, H, P, dh]
     const gPattern = tf.reshape(tf.matMul(byKvHead(gZT, K), t.vDP), [N, H, P, P]);
@@ -132,7 +113,7 @@ export function backward(cfg: ModelConfig, w: DecoderWeights, rotary: Rotary, ta
       onGrad(n + 'hook_q_input', gQin);
       gAttnIn = tf.addN([tf.sum(gQin, 2), tf.sum(gKin, 2), tf.sum(gVin, 2)]);
     } else {
-      const gH = tf.addN([back(tf.reshape(gQ, [N, P, H * dh]), 'wqT'), back(tf.reshape(gK, [N, P, K * dh]), 'wkT'), back(tf.reshape(gV, [N, P, K * dh]), 'wvT')]);
+      const gH = tf.addN([back(tf.reshape(gQ, [N, P, H * dh]), lw.wq), back(tf.reshape(gK, [N, P, K * dh]), lw.wk), back(tf.reshape(gV, [N, P, K * dh]), lw.wv)]);
       gAttnIn = normBackward(cfg, gH, lw.ln1, t.ln1);
     }
     return cfg.parallelAttnMlp ? tf.addN([gIn, gMlpIn, gAttnIn]) : tf.add(gAttnOut, gAttnIn); // resid_pre

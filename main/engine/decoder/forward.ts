@@ -16,7 +16,7 @@ import { badInput } from '../errors.ts';
 import { ACTIVATIONS } from '../gpt2/activations.ts';
 import type { MaskCache } from '../gpt2/forward.ts';
 import { tileTo } from '../ops.ts';
-import { headCopies, perHeadIn, perHeadOut } from './heads.ts';
+import { headCopies, perHeadIn, perHeadOut } from '../heads.ts';
 import type { Rotary } from './rotary.ts';
 import type { DecoderLayer, DecoderWeights, Norm } from './weights.ts';
 

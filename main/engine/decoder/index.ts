@@ -6,9 +6,10 @@ import type { ModelConfig } from '../config.ts';
 import { MaskCache } from '../gpt2/forward.ts';
 import { backward } from './backward.ts';
 import { asDecoderTape, block, decoderBlockHooks, DecoderTape, embed, finalNorm } from './forward.ts';
-import { headResults } from './heads.ts';
+import { headResults } from '../heads.ts';
 import { Rotary } from './rotary.ts';
 import { disposeDecoderWeights, type DecoderWeights } from './weights.ts';
+import { TransposedProducts } from '../transposed.ts';
 
 const FAMILY_NAMES: Record<string, string> = { llama: 'Llama', mistral: 'Mistral', qwen2: 'Qwen2', gpt_neox: 'GPT-NeoX' };
 
@@ -18,6 +19,8 @@ export class Decoder implements Architecture {
   readonly blockHooks: readonly string[];
   private readonly masks = new MaskCache();
   private readonly rotary: Rotary;
+  /** the backward pass's g @ wᵀ (copies only where the native kernel is missing) */
+  private readonly transposes = new TransposedProducts();
 
   constructor(
     readonly config: ModelConfig,
@@ -33,7 +36,7 @@ export class Decoder implements Architecture {
     return this.weights.unembedRows;
   }
   get unembed(): tf.Tensor2D {
-    return (this.weights.unembed ??= tf.keep(tf.transpose(this.weights.unembedRows) as tf.Tensor2D));
+    return this.transposes.copyOf(this.weights.unembedRows);
   }
   embed(tokens: tf.Tensor2D, hook: HookFn): tf.Tensor3D {
     return embed(this.weights, tokens, hook);
@@ -48,7 +51,7 @@ export class Decoder implements Architecture {
     return new DecoderTape(positions);
   }
   backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
-    backward(this.config, this.weights, this.rotary, asDecoderTape(tape), gFinal, onGrad, o);
+    backward(this.config, this.weights, this.rotary, this.transposes, asDecoderTape(tape), gFinal, onGrad, o);
   }
   /** The pattern is formed from q and k after rotary. */
   readonly qkSites = { q: 'attn.hook_rot_q', k: 'attn.hook_rot_k' };
@@ -61,6 +64,7 @@ export class Decoder implements Architecture {
   }
   dispose(): void {
     disposeDecoderWeights(this.weights);
+    this.transposes.dispose();
     this.masks.dispose();
     this.rotary.dispose();
   }

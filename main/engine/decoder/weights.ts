@@ -5,7 +5,6 @@
  * family has them.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { transposedCopies } from '../ops.ts';
 
 export interface Norm {
   w: tf.Tensor1D;
@@ -27,37 +26,21 @@ export interface DecoderLayer {
   wOut: tf.Tensor2D; bOut?: tf.Tensor1D; // [d_mlp, d_model]
 }
 
-/** Transposed copies for the backward pass: `g @ wT` is the gradient through `h @ w`. */
-export interface DecoderLayerT {
-  wqT: tf.Tensor2D; wkT: tf.Tensor2D; wvT: tf.Tensor2D; woT: tf.Tensor2D; wInT: tf.Tensor2D; wUpT?: tf.Tensor2D; wOutT: tf.Tensor2D;
-}
-
 export interface DecoderWeights {
   embed: tf.Tensor2D; // [d_vocab, d_model]
   lnF: Norm;
   /** [d_vocab, d_model]: rows of the unembedding (the embedding when tied) */
   unembedRows: tf.Tensor2D;
-  /** [d_model, d_vocab], made on first use (not at all where the native kernel multiplies by unembedRowsᵀ) */
-  unembed?: tf.Tensor2D;
   layers: DecoderLayer[];
-  /** made on the first backward pass */
-  transposed?: DecoderLayerT[];
-}
-
-export function transposedWeights(w: DecoderWeights): DecoderLayerT[] {
-  w.transposed ??= w.layers.map((l) => transposedCopies({ wqT: l.wq, wkT: l.wk, wvT: l.wv, woT: l.wo, wInT: l.wIn, wUpT: l.wUp, wOutT: l.wOut }));
-  return w.transposed;
 }
 
 export function disposeDecoderWeights(w: DecoderWeights): void {
-  const all = new Set<tf.Tensor | undefined>([w.embed, w.lnF.w, w.lnF.b, w.unembedRows, w.unembed]);
+  const all = new Set<tf.Tensor | undefined>([w.embed, w.lnF.w, w.lnF.b, w.unembedRows]);
   for (const l of w.layers) {
     for (const v of Object.values(l) as (tf.Tensor | Norm | undefined)[]) {
       if (v instanceof tf.Tensor) all.add(v);
       else if (v) [v.w, v.b].forEach((x) => all.add(x));
     }
   }
-  for (const t of w.transposed ?? []) for (const x of Object.values(t)) all.add(x);
   tf.dispose([...all].filter((t): t is tf.Tensor => !!t));
-  w.transposed = undefined;
 }

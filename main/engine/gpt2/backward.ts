@@ -2,9 +2,9 @@
  * The backward pass of GPT-2 with respect to activations only, written out by hand.
  *
  * Attribution patching needs ∂metric/∂activation at every hook, never ∂metric/∂weight. tfjs's own
- * gradients would compute the weight gradients too and use transposed matmuls (10–30× slower on
- * wasm); here every matmul is a plain one against a pre-transposed weight, and the backward costs
- * about as much as the forward. The gradient at each hook is handed to `onGrad` as soon as it is
+ * gradients would compute the weight gradients too; here only activation gradients are formed, the
+ * products with transposed weights read them as stored where the native kernel allows
+ * (transposed.ts), and the backward costs about as much as the forward. The gradient at each hook is handed to `onGrad` as soon as it is
  * known, so callers reduce it and nothing but the running residual gradient stays alive.
  *
  * GradDrop (AtP*) is one skipped term: at the dropped layer the residual gradient passes straight
@@ -16,8 +16,10 @@ import type { BackwardOptions, GradFn } from '../architecture.ts';
 import { runBackward } from '../backward-loop.ts';
 import { ACTIVATIONS } from './activations.ts';
 import { sliceAxis } from '../ops.ts';
+import { perHeadInBackward } from '../heads.ts';
+import type { TransposedProducts } from '../transposed.ts';
 import type { Gpt2Tape, LnTape } from './forward.ts';
-import { inputGradFold, transposedWeights, type Gpt2Weights } from './weights.ts';
+import { inputGradFold, type Gpt2Weights } from './weights.ts';
 
 /** Through y = xhat·w + b, xhat = (x − mean)·inv: gy [.., D] → gx [.., D]. */
 function layerNormBackward(gy: tf.Tensor, w: tf.Tensor1D, t: LnTape): tf.Tensor {
@@ -27,22 +29,6 @@ function layerNormBackward(gy: tf.Tensor, w: tf.Tensor1D, t: LnTape): tf.Tensor 
   return tf.mul(t.inv, tf.sub(tf.sub(gxhat, mean1), tf.mul(t.xhat, mean2)));
 }
 
-/** g [N, P, in] @ wT [in, out] → [N, P, out] */
-function back(g: tf.Tensor, wT: tf.Tensor2D): tf.Tensor3D {
-  const [n, p, d] = g.shape;
-  return tf.reshape(tf.matMul(tf.reshape(g, [n * p, d]) as tf.Tensor2D, wT), [n, p, wT.shape[1]]);
-}
-
-/**
- * Each head's own input gradient: g [N, P, H, dh] through its projection w [H, D, dh] → [N, P, H, D],
- * before the norm. `wT` is w transposed per head [H, dh, D].
- */
-function perHeadBack(g: tf.Tensor, wT: tf.Tensor3D): tf.Tensor4D {
-  const [n, p, H, dh] = g.shape;
-  const y = tf.matMul(tf.reshape(tf.transpose(g, [2, 0, 1, 3]), [H, n * p, dh]) as tf.Tensor3D, wT); // [H, N·P, D]
-  return tf.transpose(tf.reshape(y, [H, n, p, wT.shape[2]]), [1, 2, 0, 3]) as tf.Tensor4D;
-}
-
 /**
  * gFinal: ∂metric/∂(final-layer-normed residual at the last position) [N, D]. Calls onGrad for every
  * hook, from the top of the model down, with ∂metric/∂activation in the hook's own shape. With
@@ -50,28 +36,28 @@ function perHeadBack(g: tf.Tensor, wT: tf.Tensor3D): tf.Tensor4D {
  * residual gradient through attention is then the sum of the heads' input gradients, so the pass
  * costs about what it does without them.
  */
-export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
+export function backward(cfg: ModelConfig, w: Gpt2Weights, transposes: TransposedProducts, tape: Gpt2Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o: BackwardOptions = {}): void {
   const { nHeads: H, dHead: dh, dModel: D } = cfg;
   const P = tape.positions;
-  const wT = transposedWeights(w);
+  // through y = x @ w: g [.., out] → g @ wᵀ [.., in]
+  const back = (g: tf.Tensor, m: tf.Tensor2D) => transposes.times(g, m);
   const split = !!o.inputGrads;
   const block = (l: number, gIn: tf.Tensor): tf.Tensor => {
     const N = gIn.shape[0]!;
     const n = `blocks.${l}.`;
     const t = tape.layers[l];
     const lw = w.layers[l];
-    const lt = wT[l];
     onGrad(n + 'hook_mlp_out', gIn);
-    const gPost = back(gIn, lt.wprojT); // [N, P, M]
+    const gPost = back(gIn, lw.wproj); // [N, P, M]
     onGrad(n + 'mlp.hook_post', gPost);
     const gPre = tf.mul(gPost, ACTIVATIONS[cfg.activation].grad(t.pre));
     onGrad(n + 'mlp.hook_pre', gPre);
-    const gMlpIn = layerNormBackward(back(gPre, lt.wfcT), lw.ln2.w, t.ln2); // [N, P, D]
+    const gMlpIn = layerNormBackward(back(gPre, lw.wfc), lw.ln2.w, t.ln2); // [N, P, D]
     if (split && !o.onInputGrads) onGrad(n + 'hook_mlp_in', gMlpIn);
     const gMid = tf.add(gIn, gMlpIn);
     onGrad(n + 'hook_resid_mid', gMid);
     onGrad(n + 'hook_attn_out', gMid);
-    const gZ = tf.reshape(back(gMid, lt.woT), [N, P, H, dh]);
+    const gZ = tf.reshape(back(gMid, lw.wo), [N, P, H, dh]);
     onGrad(n + 'attn.hook_z', gZ);
     const gZT = tf.transpose(gZ, [0, 2, 1, 3]) as tf.Tensor4D; // [N, H, P, dh]
     const gPattern = tf.matMul(gZT, t.vDP); // [N, H, Pq, Pk]
@@ -118,18 +104,17 @@ export function backward(cfg: ModelConfig, w: Gpt2Weights, tape: Gpt2Tape, gFina
     } else if (split) {
       // The norm acts on each head's copy alone: broadcast its saved statistics over the head axis.
       const ln1 = { xhat: tf.expandDims(t.ln1.xhat, 2), inv: tf.expandDims(t.ln1.inv, 2) };
-      // wT [D_out, D_in]: head h's rows are its outputs h·dh … (h+1)·dh − 1.
-      const perHead = (g: tf.Tensor, wTall: tf.Tensor2D) => layerNormBackward(perHeadBack(g, tf.reshape(wTall, [H, dh, D]) as tf.Tensor3D), lw.ln1.w, ln1);
-      const gQin = perHead(gQ, lt.wqT); // [N, P, H, D]
-      const gKin = perHead(gK, lt.wkT);
-      const gVin = perHead(gV, lt.wvT);
+      const perHead = (g: tf.Tensor, m: tf.Tensor2D) => layerNormBackward(perHeadInBackward(g, m), lw.ln1.w, ln1);
+      const gQin = perHead(gQ, lw.wq); // [N, P, H, D]
+      const gKin = perHead(gK, lw.wk);
+      const gVin = perHead(gV, lw.wv);
       onGrad(n + 'hook_v_input', gVin);
       onGrad(n + 'hook_k_input', gKin);
       onGrad(n + 'hook_q_input', gQin);
       gAttnIn = tf.sum(tf.addN([gQin, gKin, gVin]), 2);
     }
     if (!gAttnIn) {
-      const gH = tf.addN([back(tf.reshape(gQ, [N, P, D]), lt.wqT), back(tf.reshape(gK, [N, P, D]), lt.wkT), back(tf.reshape(gV, [N, P, D]), lt.wvT)]);
+      const gH = tf.addN([back(tf.reshape(gQ, [N, P, D]), lw.wq), back(tf.reshape(gK, [N, P, D]), lw.wk), back(tf.reshape(gV, [N, P, D]), lw.wv)]);
       gAttnIn = layerNormBackward(gH, lw.ln1.w, t.ln1);
     }
     return tf.add(gMid, gAttnIn); // resid_pre

@@ -6,6 +6,7 @@ import type { ModelConfig } from '../config.ts';
 import { BLOCK_HOOKS } from '../hooks.ts';
 import { backward } from './backward.ts';
 import { block, embed, finalNorm, Gpt2Tape, MaskCache } from './forward.ts';
+import { TransposedProducts } from '../transposed.ts';
 import { disposeGpt2Weights, inputGradFold, loadGpt2Weights, perHeadWeights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
 
 export class Gpt2 implements Architecture {
@@ -14,6 +15,8 @@ export class Gpt2 implements Architecture {
   readonly blockHooks = BLOCK_HOOKS;
   readonly headMajorInputs = true;
   private readonly masks = new MaskCache();
+  /** the backward pass's g @ wᵀ (copies only where the native kernel is missing) */
+  private readonly transposes = new TransposedProducts();
   private constructor(
     readonly config: ModelConfig,
     readonly weights: Gpt2Weights,
@@ -28,7 +31,7 @@ export class Gpt2 implements Architecture {
     return this.weights.unembedRows;
   }
   get unembed(): tf.Tensor2D {
-    return this.weights.unembed;
+    return this.transposes.copyOf(this.weights.unembedRows);
   }
   embed(tokens: tf.Tensor2D, hook: HookFn): tf.Tensor3D {
     return embed(this.weights, tokens, hook);
@@ -44,7 +47,7 @@ export class Gpt2 implements Architecture {
   }
   backward(tape: Tape, gFinal: tf.Tensor2D, onGrad: GradFn, o?: BackwardOptions): void {
     if (!(tape instanceof Gpt2Tape)) throw new Error('GPT-2 backward needs a GPT-2 tape');
-    backward(this.config, this.weights, tape, gFinal, onGrad, o);
+    backward(this.config, this.weights, this.transposes, tape, gFinal, onGrad, o);
   }
   readonly qkSites = { q: 'attn.hook_q', k: 'attn.hook_k' };
   attentionPattern(_layer: number, q: tf.Tensor4D, k: tf.Tensor4D): tf.Tensor4D {
@@ -58,6 +61,7 @@ export class Gpt2 implements Architecture {
   }
   dispose(): void {
     disposeGpt2Weights(this.weights);
+    this.transposes.dispose();
     this.masks.dispose();
   }
 }

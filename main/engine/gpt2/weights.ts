@@ -3,14 +3,13 @@
  * Loading reads one tensor at a time (safetensors.ts) so peak memory stays near one copy.
  *
  * Layout choices, for speed on the wasm backend: `c_attn` is split into separate q, k and v
- * matrices at load (a split at run time is a copy per call), every matmul is a plain one
- * (`transposeA/B` kernels are 10–30× slower), and the transposed copies the backward pass needs are
- * made only when a backward pass first runs.
+ * matrices at load (a split at run time is a copy per call), and the forward's matmuls are plain
+ * ones against [in, out] matrices. The backward pass multiplies by the same matrices transposed
+ * (transposed.ts): no second copy of them where the native kernel does `a · bᵀ`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { badModel } from '../errors.ts';
 import type { ModelConfig } from '../config.ts';
-import { transposedCopies } from '../ops.ts';
 import { loadWeights, type CheckpointInfo } from '../weight-reader.ts';
 
 export type { CheckpointInfo };
@@ -26,22 +25,13 @@ export interface LayerWeights {
   wproj: tf.Tensor2D; bproj: tf.Tensor1D; // [d_mlp, d_model]
 }
 
-/** Transposed copies for the backward pass: `x @ wT` computes the gradient through `h @ w`. */
-export interface LayerWeightsT {
-  wqT: tf.Tensor2D; wkT: tf.Tensor2D; wvT: tf.Tensor2D; woT: tf.Tensor2D; wfcT: tf.Tensor2D; wprojT: tf.Tensor2D;
-}
-
 export interface Gpt2Weights {
   wte: tf.Tensor2D; // [d_vocab, d_model]: embedding rows
   wpe: tf.Tensor2D; // [n_ctx, d_model]
   lnF: { w: tf.Tensor1D; b: tf.Tensor1D };
   /** [d_vocab, d_model]: rows of the unembedding (wte when tied, else lm_head.weight) */
   unembedRows: tf.Tensor2D;
-  /** [d_model, d_vocab]: the unembedding as a plain right-hand matmul operand */
-  unembed: tf.Tensor2D;
   layers: LayerWeights[];
-  /** made on first backward pass */
-  transposed?: LayerWeightsT[];
   /** made on first run that splits heads (attnResult, splitInputs, inputGrads) */
   perHead?: LayerWeightsPerHead[];
   /** made on the first backward pass that hands over head-major input gradients (EAP) */
@@ -104,15 +94,8 @@ export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2W
       throw badModel(`${dir}: config.json sets tie_word_embeddings to false, but the checkpoint has no lm_head.weight (transformers would initialise it at random)`);
     }
     const unembedRows = r.has('lm_head.weight') ? r.matrix('lm_head.weight', V, D) : wte;
-    const unembed = r.own(tf.transpose(unembedRows) as tf.Tensor2D);
-    return { wte, wpe, lnF, unembedRows, unembed, layers };
+    return { wte, wpe, lnF, unembedRows, layers };
   });
-}
-
-/** The transposed weights the backward pass needs, made once. */
-export function transposedWeights(w: Gpt2Weights): LayerWeightsT[] {
-  w.transposed ??= w.layers.map((l) => transposedCopies({ wqT: l.wq, wkT: l.wk, wvT: l.wv, woT: l.wo, wfcT: l.wfc, wprojT: l.wproj }));
-  return w.transposed;
 }
 
 /** Per-head views of the attention weights, made once (kept: the first call may be inside a tidy). */
@@ -156,12 +139,11 @@ export function inputGradFold(w: Gpt2Weights, H: number): InputGradFold[] {
 }
 
 export function disposeGpt2Weights(w: Gpt2Weights): void {
-  const all: tf.Tensor[] = [w.wte, w.wpe, w.lnF.w, w.lnF.b, w.unembed];
+  const all: tf.Tensor[] = [w.wte, w.wpe, w.lnF.w, w.lnF.b];
   if (w.unembedRows !== w.wte) all.push(w.unembedRows);
   for (const l of w.layers) {
     all.push(l.ln1.w, l.ln1.b, l.wq, l.bq, l.wk, l.bk, l.wv, l.bv, l.wo, l.bo, l.ln2.w, l.ln2.b, l.wfc, l.bfc, l.wproj, l.bproj);
   }
-  for (const t of w.transposed ?? []) all.push(...Object.values(t));
   for (const t of w.perHead ?? []) all.push(...Object.values(t));
   for (const t of w.inputGradFold ?? []) all.push(t.wt, t.c);
   tf.dispose(all);
