@@ -15,6 +15,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 export const GPT2_SHAPES = {
   small: { layers: 12, heads: 12, dModel: 768 },
   medium: { layers: 24, heads: 16, dModel: 1024 },
+  large: { layers: 36, heads: 20, dModel: 1280 },
 } as const;
 
 /** The folder of a random checkpoint of that GPT-2 size, made on first use. */

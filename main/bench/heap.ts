@@ -1,5 +1,5 @@
 /**
- * `npm run bench:heap -- [--size small|medium] [--model DIR] [--pairs 8] [--pos 16]`
+ * `npm run bench:heap -- [--size small|medium|large] [--model DIR] [--pairs 8] [--pos 16]`
  *
  * How much of the wasm backend's heap (capped at 4 GB per thread) a model takes, on one thread:
  * after loading, after exhaustive activation patching of `resid_pre`, and after attribution

@@ -14,7 +14,8 @@ import type { ModelConfig } from '../config.ts';
 import type { BlockOptions, HookFn, KeyValues, Tape } from '../architecture.ts';
 import { sliceAxis, tileTo } from '../ops.ts';
 import { ACTIVATIONS } from './activations.ts';
-import type { Gpt2Weights, InputGradFold, LayerWeights, LayerWeightsPerHead } from './weights.ts';
+import type { Gpt2Weights, InputGradFold, LayerWeights } from './weights.ts';
+import { headCopies, perHeadIn, perHeadOut } from '../heads.ts';
 
 export interface LnTape { xhat: tf.Tensor; inv: tf.Tensor }
 /** What the backward pass needs from one block of a full forward pass. */
@@ -90,31 +91,10 @@ function align<A extends tf.Tensor, B extends tf.Tensor>(a: A, b: B, expand: Exp
 /** The last position of x [N, P, …] → [N, 1, …]. */
 const lastPosition = <T extends tf.Tensor>(x: T): T => sliceAxis(x, 1, x.shape[1]! - 1, 1) as T;
 
-/** One copy of the residual stream per head: x [N, P, D] → [N, P, H, D]. */
-const headCopies = (x: tf.Tensor, H: number): tf.Tensor4D => {
-  const [n, p, d] = x.shape;
-  return tf.mul(tf.reshape(x, [n, p, 1, d]), tf.ones([1, 1, H, 1])) as tf.Tensor4D;
-};
-
-/** Each head's own projection: x [N, P, H, D] @ w [H, D, dh] + b [H, dh] → [N, P, H, dh]. */
-function perHeadIn(x: tf.Tensor, w: tf.Tensor3D, b: tf.Tensor2D): tf.Tensor4D {
-  const [n, p, H, d] = x.shape;
-  const y = tf.matMul(tf.reshape(tf.transpose(x, [2, 0, 1, 3]), [H, n * p, d]) as tf.Tensor3D, w); // [H, N·P, dh]
-  return tf.add(tf.transpose(tf.reshape(y, [H, n, p, w.shape[2]]), [1, 2, 0, 3]), b) as tf.Tensor4D;
-}
-
-/** Each head's write to the residual stream: z [N, Q, H, dh] @ W_O rows [H, dh, D] → [N, Q, H, D]. */
-function perHeadOut(z: tf.Tensor, wo: tf.Tensor3D): tf.Tensor4D {
-  const [n, q, H, dh] = z.shape;
-  const y = tf.matMul(tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [H, n * q, dh]) as tf.Tensor3D, wo); // [H, N·Q, D]
-  return tf.transpose(tf.reshape(y, [H, n, q, wo.shape[2]]), [1, 2, 0, 3]) as tf.Tensor4D;
-}
-
 /** One transformer block. x: resid_pre at positions [p0, P) [N, P - p0, D] → resid_post [N', Q, D]. */
 export function block(
   cfg: ModelConfig,
   w: LayerWeights,
-  heads: () => LayerWeightsPerHead,
   fold: () => InputGradFold,
   masks: MaskCache,
   l: number,
@@ -148,13 +128,12 @@ export function block(
     const part = (i: number) => tf.transpose(tf.reshape(tf.slice(proj, [i * H, 0, 0], [H, -1, -1]), [H, N, Pn, dh]), [1, 2, 0, 3]);
     [qPre, kPre, vPre] = [part(0), part(1), part(2)]; // [N, P, H, dh]
   } else if (o.splitInputs) {
-    const hw = heads();
     const xq = hook(n + 'hook_q_input', headCopies(o.lastOnly ? lastPosition(x) : x, H), qStart); // [N, Q, H, D]
     const xk = hook(n + 'hook_k_input', headCopies(x, H), o.p0); // [N, P', H, D]
     const xv = hook(n + 'hook_v_input', headCopies(x, H), o.p0);
-    qPre = perHeadIn(layerNorm(xq, w.ln1, eps), hw.wq, hw.bq);
-    kPre = perHeadIn(layerNorm(xk, w.ln1, eps), hw.wk, hw.bk);
-    vPre = perHeadIn(layerNorm(xv, w.ln1, eps), hw.wv, hw.bv);
+    qPre = perHeadIn(layerNorm(xq, w.ln1, eps), w.wq, w.bq, H);
+    kPre = perHeadIn(layerNorm(xk, w.ln1, eps), w.wk, w.bk, H);
+    vPre = perHeadIn(layerNorm(xv, w.ln1, eps), w.wv, w.bv, H);
   } else {
     const h = layerNorm(x, w.ln1, eps, o.tape && ((t) => (taped.ln1 = t)));
     const hq = o.lastOnly ? lastPosition(h) : h;
@@ -182,7 +161,7 @@ export function block(
   const attnOut = hook(
     n + 'hook_attn_out',
     o.attnResult || o.splitInputs
-      ? tf.add(tf.sum(hook(n + 'attn.hook_result', perHeadOut(z, heads().wo), qStart), 2), w.bo) // Σ_h [N, Q, H, D] + b_O
+      ? tf.add(tf.sum(hook(n + 'attn.hook_result', perHeadOut(z, w.wo), qStart), 2), w.bo) // Σ_h [N, Q, H, D] + b_O
       : linear(tf.reshape(z, [z.shape[0], Q, D]), w.wo, w.bo),
     qStart,
   );

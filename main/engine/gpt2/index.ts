@@ -7,7 +7,8 @@ import { BLOCK_HOOKS } from '../hooks.ts';
 import { backward } from './backward.ts';
 import { block, embed, finalNorm, Gpt2Tape, MaskCache } from './forward.ts';
 import { TransposedProducts } from '../transposed.ts';
-import { disposeGpt2Weights, inputGradFold, loadGpt2Weights, perHeadWeights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
+import { headResults } from '../heads.ts';
+import { disposeGpt2Weights, inputGradFold, loadGpt2Weights, type CheckpointInfo, type Gpt2Weights } from './weights.ts';
 
 export class Gpt2 implements Architecture {
   readonly family = 'GPT-2';
@@ -37,7 +38,7 @@ export class Gpt2 implements Architecture {
     return embed(this.weights, tokens, hook);
   }
   block(layer: number, x: tf.Tensor3D, o: BlockOptions) {
-    return block(this.config, this.weights.layers[layer], () => perHeadWeights(this.weights, this.config.nHeads)[layer], () => inputGradFold(this.weights, this.config.nHeads)[layer], this.masks, layer, x, o);
+    return block(this.config, this.weights.layers[layer], () => inputGradFold(this.weights, this.config.nHeads)[layer], this.masks, layer, x, o);
   }
   finalNorm(x: tf.Tensor3D, tape?: Tape): tf.Tensor2D {
     return finalNorm(this.config, this.weights, x, tape);
@@ -54,10 +55,9 @@ export class Gpt2 implements Architecture {
     const P = k.shape[1];
     return attentionPatternFrom(q, k, 1 / Math.sqrt(this.config.dHead), this.masks.get(0, q.shape[1], P));
   }
+  /** Each head's write to the residual stream from its z, head-major [H, N·Q, D] (without b_O). */
   headResults(layer: number, z: tf.Tensor4D): tf.Tensor3D {
-    const [n, q, H, dh] = z.shape;
-    const wo = perHeadWeights(this.weights, this.config.nHeads)[layer].wo; // [H, dh, D]
-    return tf.matMul(tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [H, n * q, dh]) as tf.Tensor3D, wo);
+    return headResults(z, this.weights.layers[layer].wo);
   }
   dispose(): void {
     disposeGpt2Weights(this.weights);

@@ -32,8 +32,6 @@ export interface Gpt2Weights {
   /** [d_vocab, d_model]: rows of the unembedding (wte when tied, else lm_head.weight) */
   unembedRows: tf.Tensor2D;
   layers: LayerWeights[];
-  /** made on first run that splits heads (attnResult, splitInputs, inputGrads) */
-  perHead?: LayerWeightsPerHead[];
   /** made on the first backward pass that hands over head-major input gradients (EAP) */
   inputGradFold?: InputGradFold[];
 }
@@ -51,13 +49,6 @@ export interface Gpt2Weights {
 export interface InputGradFold {
   wt: tf.Tensor3D; // [R, d_head, d_model]
   c: tf.Tensor3D; // [R, 1, d_head]
-}
-
-/** Attention weights split by head, for per-head inputs and outputs (circuits). */
-export interface LayerWeightsPerHead {
-  wq: tf.Tensor3D; wk: tf.Tensor3D; wv: tf.Tensor3D; // [H, d_model, d_head]
-  bq: tf.Tensor2D; bk: tf.Tensor2D; bv: tf.Tensor2D; // [H, d_head]
-  wo: tf.Tensor3D; // [H, d_head, d_model]: head h's rows of W_O
 }
 
 export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2Weights; info: CheckpointInfo } {
@@ -98,24 +89,6 @@ export function loadGpt2Weights(dir: string, cfg: ModelConfig): { weights: Gpt2W
   });
 }
 
-/** Per-head views of the attention weights, made once (kept: the first call may be inside a tidy). */
-export function perHeadWeights(w: Gpt2Weights, H: number): LayerWeightsPerHead[] {
-  w.perHead ??= w.layers.map((l) =>
-    tf.tidy(() => {
-      const [D] = l.wq.shape;
-      const dh = D / H;
-      const split = (m: tf.Tensor2D) => tf.transpose(tf.reshape(m, [D, H, dh]), [1, 0, 2]) as tf.Tensor3D; // [H, D, dh]
-      return {
-        wq: split(l.wq), wk: split(l.wk), wv: split(l.wv),
-        bq: tf.reshape(l.bq, [H, dh]) as tf.Tensor2D, bk: tf.reshape(l.bk, [H, dh]) as tf.Tensor2D, bv: tf.reshape(l.bv, [H, dh]) as tf.Tensor2D,
-        wo: tf.reshape(l.wo, [H, dh, D]) as tf.Tensor3D,
-      };
-    }),
-  );
-  for (const t of w.perHead) for (const v of Object.values(t)) tf.keep(v);
-  return w.perHead;
-}
-
 /** The folded input-gradient weights of every layer, made once. */
 export function inputGradFold(w: Gpt2Weights, H: number): InputGradFold[] {
   w.inputGradFold ??= w.layers.map((l) =>
@@ -144,7 +117,6 @@ export function disposeGpt2Weights(w: Gpt2Weights): void {
   for (const l of w.layers) {
     all.push(l.ln1.w, l.ln1.b, l.wq, l.bq, l.wk, l.bk, l.wv, l.bv, l.wo, l.bo, l.ln2.w, l.ln2.b, l.wfc, l.bfc, l.wproj, l.bproj);
   }
-  for (const t of w.perHead ?? []) all.push(...Object.values(t));
   for (const t of w.inputGradFold ?? []) all.push(t.wt, t.c);
   tf.dispose(all);
 }
