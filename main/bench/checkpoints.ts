@@ -15,7 +15,8 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 export const GPT2_SHAPES = {
   small: { layers: 12, heads: 12, dModel: 768 },
   medium: { layers: 24, heads: 16, dModel: 1024 },
-  large: { layers: 36, heads: 20, dModel: 1280 },
+  // in shards: one 3 GB file is more than Node writes at once
+  large: { layers: 36, heads: 20, dModel: 1280, shards: 4 },
 } as const;
 
 /** The folder of a random checkpoint of that GPT-2 size, made on first use. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isEngineFailure } from '../../main/engine/errors.ts';
 import { HookedModel } from '../../main/engine/model.ts';
-import { bytesPerPair, planBatchPairs } from '../../main/engine/patching/batches.ts';
+import { bytesPerPair, planBatchPairs, planGroupRows } from '../../main/engine/patching/batches.ts';
 import { KINDS } from '../../main/engine/patching/components.ts';
 import { runPatching, type PatchingResult, type PatchRequest } from '../../main/engine/patching/index.ts';
 import { tokenizePairs } from '../../main/engine/patching/pairs.ts';
@@ -65,6 +65,15 @@ describe('batched jobs', () => {
       }
     });
   }
+
+  test('activation patching groups: all 4,096 rows where the heap has room, fewer beside GPT-2 large, never less than one prompt', () => {
+    const small = { nLayers: 12, nHeads: 12, dModel: 768, dMlp: 3072, dVocab: 50257 };
+    const large = { nLayers: 36, nHeads: 20, dModel: 1280, dMlp: 5120, dVocab: 50257 };
+    assert.equal(planGroupRows({ config: small, positions: 16, usedBytes: 0.5 * 2 ** 30, heapBytes: 4 * 2 ** 30 }), 4096);
+    // GPT-2 large's weights leave 1.1 GiB: a quarter of it over 4·(16·1280 + 8·5120 + 4·20·16) bytes a row
+    assert.equal(planGroupRows({ config: large, positions: 16, usedBytes: 2.9 * 2 ** 30, heapBytes: 4 * 2 ** 30 }), Math.floor((1.1 * 2 ** 30) / 4 / (4 * 62720)));
+    assert.equal(planGroupRows({ config: large, positions: 16, usedBytes: 4 * 2 ** 30, heapBytes: 4 * 2 ** 30 }), 16);
+  });
 
   test('the plan: more pairs per batch for smaller prompts and more headroom, never zero', () => {
     const small = { config: { nLayers: 12, nHeads: 12, dModel: 768, dMlp: 3072, dVocab: 50257 }, copyBytes: 0.46 * 2 ** 30, kinds: [...KINDS], attribution: true, activation: true };

@@ -184,6 +184,31 @@ describe('the Circuit view', { skip: noChromium }, () => {
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 
+  test('Maximise gives the view the whole height on a 1280×720 screen, and Restore brings the table back', async () => {
+    await page.setViewportSize({ width: 1280, height: 720 });
+    const graphHeight = async () => (await page.getByTestId('circuit-graph').boundingBox())!.height;
+    const before = await graphHeight();
+    const maximise = page.getByTestId('views-maximise');
+    assert.equal(await maximise.getAttribute('aria-pressed'), 'false');
+    await maximise.click();
+    await until('the ranking table is hidden', async () => (await page.getByTestId('result-row').count()) === 0);
+    const after = await graphHeight();
+    assert.ok(after > before + 150, `the graph grows from ${before} px to ${after} px`);
+    assert.equal(await maximise.getAttribute('aria-pressed'), 'true');
+    const m = (await page.evaluate('({ h: document.documentElement.scrollHeight, ih: innerHeight })')) as { h: number; ih: number };
+    assert.ok(m.h <= m.ih, 'the page itself does not scroll');
+    for (const theme of ['light', 'dark'] as const) {
+      await setTheme(theme);
+      await page.waitForTimeout(200);
+      await shot(`circuit-1280x720-maximised-${theme}.png`);
+    }
+    await setTheme('light');
+    await maximise.click();
+    await page.getByTestId('result-row').first().waitFor();
+    assert.ok(Math.abs((await graphHeight()) - before) < 2, 'restored to the height it had');
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+
   test('the Run form computes a circuit (and Cancel stops one); it becomes the project’s circuit', async () => {
     const before = await page.evaluate('Array.from(window.patchbench_app.circuit.eapIg).join()');
     await page.getByTestId('circuit-run-toggle').click();

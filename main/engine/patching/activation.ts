@@ -18,12 +18,13 @@ import { sliceAxis, tileTo } from '../ops.ts';
 import { meanPerVariant, metricPerRow } from '../metrics.ts';
 import { componentIndex, indexShape, KIND_SPECS, type Kind } from './components.ts';
 import type { PatchContext } from './runs.ts';
+import { planGroupRows } from './batches.ts';
 
 export interface ActivationOptions {
   signal?: AbortSignal;
   /** called after each group with the number of components done so far */
   onProgress?: (done: number) => void;
-  /** most rows (variants × pairs × positions) a batch may hold; bounds memory */
+  /** most rows (variants × pairs × positions) a batch may hold; bounds memory (default: planned from the heap's headroom) */
   budgetRows?: number;
 }
 
@@ -187,7 +188,8 @@ export async function activationPatch(
   let done = 0;
   const baseRows = metricPerRow(ctx.model, ctx.metric, ctx.baseFinal, ctx.targets);
   try {
-    for (const group of groupVariants(vs, ctx.B, ctx.P, o.budgetRows ?? 4096)) {
+    const budgetRows = o.budgetRows ?? planGroupRows({ config: ctx.model.config, positions: ctx.P });
+    for (const group of groupVariants(vs, ctx.B, ctx.P, budgetRows)) {
       throwIfAborted(o.signal);
       const values = runGroup(ctx, kind, group, baseRows);
       const change = (await values.data()) as Float32Array;

@@ -68,3 +68,21 @@ export function planBatchPairs(o: BatchPlanInput): number {
   const budget = Math.min(MAX_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, free / 2));
   return Math.max(1, Math.floor(budget / bytesPerPair(o)));
 }
+
+/** the most rows (variants × pairs × positions) an activation-patching group holds: more gains no speed */
+const MAX_GROUP_ROWS = 4096;
+
+/**
+ * Rows per activation-patching group (activation.ts): one layer of a group's batch is in flight at a
+ * time, about 16·d_model + 8·d_mlp + 4·heads·positions floats per row with the MLP's temporaries;
+ * the group may take a quarter of the heap the model and the part's batch leave free (the allocator
+ * fragments, and the batch's own runs are alive beside it). A small model gets MAX_GROUP_ROWS; GPT-2
+ * large, with 2.9 GiB of weights in the 4 GiB heap, fewer.
+ */
+export function planGroupRows(o: { config: BatchPlanInput['config']; positions: number; usedBytes?: number; heapBytes?: number }): number {
+  const { dModel: D, dMlp: M, nHeads: H } = o.config;
+  const cap = o.heapBytes ?? Math.min(HEAP_CAP, totalmem() / 2);
+  const free = Math.max(0, cap - (o.usedBytes ?? tf.memory().numBytes));
+  const bytesPerRow = 4 * (16 * D + 8 * M + 4 * H * o.positions);
+  return Math.max(o.positions, Math.min(MAX_GROUP_ROWS, Math.floor(free / 4 / bytesPerRow)));
+}

@@ -222,6 +222,8 @@ export class AppState {
   viewsShare = $state<number | null>(null);
   /** whether the model and run panel on the left is shown (closing it gives the views the width) */
   sidePanelOpen = $state(initialSidePanel());
+  /** the views take the whole height: the token strip and the ranking table are hidden (a laptop screen, a big circuit) */
+  viewsMaximised = $state(false);
 
   private tokenizeLatest = latest();
   private predictLatest = latest();
