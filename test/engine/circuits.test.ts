@@ -18,7 +18,7 @@ import { buildGraph, edgeName, graphShape } from '../../main/engine/circuits/gra
 import { runCircuit } from '../../main/engine/circuits/index.ts';
 import { parseCircuitJson, toCircuitJson } from '../../main/engine/circuits/report.ts';
 import { edgeScores } from '../../main/engine/circuits/scores.ts';
-import { PatchbenchError } from '../../main/engine/errors.ts';
+import { isEngineFailure, PatchbenchError } from '../../main/engine/errors.ts';
 import { meanPerVariant, metricPerRow } from '../../main/engine/metrics.ts';
 import { HookedModel } from '../../main/engine/model.ts';
 import { attributionPatch } from '../../main/engine/patching/attribution.ts';
@@ -313,6 +313,24 @@ describe('EAP and faithfulness on a random model', () => {
         (e: unknown) => e instanceof PatchbenchError && e.code === 'cancelled',
       );
       assert.equal(tf.memory().numTensors, before, `no tensors left after cancelling at "${phase}"`);
+    }
+  });
+
+  test('a failure of the backend during a circuit job is said in words, with the pairs', async () => {
+    // what tfjs-wasm throws when its heap cannot grow (GPT-2 large's EAP on 8 pairs did)
+    const arch = model.arch as { headResults?: unknown };
+    const headResults = arch.headResults;
+    arch.headResults = () => {
+      throw new (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly.RuntimeError('Aborted()');
+    };
+    try {
+      await assert.rejects(runCircuit(model, pairs, { direction: 'denoising', metric: 'logit-diff', method: 'eap', steps: 1, extraction: 'top-n', n: 5, curve: false }), (e: unknown) => {
+        assert.ok(isEngineFailure(e));
+        assert.equal((e as Error).message, 'the engine ran out of memory computing the circuit of 3 pairs (Aborted()); try fewer pairs');
+        return true;
+      });
+    } finally {
+      arch.headResults = headResults;
     }
   });
 });
