@@ -3,9 +3,10 @@
  *
  * Attribution patching needs ∂metric/∂activation at every hook, never ∂metric/∂weight. tfjs's own
  * gradients would compute the weight gradients too; here only activation gradients are formed, the
- * products with transposed weights read them as stored where the native kernel allows
- * (transposed.ts), and the backward costs about as much as the forward. The gradient at each hook is handed to `onGrad` as soon as it is
- * known, so callers reduce it and nothing but the running residual gradient stays alive.
+ * products with transposed weights read the weights as stored where the native kernel allows
+ * (transposed.ts), and the backward costs about as much as the forward. The gradient at each hook
+ * is handed to `onGrad` as soon as it is known, so callers reduce it and nothing but the running
+ * residual gradient stays alive.
  *
  * GradDrop (AtP*) is one skipped term: at the dropped layer the residual gradient passes straight
  * from resid_post to resid_pre, and the block's own branch is not taken (see BackwardOptions).
