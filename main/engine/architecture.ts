@@ -151,5 +151,7 @@ export interface Architecture {
   headResults?(layer: number, z: tf.Tensor4D): tf.Tensor3D;
   /** Whether block() honours BlockOptions.headMajorInputs (otherwise edge patching uses `splitInputs`' hooks). */
   readonly headMajorInputs?: boolean;
+  /** bytes the first circuit job will cache for good and has not yet (GPT-2's folded input weights), for memory plans */
+  readonly pendingCircuitBytes?: number;
   dispose(): void;
 }

@@ -316,6 +316,28 @@ describe('EAP and faithfulness on a random model', () => {
     }
   });
 
+  test('EAP and EAP-IG in batches of pairs equal the scores of all pairs at once', async () => {
+    // pairs that first differ at different positions, so each batch starts its runs elsewhere
+    const mixed = randomPairs(9, 5, 6, [3]);
+    const early = randomPairs(10, 5, 6, [1, 4]);
+    const all: TokenizedPairs = {
+      clean: [...mixed.clean.slice(0, 3), ...early.clean.slice(0, 2)],
+      corrupted: [...mixed.corrupted.slice(0, 3), ...early.corrupted.slice(0, 2)],
+      answer: [...mixed.answer.slice(0, 3), ...early.answer.slice(0, 2)],
+      wrong: [...mixed.wrong.slice(0, 3), ...early.wrong.slice(0, 2)],
+    };
+    const o = { direction: 'denoising', metric: 'logit-diff', steps: 3 } as const;
+    const whole = await edgeScores(model, all, { ...o, batchPairs: 5 });
+    for (const batchPairs of [1, 2, 4]) {
+      const phases: string[] = [];
+      const split = await edgeScores(model, all, { ...o, batchPairs, onProgress: (_d, _t, phase) => phases.push(phase) });
+      assertClose(split.eap, whole.eap, 1e-4, `eap in batches of ${batchPairs}`);
+      assertClose(split.eapIg!, whole.eapIg!, 1e-4, `eap_ig in batches of ${batchPairs}`);
+      assert.ok(Math.abs(split.clean - whole.clean) < 1e-5 && Math.abs(split.corrupted - whole.corrupted) < 1e-5);
+      assert.ok(phases.some((p) => p.includes(`of 5)`)), `the batches are named: ${phases.join(' | ')}`);
+    }
+  });
+
   test('a failure of the backend during a circuit job is said in words, with the pairs', async () => {
     // what tfjs-wasm throws when its heap cannot grow (GPT-2 large's EAP on 8 pairs did)
     const arch = model.arch as { headResults?: unknown };

@@ -22,11 +22,13 @@
  * (before it both runs agree, so every Δz_u is zero there).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { totalmem } from 'node:os';
 import { throwIfAborted } from '../errors.ts';
 import { metricGradient, type MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import { meanMetric } from '../patching/runs.ts';
+import { slicePairs } from '../patching/index.ts';
 import { sliceAxis } from '../ops.ts';
 import type { HookFn, KeyValues } from '../architecture.ts';
 import { buildGraph, graphShape, type EdgeGraph } from './graph.ts';
@@ -37,8 +39,10 @@ export interface ScoreOptions {
   /** m: 1 is plain EAP; more is EAP-IG with m steps (and EAP from its first step) */
   steps: number;
   signal?: AbortSignal;
-  /** units: 2 forward passes, then a forward + backward per step */
+  /** units: 2 forward passes, then a forward + backward per step (whole units, shared by the batches of pairs) */
   onProgress?: (done: number, total: number, phase: string) => void;
+  /** pairs per batch (default: planned from the heap's headroom, planEapPairs) */
+  batchPairs?: number;
 }
 
 export interface EdgeScores {
@@ -235,13 +239,69 @@ function runFrom(model: HookedModel, tokens: tf.Tensor2D, p0: number, kv: KeyVal
   return final;
 }
 
+/**
+ * Pairs per EAP batch: one pair holds a difference row per upstream node over the positions from
+ * the first difference on (deltaRows), and the runs' captured writes and tape over all positions,
+ * about d_model·(2·sources·P′ + 12·layers·P) floats; a batch may take a quarter of the heap the
+ * model leaves free (after what the architecture caches on the first circuit job), at most 1 GiB.
+ * GPT-2 small gets dozens of pairs, GPT-2 large two.
+ */
+export function planEapPairs(model: HookedModel, positions: number, changed: number, usedBytes = tf.memory().numBytes): number {
+  const { dModel: D, nLayers: L } = model.config;
+  const sources = buildGraph(graphShape(model.config)).sources.length;
+  const perPair = 4 * D * (2 * sources * changed + 12 * L * positions);
+  const free = Math.max(0, Math.min(2 ** 32, totalmem() / 2) - usedBytes - (model.arch.pendingCircuitBytes ?? 0));
+  return Math.max(1, Math.floor(Math.min(2 ** 30, free / 4) / perPair));
+}
+
+/** Raw (unnormalised) sums of one batch of pairs: the metric's mean over these pairs. */
+interface RawScores {
+  eap: Float64Array;
+  ig?: Float64Array;
+  clean: number;
+  corrupted: number;
+}
+
+/**
+ * EAP (and EAP-IG) scores of every edge, normalised so that corrupted = 0 and clean = 1. The pairs go
+ * through in batches (the metric is a mean over pairs, so each batch's raw sums weigh by its share
+ * of the pairs), so memory stays within the heap however many pairs there are.
+ */
 export async function edgeScores(model: HookedModel, pairs: TokenizedPairs, o: ScoreOptions): Promise<EdgeScores> {
   const m = o.steps;
   if (!Number.isInteger(m) || m < 1) throw new Error(`steps must be a positive integer, got ${m}`);
   const graph = buildGraph(graphShape(model.config));
-  const targets = { answer: pairs.answer, wrong: pairs.wrong };
+  const B = pairs.clean.length;
+  const P = pairs.clean[0].length;
+  const batch = Math.min(B, o.batchPairs ?? planEapPairs(model, P, P - firstDifference(pairs.clean, pairs.corrupted)));
+  const batches = Math.ceil(B / batch);
   const total = 2 + m;
-  const report = (done: number, phase: string) => o.onProgress?.(done, total, phase);
+  const E = graph.src.length;
+  const eap = new Float64Array(E);
+  const ig = m > 1 ? new Float64Array(E) : undefined;
+  let clean = 0;
+  let corrupted = 0;
+  for (let i = 0; i < batches; i++) {
+    const [a, b] = [i * batch, Math.min(B, (i + 1) * batch)];
+    const part = slicePairs(pairs, a, b);
+    const raw = await scoreBatch(model, graph, part, o, (done, phase) =>
+      o.onProgress?.(Math.floor((i * total + done) / batches), total, batches > 1 ? `${phase} (pairs ${a + 1}–${b} of ${B})` : phase),
+    );
+    const w = (b - a) / B;
+    for (let e = 0; e < E; e++) eap[e] += w * raw.eap[e];
+    if (ig) for (let e = 0; e < E; e++) ig[e] += w * raw.ig![e];
+    clean += w * raw.clean;
+    corrupted += w * raw.corrupted;
+  }
+  o.onProgress?.(total, total, 'done');
+  const scale = clean - corrupted;
+  const normalised = (x: Float64Array) => Float32Array.from(x, (v) => v / scale);
+  return { graph, eap: normalised(eap), eapIg: ig && normalised(ig), steps: m, clean, corrupted };
+}
+
+async function scoreBatch(model: HookedModel, graph: EdgeGraph, pairs: TokenizedPairs, o: ScoreOptions, report: (done: number, phase: string) => void): Promise<RawScores> {
+  const m = o.steps;
+  const targets = { answer: pairs.answer, wrong: pairs.wrong };
   const [srcTokens, baseTokens] = o.direction === 'denoising' ? [pairs.clean, pairs.corrupted] : [pairs.corrupted, pairs.clean];
   const src = new Map<string, tf.Tensor>();
   const base = new Map<string, tf.Tensor>();
@@ -302,10 +362,7 @@ export async function edgeScores(model: HookedModel, pairs: TokenizedPairs, o: S
         tape.dispose();
       }
     }
-    report(total, 'done');
-    const scale = clean - corrupted;
-    const normalised = (a: Float64Array) => Float32Array.from(a, (v) => v / scale);
-    return { graph, eap: normalised(eap), eapIg: ig && normalised(ig), steps: m, clean, corrupted };
+    return { eap, ig, clean, corrupted };
   } finally {
     tf.dispose([...src.values(), ...base.values(), ...owned]);
     tape0.dispose();

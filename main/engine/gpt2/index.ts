@@ -15,6 +15,10 @@ export class Gpt2 implements Architecture {
   readonly embedHooks = ['hook_embed', 'hook_pos_embed'];
   readonly blockHooks = BLOCK_HOOKS;
   readonly headMajorInputs = true;
+  get pendingCircuitBytes(): number {
+    const { nLayers: L, dModel: D } = this.config;
+    return this.weights.inputGradFold ? 0 : 4 * L * 3 * D * (D + 1); // [3H, d_head, D] and [3H, 1, d_head] per layer
+  }
   private readonly masks = new MaskCache();
   /** the backward pass's g @ wᵀ (copies only where the native kernel is missing) */
   private readonly transposes = new TransposedProducts();
