@@ -244,11 +244,11 @@ function runFrom(model: HookedModel, tokens: tf.Tensor2D, p0: number, kv: KeyVal
  * the first difference on (deltaRows), and the runs' captured writes and tape over all positions,
  * about d_model·(2·sources·P′ + 12·layers·P) floats; a batch may take a quarter of the heap the
  * model leaves free (after what the architecture caches on the first circuit job), at most 1 GiB.
- * GPT-2 small gets dozens of pairs, GPT-2 large two.
+ * GPT-2 small gets dozens of pairs, GPT-2 large one or two.
  */
-export function planEapPairs(model: HookedModel, positions: number, changed: number, usedBytes = tf.memory().numBytes): number {
+export function planEapPairs(model: HookedModel, graph: EdgeGraph, positions: number, changed: number, usedBytes = tf.memory().numBytes): number {
   const { dModel: D, nLayers: L } = model.config;
-  const sources = buildGraph(graphShape(model.config)).sources.length;
+  const sources = graph.sources.length;
   const perPair = 4 * D * (2 * sources * changed + 12 * L * positions);
   const free = Math.max(0, Math.min(2 ** 32, totalmem() / 2) - usedBytes - (model.arch.pendingCircuitBytes ?? 0));
   return Math.max(1, Math.floor(Math.min(2 ** 30, free / 4) / perPair));
@@ -273,7 +273,7 @@ export async function edgeScores(model: HookedModel, pairs: TokenizedPairs, o: S
   const graph = buildGraph(graphShape(model.config));
   const B = pairs.clean.length;
   const P = pairs.clean[0].length;
-  const batch = Math.min(B, o.batchPairs ?? planEapPairs(model, P, P - firstDifference(pairs.clean, pairs.corrupted)));
+  const batch = Math.min(B, o.batchPairs ?? planEapPairs(model, graph, P, P - firstDifference(pairs.clean, pairs.corrupted)));
   const batches = Math.ceil(B / batch);
   const total = 2 + m;
   const E = graph.src.length;
