@@ -50,5 +50,15 @@ export class EngineFailure extends PatchbenchError {
   }
 }
 
+/**
+ * An engine failure during a job, said in words: "the engine ran out of memory {where} (…); {advice}".
+ * Any other error, or one already said in words, comes back as it was. For the caller to throw.
+ */
+export function engineFailureInWords(e: unknown, where: string, advice: string): unknown {
+  if (!isEngineFailure(e) || e instanceof EngineFailure) return e;
+  const what = isOutOfMemory(e) ? 'ran out of memory' : 'failed';
+  return new EngineFailure(`the engine ${what} ${where} (${firstLine(e)}); ${advice}`);
+}
+
 /** The first line of an error's message, for quoting in another message. */
 export const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 200);

@@ -4,7 +4,7 @@
  * faithfulness curve against the number of edges for each score and for random circuits.
  */
 import { RANKING_NAMES, type RankingName } from '../../../shared/contract.ts';
-import { badInput, EngineFailure, firstLine, isEngineFailure, isOutOfMemory, throwIfAborted } from '../errors.ts';
+import { badInput, engineFailureInWords, throwIfAborted } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import type { Direction, TokenizedPairs } from '../patching/runs.ts';
@@ -80,9 +80,7 @@ export async function runCircuit(
   } catch (e) {
     // EAP holds every upstream difference of every pair at once (scores.ts): a big model with many
     // pairs can exhaust the wasm heap. Said in words, as patching does (the host restarts the engine).
-    if (!isEngineFailure(e) || e instanceof EngineFailure) throw e;
-    const what = isOutOfMemory(e) ? 'ran out of memory' : 'failed';
-    throw new EngineFailure(`the engine ${what} computing the circuit of ${pairs.clean.length} pairs (${firstLine(e)}); try fewer pairs`);
+    throw engineFailureInWords(e, `computing the circuit of ${pairs.clean.length} pairs`, 'try fewer pairs');
   }
 }
 

@@ -22,13 +22,13 @@
  * (before it both runs agree, so every Δz_u is zero there).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { totalmem } from 'node:os';
 import { throwIfAborted } from '../errors.ts';
 import { metricGradient, type MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import type { Direction, TokenizedPairs } from '../patching/runs.ts';
 import { meanMetric } from '../patching/runs.ts';
 import { slicePairs } from '../patching/index.ts';
+import { heapFree } from '../patching/batches.ts';
 import { sliceAxis } from '../ops.ts';
 import type { HookFn, KeyValues } from '../architecture.ts';
 import { buildGraph, graphShape, type EdgeGraph } from './graph.ts';
@@ -250,7 +250,7 @@ export function planEapPairs(model: HookedModel, graph: EdgeGraph, positions: nu
   const { dModel: D, nLayers: L } = model.config;
   const sources = graph.sources.length;
   const perPair = 4 * D * (2 * sources * changed + 12 * L * positions);
-  const free = Math.max(0, Math.min(2 ** 32, totalmem() / 2) - usedBytes - (model.arch.pendingCircuitBytes ?? 0));
+  const free = Math.max(0, heapFree(usedBytes) - (model.arch.pendingCircuitBytes ?? 0));
   return Math.max(1, Math.floor(Math.min(2 ** 30, free / 4) / perPair));
 }
 

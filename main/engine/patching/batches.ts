@@ -56,15 +56,18 @@ export function bytesPerPair(o: BatchPlanInput): number {
   return 4 * (L * perLayer + working + 4 * V);
 }
 
+/** Bytes of the heap no tensor uses yet (`heapBytes`: the heap's ceiling, default HEAP_CAP within half the machine's memory). */
+export function heapFree(usedBytes = tf.memory().numBytes, heapBytes = Math.min(HEAP_CAP, totalmem() / 2)): number {
+  return Math.max(0, heapBytes - usedBytes);
+}
+
 /**
  * Pairs per batch: the heap share the model leaves free (half of it, as the allocator fragments), at
  * most MAX_BATCH_BYTES, over bytesPerPair.
  */
 export function planBatchPairs(o: BatchPlanInput): number {
-  const cap = Math.min(HEAP_CAP, totalmem() / 2);
-  const used = o.usedBytes ?? tf.memory().numBytes;
   const pending = o.attribution ? o.copyBytes : 0;
-  const free = Math.max(0, cap - used - pending);
+  const free = Math.max(0, heapFree(o.usedBytes) - pending);
   const budget = Math.min(MAX_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, free / 2));
   return Math.max(1, Math.floor(budget / bytesPerPair(o)));
 }
@@ -81,8 +84,7 @@ const MAX_GROUP_ROWS = 4096;
  */
 export function planGroupRows(o: { config: BatchPlanInput['config']; positions: number; usedBytes?: number; heapBytes?: number }): number {
   const { dModel: D, dMlp: M, nHeads: H } = o.config;
-  const cap = o.heapBytes ?? Math.min(HEAP_CAP, totalmem() / 2);
-  const free = Math.max(0, cap - (o.usedBytes ?? tf.memory().numBytes));
+  const free = heapFree(o.usedBytes, o.heapBytes);
   const bytesPerRow = 4 * (16 * D + 8 * M + 4 * H * o.positions);
   return Math.max(o.positions, Math.min(MAX_GROUP_ROWS, Math.floor(free / 4 / bytesPerRow)));
 }

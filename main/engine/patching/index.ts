@@ -4,7 +4,7 @@
  * through a PartRunner: in this thread, or split over worker threads by pairs (parallel/).
  */
 import { releaseJobMemory } from '../backend.ts';
-import { badInput, EngineFailure, firstLine, isEngineFailure, isOutOfMemory } from '../errors.ts';
+import { badInput, engineFailureInWords } from '../errors.ts';
 import type { MetricName } from '../metrics.ts';
 import type { HookedModel } from '../model.ts';
 import { checkKindsAvailable, indexShape, type Kind } from './components.ts';
@@ -181,9 +181,7 @@ async function patch(model: HookedModel, pairs: TokenizedPairs, req: PatchReques
   try {
     return await patchInBatches(model, pairs, req, o, runner, first, batch, t0);
   } catch (e) {
-    if (!isEngineFailure(e) || e instanceof EngineFailure) throw e;
-    const what = isOutOfMemory(e) ? 'ran out of memory' : 'failed';
-    throw new EngineFailure(`the engine ${what} at ${B} pairs, in batches of ${batch} (${firstLine(e)}); try fewer pairs or a smaller batch`);
+    throw engineFailureInWords(e, `at ${B} pairs, in batches of ${batch}`, 'try fewer pairs or a smaller batch');
   }
 }
 
