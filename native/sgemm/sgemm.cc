@@ -90,9 +90,14 @@ PB_TARGET void packPanelT(const float* Bt, long ldbt, int kc, int w, float* dst)
       }
     }
   }
+  // the rest: columns past w are zero (and Bt has no rows for them)
   for (int j = 0; j < NR; j++) {
+    if (j >= w) {
+      for (int k = k0; k < kc; k++) dst[k * NR + j] = 0.f;
+      continue;
+    }
     const float* src = Bt + j * ldbt;
-    for (int k = k0; k < kc; k++) dst[k * NR + j] = j < w ? src[k] : 0.f;
+    for (int k = k0; k < kc; k++) dst[k * NR + j] = src[k];
   }
 }
 
